@@ -1,0 +1,35 @@
+//! Catalog errors. Each variant says whose fault it is: the user's (a name clash, an unknown
+//! name, an unsupported type) or the data directory's (an entry that does not decode).
+
+use thiserror::Error;
+
+/// An error from a catalog lookup, change or decode.
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    /// The user named an object that already exists.
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists {
+        /// What kind of object holds the name.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The user named an object that does not exist.
+    #[error("{kind} \"{name}\" does not exist")]
+    NotFound {
+        /// The kind of object that was looked for.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The user asked for a column type Weir does not store.
+    #[error("type {0} is not supported")]
+    UnsupportedType(String),
+    /// The user wrote a definition that is invalid (duplicate column, bad key, ...).
+    #[error("{0}")]
+    InvalidDefinition(String),
+    /// A persisted entry could not be decoded: the data directory is damaged or was written
+    /// by a newer Weir.
+    #[error("catalog entry cannot be decoded: {0}")]
+    Corrupt(String),
+}

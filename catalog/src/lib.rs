@@ -1,0 +1,21 @@
+//! Weir's catalog: what every object (table, and later source, view, alert) is, independent of
+//! where it is stored.
+//!
+//! The crate holds definitions, ids, column types and the versioned encoding used to persist
+//! them. It does no I/O: the server's `storage` layer writes the encoded entries into RocksDB
+//! in the same atomic write as the data change a DDL statement makes, so a crash leaves either
+//! the old or the new catalog, never a mix.
+
+mod catalog;
+mod codec;
+mod error;
+mod ids;
+mod object;
+mod types;
+
+pub use catalog::Catalog;
+pub use codec::{decode_object, encode_object, CODEC_VERSION};
+pub use error::CatalogError;
+pub use ids::ObjectId;
+pub use object::{CatalogObject, ColumnDef, ObjectKind, TableDef};
+pub use types::{ColumnType, JSON_METADATA_KEY};

@@ -1,0 +1,9 @@
+//! Planning of Weir's DDL into catalog definitions. Queries and DML are planned by DataFusion
+//! in the server; what lands here is what DataFusion has no notion of (durable tables, and
+//! later sources, views and alerts).
+
+mod create_table;
+mod names;
+
+pub use create_table::{CreateTablePlan, plan_create_table};
+pub use names::{DEFAULT_SCHEMA, object_name};
