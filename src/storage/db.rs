@@ -1,0 +1,144 @@
+//! The RocksDB instance and its column families.
+//!
+//! Only the compression codec Weir uses (zstd) is compiled into RocksDB, to keep its C++ build
+//! short.
+
+use std::path::Path;
+
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions, DB,
+};
+
+use super::StorageError;
+
+/// Column families: one per kind of data, so each can be tuned and scanned alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cf {
+    /// `object id` -> encoded catalog object.
+    Catalog,
+    /// Small named counters (`next_object_id`).
+    Meta,
+    /// `table id ++ memcomparable primary key` -> encoded row.
+    Rows,
+}
+
+impl Cf {
+    const ALL: [Cf; 3] = [Cf::Catalog, Cf::Meta, Cf::Rows];
+
+    fn name(self) -> &'static str {
+        match self {
+            Cf::Catalog => "catalog",
+            Cf::Meta => "meta",
+            Cf::Rows => "rows",
+        }
+    }
+}
+
+/// The database. Writes are atomic batches with a synced WAL: a statement is acknowledged only
+/// once its batch would survive a crash of the process or the machine.
+pub struct Db {
+    inner: DB,
+    synced: WriteOptions,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.inner.path()).finish()
+    }
+}
+
+/// A key/value pair read by a scan.
+pub type Entry = (Box<[u8]>, Box<[u8]>);
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(DBCompressionType::Zstd);
+        let families = Cf::ALL.iter().map(|cf| {
+            let mut cf_options = Options::default();
+            cf_options.set_compression_type(DBCompressionType::Zstd);
+            ColumnFamilyDescriptor::new(cf.name(), cf_options)
+        });
+        let inner = DB::open_cf_descriptors(&options, path, families)?;
+        let mut synced = WriteOptions::default();
+        synced.set_sync(true);
+        Ok(Self { inner, synced })
+    }
+
+    /// The handle of a column family.
+    pub fn cf(&self, cf: Cf) -> &ColumnFamily {
+        self.inner.cf_handle(cf.name()).expect("every column family is created at open")
+    }
+
+    /// Writes `batch` atomically and durably.
+    pub fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        Ok(self.inner.write_opt(batch, &self.synced)?)
+    }
+
+    /// One value.
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.inner.get_cf(self.cf(cf), key)?)
+    }
+
+    /// Every entry whose key starts with `prefix`, in key order, from one consistent snapshot.
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<Entry>, StorageError> {
+        let mut read = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            read.set_iterate_upper_bound(end);
+        }
+        self.inner
+            .iterator_cf_opt(self.cf(cf), read, IteratorMode::From(prefix, Direction::Forward))
+            .map(|item| item.map_err(StorageError::from))
+            .collect()
+    }
+
+    /// The last entry whose key starts with `prefix`.
+    pub fn last_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Option<Entry>, StorageError> {
+        let mut read = ReadOptions::default();
+        read.set_iterate_lower_bound(prefix.to_vec());
+        if let Some(end) = prefix_end(prefix) {
+            read.set_iterate_upper_bound(end);
+        }
+        let mut iter = self.inner.iterator_cf_opt(self.cf(cf), read, IteratorMode::End);
+        iter.next().transpose().map_err(StorageError::from)
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, if one exists.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_scans_stay_inside_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let mut batch = WriteBatch::default();
+        for key in [&b"a\x01"[..], b"b\x00", b"b\x01", b"b\xff", b"c"] {
+            batch.put_cf(db.cf(Cf::Rows), key, b"v");
+        }
+        db.write(batch).unwrap();
+        let keys: Vec<_> = db.scan_prefix(Cf::Rows, b"b").unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![b"b\x00".to_vec().into(), b"b\x01".to_vec().into(), b"b\xff".to_vec().into()]);
+        let last = db.last_with_prefix(Cf::Rows, b"b").unwrap().unwrap();
+        assert_eq!(&*last.0, b"b\xff");
+        assert!(db.last_with_prefix(Cf::Rows, b"d").unwrap().is_none());
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff"), None);
+    }
+}
