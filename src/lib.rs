@@ -1,0 +1,11 @@
+//! Weir: a SQL-first streaming database for real-time analytics.
+//!
+//! The layers, in the order a statement meets them: [`server`] (Postgres wire, HTTP) →
+//! `weir_sql` (parsing, DDL planning) → [`query`] (DataFusion over Weir's relations) →
+//! [`storage`] (RocksDB). `weir_catalog` defines the objects all of them talk about.
+//! See `docs/architecture.md`.
+
+pub mod config;
+pub mod query;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,98 @@
+//! The `weir` command.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use weir::config::Config;
+use weir::server::Server;
+
+/// Weir: a SQL-first streaming database for real-time analytics.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: Postgres wire protocol and HTTP API over one data directory.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Data directory (default ./weir-data). One server per directory.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Postgres wire protocol address (default 127.0.0.1:4566; port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pg_listen: Option<String>,
+    /// HTTP API address (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    http_listen: Option<String>,
+    /// TOML file with any of: data_dir, pg_listen, http_listen, query_threads. Flags win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(addr) = self.pg_listen {
+            config.pg_listen = addr;
+        }
+        if let Some(addr) = self.http_listen {
+            config.http_listen = addr;
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("weir-io")
+                .build()
+                .context("starting the I/O runtime")?;
+            runtime.block_on(serve(config))
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = Server::start(&config).await?;
+    tracing::info!(data_dir = %config.data_dir.display(), "weir started");
+    // One machine-readable line on stdout, so scripts and tests learn the bound ports.
+    println!("weir ready: postgres={} http={}", server.pg_addr, server.http_addr);
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

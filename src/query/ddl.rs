@@ -1,0 +1,108 @@
+//! Table DDL: `CREATE TABLE [AS SELECT]` and `DROP TABLE`, each one atomic write of catalog
+//! entries and rows, applied to the in-memory catalog and DataFusion only after it committed.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::concat_batches;
+use datafusion::sql::sqlparser::ast::{self, ObjectName};
+use rocksdb::WriteBatch;
+use weir_catalog::{CatalogError, CatalogObject, ColumnDef, ColumnType, ObjectKind, TableDef};
+use weir_sql::plan::{CreateTablePlan, object_name};
+
+use super::engine::Engine;
+use super::{QueryError, QueryResult};
+use crate::storage::TableStore;
+
+impl Engine {
+    pub(super) async fn create_table(&self, plan: CreateTablePlan) -> Result<QueryResult, QueryError> {
+        let _ddl = self.ddl.lock().await;
+        let id = {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            match catalog.check_free(&plan.name) {
+                Err(_) if plan.if_not_exists => return Ok(QueryResult::Command("CREATE TABLE".into())),
+                result => result?,
+            }
+            catalog.peek_id()
+        };
+        let (columns, rows) = match &plan.query {
+            None => (plan.columns.clone(), None),
+            Some(query) => {
+                let statement = ast::Statement::Query(query.clone());
+                let df = self.ctx.execute_logical_plan(
+                    self.ctx.state().statement_to_plan(
+                        datafusion::sql::parser::Statement::Statement(Box::new(statement)),
+                    ).await?,
+                ).await?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        Ok(ColumnDef {
+                            name: f.name().clone(),
+                            ty: ColumnType::from_arrow(f)?,
+                            nullable: true,
+                            default: None,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, CatalogError>>()?;
+                (columns, Some(concat_batches(&schema, &batches).map_err(datafusion::error::DataFusionError::from)?))
+            }
+        };
+        let def = TableDef::try_new(id, plan.name.clone(), columns, plan.primary_key.clone(), plan.definition.clone())?;
+        // Plan the defaults now, so a bad DEFAULT fails the CREATE rather than the next start.
+        for column in &def.columns {
+            if let Some(sql) = &column.default {
+                self.ctx.parse_sql_expr(sql, &datafusion::common::DFSchema::empty())?;
+            }
+        }
+        let def = Arc::new(def);
+        let object = CatalogObject::Table(def.as_ref().clone());
+        let next_id = {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            catalog.next_id()
+        };
+        let mut write = WriteBatch::default();
+        self.catalog_store.put(&mut write, &object, next_id);
+        let mut count = 0;
+        if let Some(rows) = rows {
+            let store = TableStore::open(self.db.clone(), def.clone())?;
+            count = store.stage_insert(&mut write, rows)?;
+        }
+        self.db.write(write)?;
+        self.catalog.write().unwrap_or_else(|e| e.into_inner()).insert(object);
+        self.register_table(def)?;
+        Ok(QueryResult::Command(match plan.query {
+            Some(_) => format!("SELECT {count}"),
+            None => "CREATE TABLE".into(),
+        }))
+    }
+
+    pub(super) async fn drop_tables(&self, names: &[ObjectName], if_exists: bool) -> Result<QueryResult, QueryError> {
+        let _ddl = self.ddl.lock().await;
+        let mut dropped = Vec::new();
+        {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            for name in names {
+                let name = object_name(name)?;
+                match catalog.get(&name) {
+                    Some(object) if object.kind() == ObjectKind::Table => dropped.push(object.clone()),
+                    _ if if_exists => {}
+                    _ => return Err(CatalogError::NotFound { kind: "table", name }.into()),
+                }
+            }
+        }
+        let mut write = WriteBatch::default();
+        for object in &dropped {
+            self.catalog_store.delete(&mut write, object);
+        }
+        self.db.write(write)?;
+        let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        for object in &dropped {
+            catalog.remove(object.name());
+            self.ctx.deregister_table(datafusion::common::TableReference::bare(object.name().to_string()))?;
+        }
+        Ok(QueryResult::Command("DROP TABLE".into()))
+    }
+}

@@ -1,0 +1,422 @@
+//! The engine: one DataFusion context over Weir's catalog, shared by every connection.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Value};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use weir_catalog::{Catalog, CatalogObject};
+use weir_sql::{SqlError, Statement};
+
+use super::{QueryError, QueryResult, Session};
+use crate::storage::{CatalogStore, DataDirLock, Db, TableStore};
+
+/// The database name clients see (`current_database()`, `\l`).
+pub const DATABASE: &str = "weir";
+
+/// How to open an engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where all durable state lives.
+    pub data_dir: PathBuf,
+    /// Threads of the query runtime.
+    pub query_threads: usize,
+}
+
+/// A statement parsed and planned far enough to describe its parameters and result columns
+/// (the extended protocol's `Parse`/`Describe`).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The statement.
+    pub statement: Statement,
+    /// The type DataFusion infers for each `$n`, in order; `None` where it cannot tell.
+    pub param_types: Vec<Option<DataType>>,
+    /// Result columns, for statements that return rows.
+    pub schema: Option<SchemaRef>,
+}
+
+/// Weir's query engine: catalog, storage and the DataFusion context.
+pub struct Engine {
+    pub(super) ctx: SessionContext,
+    pub(super) db: Arc<Db>,
+    pub(super) catalog: RwLock<Catalog>,
+    pub(super) catalog_store: CatalogStore,
+    /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
+    /// with another's. Held across the awaits of `CREATE TABLE ... AS SELECT`.
+    pub(super) ddl: tokio::sync::Mutex<()>,
+    /// Always `Some` until drop, which shuts it down without blocking: the engine may be
+    /// dropped on an async task.
+    query_runtime: Option<tokio::runtime::Runtime>,
+    _lock: DataDirLock,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("db", &self.db).finish()
+    }
+}
+
+impl Engine {
+    /// Locks the data directory, opens storage and loads the catalog.
+    pub fn open(config: &EngineConfig) -> Result<Arc<Self>, QueryError> {
+        let lock = DataDirLock::acquire(&config.data_dir)?;
+        let db = Arc::new(Db::open(&config.data_dir.join("db"))?);
+        let catalog_store = CatalogStore::new(db.clone());
+        let catalog = catalog_store.load()?;
+
+        let session_config = SessionConfig::new()
+            .with_default_catalog_and_schema(DATABASE, weir_sql::plan::DEFAULT_SCHEMA)
+            .with_information_schema(true)
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let ctx = SessionContext::new_with_config(session_config);
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, DATABASE, EmptyContextProvider)
+            .map_err(|e| QueryError::DataFusion(*e))?;
+        for function in super::functions::all() {
+            ctx.register_udf(function);
+        }
+        ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
+
+        let query_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.query_threads.max(1))
+            .thread_name("weir-query")
+            .enable_all()
+            .build()
+            .map_err(|e| crate::storage::StorageError::Io { path: "query runtime".into(), source: e })?;
+
+        let engine = Arc::new(Self {
+            ctx,
+            db,
+            catalog: RwLock::new(catalog.clone()),
+            catalog_store,
+            ddl: tokio::sync::Mutex::new(()),
+            query_runtime: Some(query_runtime),
+            _lock: lock,
+        });
+        for object in catalog.objects() {
+            match object {
+                CatalogObject::Table(def) => engine.register_table(Arc::new(def.clone()))?,
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Makes a stored table visible to queries.
+    pub(super) fn register_table(&self, def: Arc<weir_catalog::TableDef>) -> Result<(), QueryError> {
+        let mut defaults = HashMap::new();
+        for column in &def.columns {
+            if let Some(sql) = &column.default {
+                let df_schema = datafusion::common::DFSchema::empty();
+                defaults.insert(column.name.clone(), self.ctx.parse_sql_expr(sql, &df_schema)?);
+            }
+        }
+        let store = Arc::new(TableStore::open(self.db.clone(), def.clone())?);
+        let provider = super::provider::ReferenceTable::new(store, defaults);
+        self.ctx.register_table(
+            datafusion::common::TableReference::bare(def.name.clone()),
+            Arc::new(provider),
+        )?;
+        Ok(())
+    }
+
+    /// Runs one statement. `params` are the bound values of `$n` placeholders.
+    pub async fn execute(
+        &self,
+        session: &Session,
+        statement: &Statement,
+        params: Option<ParamValues>,
+    ) -> Result<QueryResult, QueryError> {
+        let result = match statement {
+            Statement::Flush => Ok(QueryResult::Command("FLUSH".into())),
+            Statement::Standard(s) => self.execute_standard(session, s, params).await,
+        };
+        result.map_err(QueryError::into_weir)
+    }
+
+    async fn execute_standard(
+        &self,
+        session: &Session,
+        statement: &ast::Statement,
+        params: Option<ParamValues>,
+    ) -> Result<QueryResult, QueryError> {
+        use ast::Statement as S;
+        match statement {
+            S::CreateTable(create) => {
+                let result = self.create_table(weir_sql::plan::plan_create_table(create)?).await?;
+                session.note_write();
+                Ok(result)
+            }
+            S::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+                let result = self.drop_tables(names, *if_exists).await?;
+                session.note_write();
+                Ok(result)
+            }
+            S::StartTransaction { .. } => {
+                session.begin();
+                Ok(QueryResult::TransactionStart("BEGIN".into()))
+            }
+            S::Commit { .. } => {
+                session.end();
+                Ok(QueryResult::TransactionEnd("COMMIT".into()))
+            }
+            S::Rollback { .. } => {
+                let writes = session.end();
+                if writes > 0 {
+                    tracing::debug!(writes, "ROLLBACK after writes that were already committed");
+                }
+                Ok(QueryResult::TransactionEnd("ROLLBACK".into()))
+            }
+            S::Set(set) => self.set(session, set),
+            S::ShowVariable { variable } => self.show(session, variable).await,
+            S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) | S::Explain { .. }
+            | S::ShowTables { .. } | S::ShowColumns { .. } => {
+                let plan = self.logical_plan(statement).await?;
+                let plan = match params {
+                    Some(params) => plan.with_param_values(params)?,
+                    None => plan,
+                };
+                self.run_plan(session, plan).await
+            }
+            other => Err(SqlError::Unsupported(statement_kind(other)).into()),
+        }
+    }
+
+    /// Plans a statement DataFusion handles, refusing DataFusion's own (in-memory) DDL.
+    async fn logical_plan(&self, statement: &ast::Statement) -> Result<LogicalPlan, QueryError> {
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await?;
+        if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_)) {
+            return Err(SqlError::Unsupported(statement_kind(statement)).into());
+        }
+        Ok(plan)
+    }
+
+    /// Describes a statement without running it.
+    pub async fn prepare(&self, statement: Statement) -> Result<Prepared, QueryError> {
+        let (param_types, schema) = match &statement {
+            Statement::Standard(s) => match s.as_ref() {
+                ast::Statement::Query(_)
+                | ast::Statement::Insert(_)
+                | ast::Statement::Update(_)
+                | ast::Statement::Delete(_)
+                | ast::Statement::Explain { .. }
+                | ast::Statement::ShowTables { .. }
+                | ast::Statement::ShowColumns { .. } => {
+                    let plan = self.logical_plan(s).await.map_err(QueryError::into_weir)?;
+                    let mut params: Vec<(usize, Option<DataType>)> = plan
+                        .get_parameter_types()?
+                        .into_iter()
+                        .filter_map(|(name, ty)| Some((name.trim_start_matches('$').parse().ok()?, ty)))
+                        .collect();
+                    params.sort_by_key(|(n, _)| *n);
+                    let count = params.last().map(|(n, _)| *n).unwrap_or(0);
+                    let mut types = vec![None; count];
+                    for (n, ty) in params {
+                        types[n - 1] = ty;
+                    }
+                    let schema = match plan {
+                        LogicalPlan::Dml(_) => None,
+                        plan => Some(Arc::new(plan.schema().as_arrow().clone())),
+                    };
+                    (types, schema)
+                }
+                ast::Statement::ShowVariable { variable } => {
+                    let name = variable_name(variable);
+                    let schema = if name.eq_ignore_ascii_case("all") { show_all_schema() } else { show_schema(&name) };
+                    (vec![], Some(schema))
+                }
+                _ => (vec![], None),
+            },
+            Statement::Flush => (vec![], None),
+        };
+        Ok(Prepared { statement, param_types, schema })
+    }
+
+    async fn run_plan(&self, session: &Session, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+        let dml = match &plan {
+            LogicalPlan::Dml(dml) => Some(dml.op.clone()),
+            _ => None,
+        };
+        let state = self.ctx.state();
+        let physical = state.create_physical_plan(&plan).await?;
+        let task_ctx = self.ctx.task_ctx();
+        match dml {
+            Some(op) => {
+                let count = self
+                    .query_runtime()
+                    .spawn(async move {
+                        let batches = datafusion::physical_plan::collect(physical, task_ctx).await?;
+                        Ok::<_, QueryError>(dml_count(&batches))
+                    })
+                    .await
+                    .map_err(|e| QueryError::DataFusion(datafusion::error::DataFusionError::External(Box::new(e))))??;
+                session.note_write();
+                let tag = match op {
+                    WriteOp::Insert(_) => format!("INSERT 0 {count}"),
+                    WriteOp::Update => format!("UPDATE {count}"),
+                    WriteOp::Delete => format!("DELETE {count}"),
+                    other => format!("{} {count}", other.name()),
+                };
+                Ok(QueryResult::Command(tag))
+            }
+            None => Ok(self.stream_on_query_runtime(physical, task_ctx)),
+        }
+    }
+
+    /// Executes `plan` on the query runtime, handing batches over a small channel: the
+    /// connection's task only encodes rows. Dropping the result stream (the client went away
+    /// or cancelled) stops the query.
+    fn stream_on_query_runtime(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task_ctx: Arc<datafusion::execution::TaskContext>,
+    ) -> QueryResult {
+        let schema = plan.schema();
+        let (tx, mut rx) = mpsc::channel(2);
+        let producer = self.query_runtime().spawn(async move {
+            let mut stream = match execute_stream(plan, task_ctx) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    next = stream.next() => match next {
+                        Some(item) => if tx.send(item).await.is_err() { return },
+                        None => return,
+                    },
+                }
+            }
+        });
+        let abort = producer.abort_handle();
+        let guard = AbortOnDrop(abort);
+        let stream = futures::stream::poll_fn(move |cx| {
+            let _keep = &guard;
+            rx.poll_recv(cx)
+        });
+        QueryResult::Rows { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)) }
+    }
+
+    fn set(&self, session: &Session, set: &Set) -> Result<QueryResult, QueryError> {
+        match set {
+            Set::SingleAssignment { variable, values, .. } => {
+                let name = variable.to_string();
+                let value = match values.as_slice() {
+                    [Expr::Identifier(id)] if id.value.eq_ignore_ascii_case("default") => None,
+                    values => Some(values.iter().map(setting_text).collect::<Vec<_>>().join(", ")),
+                };
+                session.set(&name, value)?;
+            }
+            Set::SetTimeZone { value, .. } => session.set("TimeZone", Some(setting_text(value)))?,
+            Set::SetNames { charset_name, .. } => {
+                session.set("client_encoding", Some(charset_name.value.clone()))?
+            }
+            Set::SetTransaction { .. } | Set::SetSessionParam(_) => {}
+            other => return Err(SqlError::Unsupported(format!("SET {other}")).into()),
+        }
+        Ok(QueryResult::Command("SET".into()))
+    }
+
+    async fn show(&self, session: &Session, variable: &[ast::Ident]) -> Result<QueryResult, QueryError> {
+        let name = variable_name(variable);
+        let (schema, columns): (SchemaRef, Vec<Arc<dyn datafusion::arrow::array::Array>>) =
+            if name.eq_ignore_ascii_case("all") {
+                let all = session.all();
+                (
+                    show_all_schema(),
+                    vec![
+                        Arc::new(StringArray::from_iter_values(all.iter().map(|(n, _)| n.as_str()))),
+                        Arc::new(StringArray::from_iter_values(all.iter().map(|(_, v)| v.as_str()))),
+                    ],
+                )
+            } else {
+                let (display, value) = session.get(&name)?;
+                (show_schema(&display), vec![Arc::new(StringArray::from(vec![value]))])
+            };
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(datafusion::error::DataFusionError::from)?;
+        let stream = futures::stream::iter([Ok(batch)]);
+        Ok(QueryResult::Rows { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)) })
+    }
+}
+
+impl Engine {
+    fn query_runtime(&self) -> &tokio::runtime::Runtime {
+        self.query_runtime.as_ref().expect("the query runtime lives until the engine is dropped")
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.query_runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn dml_count(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+        .map(|a| a.values().iter().sum::<u64>())
+        .sum()
+}
+
+fn variable_name(variable: &[ast::Ident]) -> String {
+    variable.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+fn show_schema(name: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(name.to_ascii_lowercase(), DataType::Utf8, false)]))
+}
+
+fn show_all_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("setting", DataType::Utf8, false),
+    ]))
+}
+
+/// A `SET` value as text: strings without their quotes, anything else as written.
+fn setting_text(expr: &Expr) -> String {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(id) => id.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A short name for a statement, for "... is not supported".
+fn statement_kind(statement: &ast::Statement) -> String {
+    let text = statement.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(3).collect();
+    let keywords: Vec<&str> = words
+        .iter()
+        .take_while(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .copied()
+        .collect();
+    if keywords.is_empty() { words.first().copied().unwrap_or("statement").to_string() } else { keywords.join(" ") }
+}

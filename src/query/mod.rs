@@ -1,0 +1,22 @@
+//! Running statements: DataFusion plans and executes every query and DML statement over
+//! Weir's relations; Weir handles what DataFusion has no durable notion of (table DDL), session
+//! settings and transaction control.
+//!
+//! Query execution runs on its own multi-threaded runtime (the "CPU runtime"), so a heavy query
+//! never stalls the network runtime that serves other connections.
+
+mod compat;
+mod ddl;
+mod engine;
+mod error;
+mod functions;
+mod pg_semantics;
+pub mod provider;
+mod result;
+mod session;
+
+pub use compat::parse_client_sql;
+pub use engine::{Engine, EngineConfig, Prepared};
+pub use error::QueryError;
+pub use result::QueryResult;
+pub use session::Session;

@@ -1,0 +1,120 @@
+//! Where Postgres and DataFusion read the same SQL differently, Weir follows Postgres. Each
+//! difference is one analyzer rewrite here, run after DataFusion's type coercion:
+//!
+//! - A string literal cast to `bytea` is read in Postgres' bytea input format (`'\x0102'` is
+//!   two bytes), not as its UTF-8 bytes.
+//! - `VALUES` rows are nullable whatever the target table says, so inserting a null into a
+//!   `NOT NULL` column reaches the table's own check, which reports 23502 naming the column,
+//!   instead of failing inside Arrow with a message about `column2`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result, ScalarValue};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Cast, Expr, LogicalPlan, Values};
+use datafusion::optimizer::AnalyzerRule;
+
+/// The analyzer rule applying Postgres semantics (see the module docs).
+#[derive(Debug, Default)]
+pub struct PostgresSemantics;
+
+impl AnalyzerRule for PostgresSemantics {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let plan = match plan {
+                LogicalPlan::Values(values) => LogicalPlan::Values(nullable_values(values)?),
+                other => other.recompute_schema()?,
+            };
+            let plan = plan.map_expressions(|expr| expr.transform_up(bytea_literal))?.data;
+            Ok(Transformed::yes(plan))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "weir_postgres_semantics"
+    }
+}
+
+fn nullable_values(values: Values) -> Result<Values> {
+    let fields: Vec<_> = values
+        .schema
+        .iter()
+        .map(|(qualifier, field)| (qualifier.cloned(), Arc::new(Field::clone(field).with_nullable(true))))
+        .collect();
+    let schema = DFSchema::new_with_metadata(fields, values.schema.metadata().clone())?;
+    Ok(Values { schema: Arc::new(schema), values: values.values })
+}
+
+fn bytea_literal(expr: Expr) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary | DataType::BinaryView) {
+        return Ok(Transformed::no(expr));
+    }
+    let text = match inner.as_ref() {
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => s,
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let bytes = parse_bytea(text)
+        .map_err(|e| DataFusionError::ArrowError(Box::new(ArrowError::ParseError(e)), None))?;
+    let value = ScalarValue::Binary(Some(bytes)).cast_to(field.data_type())?;
+    Ok(Transformed::yes(Expr::Literal(value, None)))
+}
+
+/// Postgres' bytea input: `\x` then hex digit pairs, or the escape format where `\\` is a
+/// backslash and `\nnn` an octal byte.
+pub fn parse_bytea(text: &str) -> Result<Vec<u8>, String> {
+    let invalid = || format!("invalid input syntax for type bytea: \"{text}\"");
+    if let Some(hex) = text.strip_prefix("\\x").or_else(|| text.strip_prefix("\\X")) {
+        let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        if digits.len() % 2 != 0 {
+            return Err(invalid());
+        }
+        return digits
+            .chunks(2)
+            .map(|pair| {
+                let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+                u8::from_str_radix(pair, 16).map_err(|_| invalid())
+            })
+            .collect();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            out.push(bytes[i]);
+            i += 1;
+        } else if bytes.get(i + 1) == Some(&b'\\') {
+            out.push(b'\\');
+            i += 2;
+        } else {
+            let octal = bytes.get(i + 1..i + 4).ok_or_else(invalid)?;
+            let octal = std::str::from_utf8(octal).map_err(|_| invalid())?;
+            out.push(u8::from_str_radix(octal, 8).map_err(|_| invalid())?);
+            i += 4;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytea_input_formats() {
+        assert_eq!(parse_bytea("\\x00ff10").unwrap(), vec![0, 255, 16]);
+        assert_eq!(parse_bytea("\\x00 ff").unwrap(), vec![0, 255]);
+        assert_eq!(parse_bytea("ab\\\\c\\001").unwrap(), b"ab\\c\x01".to_vec());
+        assert!(parse_bytea("\\x0").is_err());
+        assert!(parse_bytea("\\xzz").is_err());
+        assert!(parse_bytea("a\\9").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Per-connection state: the settings a client may `SET` and `SHOW`, and whether it is inside a
+//! transaction block.
+//!
+//! Weir commits every statement on its own. `BEGIN`/`COMMIT` are accepted so drivers that wrap
+//! statements in transactions work; the session remembers how many writes a block applied, so a
+//! `ROLLBACK` after writes can say that it undid nothing instead of pretending.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::query::QueryError;
+
+/// Settings a client may read and change, with their defaults. The names are the ones clients
+/// send at connect (JDBC, psycopg, psql, Grafana) and read back.
+const SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("DateStyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("IntervalStyle", "postgres"),
+    ("lc_messages", "C"),
+    ("max_identifier_length", "63"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "16.6"),
+    ("server_version_num", "160006"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("TimeZone", "UTC"),
+    ("transaction_isolation", "read committed"),
+];
+
+/// Settings that only the server sets.
+const READ_ONLY: &[&str] = &[
+    "integer_datetimes", "max_identifier_length", "server_encoding", "server_version", "server_version_num",
+];
+
+/// One client connection's session.
+#[derive(Debug)]
+pub struct Session {
+    settings: Mutex<BTreeMap<String, (&'static str, String)>>,
+    writes_in_block: Mutex<Option<u64>>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Session {
+    /// A session with default settings, outside any transaction block.
+    pub fn new() -> Self {
+        let settings = SETTINGS
+            .iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), (*name, value.to_string())))
+            .collect();
+        Self { settings: Mutex::new(settings), writes_in_block: Mutex::new(None) }
+    }
+
+    /// The value of a setting (names are case-insensitive).
+    pub fn get(&self, name: &str) -> Result<(String, String), QueryError> {
+        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        settings
+            .get(&name.to_ascii_lowercase())
+            .map(|(display, value)| (display.to_string(), value.clone()))
+            .ok_or_else(|| QueryError::UnknownSetting(name.to_string()))
+    }
+
+    /// Every setting as `(name, value)`, for `SHOW ALL`.
+    pub fn all(&self) -> Vec<(String, String)> {
+        let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        settings.values().map(|(name, value)| (name.to_string(), value.clone())).collect()
+    }
+
+    /// Changes a setting; `None` restores its default.
+    pub fn set(&self, name: &str, value: Option<String>) -> Result<(), QueryError> {
+        let key = name.to_ascii_lowercase();
+        let (display, default) = SETTINGS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&key))
+            .ok_or_else(|| QueryError::UnknownSetting(name.to_string()))?;
+        if READ_ONLY.iter().any(|n| n.eq_ignore_ascii_case(&key)) {
+            return Err(QueryError::InvalidParameter(format!("parameter \"{display}\" cannot be changed")));
+        }
+        let value = value.unwrap_or_else(|| default.to_string());
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        settings.insert(key, (display, value));
+        Ok(())
+    }
+
+    /// Enters a transaction block.
+    pub fn begin(&self) {
+        *self.writes_in_block.lock().unwrap_or_else(|e| e.into_inner()) = Some(0);
+    }
+
+    /// Counts a write applied inside the current block, if any.
+    pub fn note_write(&self) {
+        if let Some(writes) = self.writes_in_block.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            *writes += 1;
+        }
+    }
+
+    /// Leaves the transaction block, returning how many writes it applied.
+    pub fn end(&self) -> u64 {
+        self.writes_in_block.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_show_and_refusals() {
+        let session = Session::new();
+        session.set("EXTRA_FLOAT_DIGITS", Some("3".into())).unwrap();
+        assert_eq!(session.get("extra_float_digits").unwrap(), ("extra_float_digits".into(), "3".into()));
+        session.set("extra_float_digits", None).unwrap();
+        assert_eq!(session.get("extra_float_digits").unwrap().1, "1");
+        assert!(matches!(session.set("no_such", Some("x".into())), Err(QueryError::UnknownSetting(_))));
+        assert!(session.set("server_version", Some("1".into())).is_err());
+        session.begin();
+        session.note_write();
+        assert_eq!(session.end(), 1);
+        assert_eq!(session.end(), 0);
+    }
+}

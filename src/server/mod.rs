@@ -1,0 +1,77 @@
+//! The server: binds the Postgres and HTTP listeners over one engine and runs until told to
+//! stop.
+
+pub mod api;
+pub mod postgres;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::query::{Engine, EngineConfig};
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// Where the Postgres protocol listens (the actual port when 0 was asked for).
+    pub pg_addr: SocketAddr,
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    engine: Arc<Engine>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The engine (data directory, storage, catalog) failed to open.
+    #[error(transparent)]
+    Engine(#[from] crate::query::QueryError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+impl Server {
+    /// Opens the engine and starts serving.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let engine_config = EngineConfig { data_dir: config.data_dir.clone(), query_threads: config.query_threads };
+        let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
+            .await
+            .expect("opening the engine does not panic")?;
+        let bind = |addr: String| async move {
+            TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })
+        };
+        let pg = bind(config.pg_listen.clone()).await?;
+        let http = bind(config.http_listen.clone()).await?;
+        let pg_addr = pg.local_addr().map_err(|source| StartError::Bind { addr: config.pg_listen.clone(), source })?;
+        let http_addr =
+            http.local_addr().map_err(|source| StartError::Bind { addr: config.http_listen.clone(), source })?;
+        let (shutdown, stop) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(postgres::serve(pg, engine.clone(), stop.clone())),
+            tokio::spawn(api::serve(http, stop)),
+        ];
+        Ok(Self { pg_addr, http_addr, shutdown, tasks, engine })
+    }
+
+    /// Stops accepting connections and waits for the listeners to close. Storage closes when
+    /// the last connection lets go of the engine.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        drop(self.engine);
+    }
+}

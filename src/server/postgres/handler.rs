@@ -1,0 +1,233 @@
+//! pgwire's handler traits, implemented over the engine. Simple and extended protocol share
+//! everything after parsing: [`parse_client_sql`], [`Engine::execute`], [`encode::response`].
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::Sink;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use weir_sql::SqlError;
+
+use super::cancel::{CancelRegistry, CancelSignal};
+use super::encode;
+use super::error::pg_error;
+use crate::query::{Engine, Prepared, QueryError, Session, parse_client_sql};
+
+/// Startup parameters a client may send that are also session settings.
+const STARTUP_SETTINGS: &[&str] = &[
+    "application_name", "client_encoding", "DateStyle", "extra_float_digits", "TimeZone", "search_path",
+];
+
+/// Everything a connection needs, shared by all connections.
+#[derive(Debug)]
+pub struct Handlers {
+    engine: Arc<Engine>,
+    cancels: Arc<CancelRegistry>,
+    parser: Arc<StatementParser>,
+}
+
+impl Handlers {
+    /// Handlers over `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            parser: Arc::new(StatementParser { engine: engine.clone() }),
+            engine,
+            cancels: Arc::new(CancelRegistry::default()),
+        }
+    }
+
+    /// Runs one statement for `client`, stopping if the client cancels it.
+    async fn run<C: ClientInfo>(
+        &self,
+        client: &C,
+        statement: &weir_sql::Statement,
+        params: Option<datafusion::common::ParamValues>,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let connection = connection(client)?;
+        let cancelled = connection.cancel.cancelled();
+        let execution = self.engine.execute(&connection.session, statement, params);
+        let result = tokio::select! {
+            biased;
+            _ = connection.cancel.cancelled() => Err(QueryError::Canceled),
+            result = execution => result,
+        };
+        encode::response(result.map_err(pg_error)?, format, encode::format_options(&connection.session), cancelled)
+    }
+}
+
+/// Per-connection state, kept in pgwire's session extensions.
+#[derive(Debug)]
+struct Connection {
+    session: Session,
+    cancel: CancelSignal,
+}
+
+fn connection<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Connection>> {
+    client
+        .session_extensions()
+        .get::<Connection>()
+        .ok_or_else(|| PgWireError::ApiError("connection used before startup completed".into()))
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::new(self.clone_shallow())
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::new(self.clone_shallow())
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::new(self.clone_shallow())
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancels.clone()
+    }
+}
+
+impl Handlers {
+    fn clone_shallow(&self) -> Self {
+        Self { engine: self.engine.clone(), cancels: self.cancels.clone(), parser: self.parser.clone() }
+    }
+}
+
+#[async_trait]
+impl NoopStartupHandler for Handlers {
+    async fn post_startup<C>(&self, client: &mut C, _message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = Session::new();
+        for name in STARTUP_SETTINGS {
+            let value = client.metadata().iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+            if let Some(value) = value {
+                // A client's startup options are hints; one Weir does not accept is ignored.
+                let _ = session.set(name, Some(value));
+            }
+        }
+        let (pid, secret) = client.pid_and_secret_key();
+        let cancel = self.cancels.register(pid, &secret);
+        client.session_extensions().insert(Connection { session, cancel });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Handlers {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = parse_client_sql(query).map_err(|e| pg_error(e.into()))?;
+        let mut responses = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            match self.run(client, statement, None, &Format::UnifiedText).await {
+                Ok(response) => responses.push(response),
+                Err(PgWireError::UserError(info)) => {
+                    // Postgres stops a multi-statement query at its first error.
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Handlers {
+    type Statement = Prepared;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let params = if portal.parameter_len() == 0 {
+            None
+        } else {
+            let inferred: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
+                prepared.param_types.iter().map(Option::as_ref).collect();
+            Some(arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred).map_err(|e| match e {
+                PgWireError::UserError(info) => PgWireError::UserError(info),
+                other => pg_error(QueryError::InvalidParameter(other.to_string())),
+            })?)
+        };
+        self.run(client, &prepared.statement, params, &portal.result_column_format).await
+    }
+}
+
+/// Parses and describes statements for the extended protocol.
+#[derive(Debug)]
+pub struct StatementParser {
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = parse_client_sql(sql).map_err(|e| pg_error(e.into()))?;
+        let statement = match statements.len() {
+            0 => return Ok(None),
+            1 => statements.remove(0),
+            _ => {
+                return Err(pg_error(QueryError::Sql(SqlError::Syntax {
+                    message: "cannot insert multiple commands into a prepared statement".into(),
+                    position: None,
+                })));
+            }
+        };
+        self.engine.prepare(statement).await.map(Some).map_err(pg_error)
+    }
+
+    fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
+        statement
+            .param_types
+            .iter()
+            .map(|ty| match ty {
+                Some(ty) => arrow_pg::datatypes::into_pg_type(ty),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(&self, statement: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match &statement.schema {
+            Some(schema) => encode::fields(schema, format.unwrap_or(&Format::UnifiedText), None),
+            None => Ok(vec![]),
+        }
+    }
+}

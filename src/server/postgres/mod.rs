@@ -1,0 +1,37 @@
+//! The Postgres wire protocol front end (pgwire): startup, simple and extended queries,
+//! cancellation. Every statement goes through Weir's parser and the shared [`Engine`].
+
+mod cancel;
+mod encode;
+pub mod error;
+mod handler;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::query::Engine;
+
+pub use handler::Handlers;
+
+/// Accepts connections until `shutdown` turns true. Each connection runs on its own task.
+pub async fn serve(listener: TcpListener, engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+    let handlers = Arc::new(Handlers::new(engine));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let handlers = handlers.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+        }
+    }
+}
