@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need when missing, then runs every test: unit tests of all crates and
+# the integration binary (real server processes, tokio-postgres, psql, HTTP).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Builds are shared across checkouts and CI runs on this machine: a cold build is ~30 minutes.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}"
+
+missing=()
+command -v psql >/dev/null || missing+=(postgresql-client)
+# RocksDB's bindings are generated with bindgen, which needs libclang.
+dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v c++ >/dev/null || missing+=(g++)
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --test-threads 2

@@ -1,0 +1,128 @@
+//! A real driver (tokio-postgres): the extended protocol with parameters, binary results for
+//! every common type, SQLSTATEs, and cancellation.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+
+use super::server::TestServer;
+
+#[tokio::test]
+async fn prepared_statements_bind_parameters() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, score DOUBLE)").await.unwrap();
+    let insert = client.prepare("INSERT INTO users VALUES ($1, $2, $3)").await.unwrap();
+    for (id, name, score) in [(1i64, "ada", 9.5f64), (2, "bob", 7.0), (3, "cy", 8.25)] {
+        assert_eq!(client.execute(&insert, &[&id, &name, &score]).await.unwrap(), 1);
+    }
+    let select = client.prepare("SELECT name, score FROM users WHERE score > $1 ORDER BY id").await.unwrap();
+    assert_eq!(select.params(), &[Type::FLOAT8]);
+    assert_eq!(select.columns()[0].name(), "name");
+    let rows = client.query(&select, &[&8.0f64]).await.unwrap();
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(names, ["ada", "cy"]);
+
+    let updated = client.execute("UPDATE users SET score = score + $1 WHERE id = $2", &[&1.0f64, &2i64]).await.unwrap();
+    assert_eq!(updated, 1);
+    let score: f64 = client.query_one("SELECT score FROM users WHERE id = $1", &[&2i64]).await.unwrap().get(0);
+    assert_eq!(score, 8.0);
+    assert_eq!(client.execute("DELETE FROM users WHERE name = $1", &[&"cy"]).await.unwrap(), 1);
+    let count: i64 = client.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
+async fn binary_results_for_common_types() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE every (b BOOLEAN, i2 SMALLINT, i4 INT, i8 BIGINT PRIMARY KEY, f4 REAL, f8 DOUBLE PRECISION, \
+             t TEXT, v VARCHAR(10), by BYTEA, d DATE, ts TIMESTAMP, tz TIMESTAMPTZ, j JSONB);
+             INSERT INTO every VALUES (true, 2, 4, 8, 1.5, 2.25, 'text', 'var', '\\x0102', '2024-02-29', \
+             '2024-01-02 03:04:05.678', '2024-01-02 03:04:05+00', '{\"a\": 1}')",
+        )
+        .await
+        .unwrap();
+    // tokio-postgres reads results in binary format.
+    let row = client.query_one("SELECT * FROM every", &[]).await.unwrap();
+    assert!(row.get::<_, bool>("b"));
+    assert_eq!(row.get::<_, i16>("i2"), 2);
+    assert_eq!(row.get::<_, i32>("i4"), 4);
+    assert_eq!(row.get::<_, i64>("i8"), 8);
+    assert_eq!(row.get::<_, f32>("f4"), 1.5);
+    assert_eq!(row.get::<_, f64>("f8"), 2.25);
+    assert_eq!(row.get::<_, String>("t"), "text");
+    assert_eq!(row.get::<_, String>("v"), "var");
+    assert_eq!(row.get::<_, Vec<u8>>("by"), vec![1, 2]);
+    assert_eq!(row.get::<_, NaiveDate>("d"), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+    let ts: NaiveDateTime = row.get("ts");
+    assert_eq!(ts.to_string(), "2024-01-02 03:04:05.678");
+    let tz: DateTime<Utc> = row.get("tz");
+    assert_eq!(tz.to_rfc3339(), "2024-01-02T03:04:05+00:00");
+    let json: serde_json::Value = row.get("j");
+    assert_eq!(json, serde_json::json!({"a": 1}));
+
+    let row = client
+        .query_one("SELECT CAST(12.50 AS NUMERIC(10,2))::text, INTERVAL '1 day 2 hours'::text, version()", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "12.50");
+    assert!(!row.get::<_, String>(1).is_empty());
+    assert!(row.get::<_, String>(2).starts_with("PostgreSQL "));
+}
+
+#[tokio::test]
+async fn errors_carry_sqlstates_and_the_session_survives() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client.batch_execute("CREATE TABLE k (id INT PRIMARY KEY, v TEXT NOT NULL)").await.unwrap();
+    client.batch_execute("INSERT INTO k VALUES (1, 'x')").await.unwrap();
+    let cases: &[(&str, &SqlState)] = &[
+        ("SELEC 1", &SqlState::SYNTAX_ERROR),
+        ("SELECT * FROM missing", &SqlState::UNDEFINED_TABLE),
+        ("SELECT nope FROM k", &SqlState::UNDEFINED_COLUMN),
+        ("CREATE TABLE k (a INT)", &SqlState::DUPLICATE_TABLE),
+        ("SELECT 'abc'::INT", &SqlState::INVALID_TEXT_REPRESENTATION),
+        ("INSERT INTO k VALUES (1, 'y')", &SqlState::UNIQUE_VIOLATION),
+        ("INSERT INTO k VALUES (2, NULL)", &SqlState::NOT_NULL_VIOLATION),
+        ("CREATE SOURCE s (a INT)", &SqlState::FEATURE_NOT_SUPPORTED),
+    ];
+    for (sql, state) in cases {
+        let err = client.batch_execute(sql).await.expect_err(sql);
+        let db = err.as_db_error().unwrap_or_else(|| panic!("{sql}: {err}"));
+        assert_eq!(db.code(), *state, "{sql}: {}", db.message());
+        // Extended protocol, same answer.
+        let err = client.query(*sql, &[]).await.expect_err(sql);
+        assert_eq!(err.code(), Some(*state), "{sql} (extended): {err}");
+    }
+    let err = client.batch_execute("SELECT 1 +").await.unwrap_err();
+    assert!(err.as_db_error().unwrap().position().is_some(), "syntax errors carry a position");
+    let count: i64 = client.query_one("SELECT count(*) FROM k", &[]).await.unwrap().get(0);
+    assert_eq!(count, 1, "failed statements changed nothing");
+}
+
+#[tokio::test]
+async fn cancel_stops_a_long_query() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    let token = client.cancel_token();
+    let mut long = tokio::spawn(async move {
+        client.query("SELECT count(*) FROM generate_series(1, 5000000000) a", &[]).await
+    });
+    // Cancel until the query answers: a cancel that lands before the query started is
+    // (correctly) a no-op, so a single request could race with the query's start.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let result = loop {
+        assert!(tokio::time::Instant::now() < deadline, "the query was not cancelled within 60 s");
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        if let Ok(result) = tokio::time::timeout(Duration::from_millis(200), &mut long).await {
+            break result.unwrap();
+        }
+    };
+    let err = result.expect_err("a cancelled query fails");
+    assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+}

@@ -1,0 +1,135 @@
+//! Starting and stopping real `weir serve` processes on ephemeral ports.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a server may take to open its data directory and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A `weir serve` child process with a temporary data directory.
+pub struct TestServer {
+    /// Holds the temporary directory; kept across restarts.
+    pub dir: Arc<tempfile::TempDir>,
+    child: Option<Child>,
+    /// The Postgres wire address.
+    pub pg: SocketAddr,
+    /// The HTTP address.
+    pub http: SocketAddr,
+}
+
+impl TestServer {
+    /// A server on a fresh data directory.
+    pub fn start() -> Self {
+        Self::start_in(Arc::new(tempfile::tempdir().expect("temp dir")))
+    }
+
+    /// A server on the data directory of `dir` (restart after a stop or a kill).
+    pub fn start_in(dir: Arc<tempfile::TempDir>) -> Self {
+        let mut child = Self::command(&Self::data_dir_of(dir.path()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn weir");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!("weir did not report ready within {START_TIMEOUT:?} (exit status {status:?})");
+            }
+        };
+        let (pg, http) = parse_ready(&line);
+        Self { dir, child: Some(child), pg, http }
+    }
+
+    /// `weir serve` on `data_dir` with ephemeral ports; the caller spawns it.
+    pub fn command(data_dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .env("WEIR_LOG", "warn");
+        command
+    }
+
+    /// The data directory inside a test's temporary directory.
+    pub fn data_dir_of(dir: &Path) -> PathBuf {
+        dir.join("data")
+    }
+
+    /// A connected tokio-postgres client; its connection task runs on the current runtime.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let config = format!("host=127.0.0.1 port={} user=weir dbname=dev", self.pg.port());
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+            .await
+            .expect("connect to weir");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to flush or close anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        assert!(status.success());
+        child.wait().expect("wait for weir")
+    }
+
+    /// Kill -9 and start again on the same data directory.
+    pub fn kill_and_restart(&mut self) {
+        self.kill();
+        *self = Self::start_in(self.dir.clone());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn parse_ready(line: &str) -> (SocketAddr, SocketAddr) {
+    let rest = line.strip_prefix("weir ready: ").unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    let mut pg = None;
+    let mut http = None;
+    for part in rest.split_whitespace() {
+        match part.split_once('=') {
+            Some(("postgres", addr)) => pg = addr.parse().ok(),
+            Some(("http", addr)) => http = addr.parse().ok(),
+            _ => {}
+        }
+    }
+    (pg.expect("postgres address"), http.expect("http address"))
+}
