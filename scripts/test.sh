@@ -18,5 +18,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-cargo build --workspace --all-targets --locked
-cargo test --workspace --locked -- --test-threads 2
+# `failpoints` compiles in the named crash points the crash tests arm.
+cargo build --workspace --all-targets --locked --features failpoints
+cargo test --workspace --locked --features failpoints -- --test-threads 2

@@ -70,7 +70,9 @@ impl Engine {
             let store = TableStore::open(self.db.clone(), def.clone())?;
             count = store.stage_insert(&mut write, rows)?;
         }
+        crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
+        crate::failpoint::hit("ddl::after_commit");
         self.catalog.write().unwrap_or_else(|e| e.into_inner()).insert(object);
         self.register_table(def)?;
         Ok(QueryResult::Command(match plan.query {
@@ -97,7 +99,9 @@ impl Engine {
         for object in &dropped {
             self.catalog_store.delete(&mut write, object);
         }
+        crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
+        crate::failpoint::hit("ddl::after_commit");
         let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
         for object in &dropped {
             catalog.remove(object.name());

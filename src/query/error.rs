@@ -41,11 +41,22 @@ impl QueryError {
         match self {
             QueryError::DataFusion(e) => match find_storage_error(e) {
                 Ok(storage) => QueryError::Storage(storage),
-                Err(e) => QueryError::DataFusion(e),
+                Err(e) => match missing_relation(&e) {
+                    Some(name) => QueryError::Catalog(CatalogError::NotFound { kind: "relation", name }),
+                    None => QueryError::DataFusion(e),
+                },
             },
             other => other,
         }
     }
+}
+
+/// The relation DataFusion could not resolve (`table 'weir.public.t' not found`), so it is
+/// reported as Postgres does: `relation "t" does not exist`.
+fn missing_relation(error: &DataFusionError) -> Option<String> {
+    let DataFusionError::Plan(message) = error.find_root() else { return None };
+    let quoted = message.strip_prefix("table '")?.strip_suffix("' not found")?;
+    Some(quoted.rsplit('.').next().unwrap_or(quoted).to_string())
 }
 
 fn find_storage_error(error: DataFusionError) -> Result<StorageError, DataFusionError> {

@@ -1,6 +1,8 @@
 //! Weir's integration tests: one binary (so the suite links once), each module a capability,
 //! every test against a real `weir serve` process and real clients (tokio-postgres, psql, HTTP).
 
+#[cfg(feature = "failpoints")]
+mod crash;
 mod lifecycle;
 mod postgres_client;
 mod psql;

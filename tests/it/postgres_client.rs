@@ -66,13 +66,23 @@ async fn binary_results_for_common_types() {
     let json: serde_json::Value = row.get("j");
     assert_eq!(json, serde_json::json!({"a": 1}));
 
-    let row = client
-        .query_one("SELECT CAST(12.50 AS NUMERIC(10,2))::text, INTERVAL '1 day 2 hours'::text, version()", &[])
+    client
+        .batch_execute(
+            "CREATE TABLE more (id INT PRIMARY KEY, n NUMERIC(10,2), iv INTERVAL);
+             INSERT INTO more VALUES (1, 12.5, INTERVAL '1 day 2 hours'), (2, -0.01, INTERVAL '3 months')",
+        )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "12.50");
-    assert!(!row.get::<_, String>(1).is_empty());
-    assert!(row.get::<_, String>(2).starts_with("PostgreSQL "));
+    let rows = client.query("SELECT n, iv FROM more ORDER BY id", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, rust_decimal::Decimal>(0).to_string(), "12.50");
+    assert_eq!(rows[1].get::<_, rust_decimal::Decimal>(0).to_string(), "-0.01");
+    let day_two_hours: pg_interval::Interval = rows[0].get(1);
+    assert_eq!((day_two_hours.months, day_two_hours.days, day_two_hours.microseconds), (0, 1, 2 * 3_600_000_000));
+    let quarter: pg_interval::Interval = rows[1].get(1);
+    assert_eq!((quarter.months, quarter.days, quarter.microseconds), (3, 0, 0));
+
+    let version: String = client.query_one("SELECT version()", &[]).await.unwrap().get(0);
+    assert!(version.starts_with("PostgreSQL "), "{version}");
 }
 
 #[tokio::test]

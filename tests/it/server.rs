@@ -30,7 +30,13 @@ impl TestServer {
 
     /// A server on the data directory of `dir` (restart after a stop or a kill).
     pub fn start_in(dir: Arc<tempfile::TempDir>) -> Self {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// A server on `dir` with extra environment variables (`WEIR_FAILPOINTS`).
+    pub fn start_with_env(dir: Arc<tempfile::TempDir>, env: &[(&str, &str)]) -> Self {
         let mut child = Self::command(&Self::data_dir_of(dir.path()))
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

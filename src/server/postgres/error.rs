@@ -102,9 +102,7 @@ fn arrow_state(error: &ArrowError) -> &'static str {
 }
 
 fn plan_state(message: &str) -> &'static str {
-    if message.starts_with("table '") && message.ends_with("not found") {
-        "42P01"
-    } else if message.contains("Invalid function") || message.contains("No function matches") {
+    if message.contains("Invalid function") || message.contains("No function matches") {
         "42883"
     } else if message.contains("Cannot cast") || message.contains("Cast error") {
         "22P02"
