@@ -26,7 +26,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./weir-data"),
             pg_listen: "127.0.0.1:4566".into(),
             http_listen: "127.0.0.1:8080".into(),
-            query_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            query_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -55,9 +57,14 @@ pub enum ConfigError {
 impl Config {
     /// The defaults overridden by the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 }
 

@@ -9,7 +9,9 @@
 #[inline(always)]
 pub fn hit(name: &str) {
     #[cfg(feature = "failpoints")]
-    if std::env::var("WEIR_FAILPOINTS").is_ok_and(|armed| armed.split(',').any(|n| n.trim() == name)) {
+    if std::env::var("WEIR_FAILPOINTS")
+        .is_ok_and(|armed| armed.split(',').any(|n| n.trim() == name))
+    {
         eprintln!("failpoint {name}: aborting");
         std::process::abort();
     }

@@ -59,7 +59,9 @@ impl ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -80,7 +82,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let server = Server::start(&config).await?;
     tracing::info!(data_dir = %config.data_dir.display(), "weir started");
     // One machine-readable line on stdout, so scripts and tests learn the bound ports.
-    println!("weir ready: postgres={} http={}", server.pg_addr, server.http_addr);
+    println!(
+        "weir ready: postgres={} http={}",
+        server.pg_addr, server.http_addr
+    );
     wait_for_signal().await?;
     tracing::info!("shutting down");
     server.shutdown().await;

@@ -18,11 +18,16 @@ pub struct Catalog {
 impl Catalog {
     /// The catalog holding `objects`, allocating ids from `next_id` on.
     pub fn new(objects: impl IntoIterator<Item = CatalogObject>, next_id: u64) -> Self {
-        let objects: BTreeMap<_, _> =
-            objects.into_iter().map(|o| (o.name().to_string(), o)).collect();
+        let objects: BTreeMap<_, _> = objects
+            .into_iter()
+            .map(|o| (o.name().to_string(), o))
+            .collect();
         // A counter behind the largest id would hand out a used id: never trust it blindly.
         let floor = objects.values().map(|o| o.id().0 + 1).max().unwrap_or(1);
-        Self { objects, next_id: next_id.max(floor) }
+        Self {
+            objects,
+            next_id: next_id.max(floor),
+        }
     }
 
     /// The id the next created object gets. Persist `next_id()` with the object that uses it.
@@ -66,7 +71,10 @@ impl Catalog {
     pub fn table(&self, name: &str) -> Result<&TableDef, CatalogError> {
         match self.objects.get(name) {
             Some(CatalogObject::Table(t)) => Ok(t),
-            None => Err(CatalogError::NotFound { kind: ObjectKind::Table.as_str(), name: name.into() }),
+            None => Err(CatalogError::NotFound {
+                kind: ObjectKind::Table.as_str(),
+                name: name.into(),
+            }),
         }
     }
 
@@ -86,7 +94,12 @@ mod tests {
             TableDef::try_new(
                 ObjectId(id),
                 name.into(),
-                vec![ColumnDef { name: "a".into(), ty: ColumnType::Int32, nullable: true, default: None }],
+                vec![ColumnDef {
+                    name: "a".into(),
+                    ty: ColumnType::Int32,
+                    nullable: true,
+                    default: None,
+                }],
                 vec![],
                 String::new(),
             )
@@ -98,8 +111,14 @@ mod tests {
     fn ids_never_go_back() {
         let catalog = Catalog::new([table(41, "t")], 3);
         assert_eq!(catalog.peek_id(), ObjectId(42));
-        assert!(matches!(catalog.check_free("t"), Err(CatalogError::AlreadyExists { .. })));
+        assert!(matches!(
+            catalog.check_free("t"),
+            Err(CatalogError::AlreadyExists { .. })
+        ));
         assert!(catalog.check_free("u").is_ok());
-        assert!(matches!(catalog.table("u"), Err(CatalogError::NotFound { .. })));
+        assert!(matches!(
+            catalog.table("u"),
+            Err(CatalogError::NotFound { .. })
+        ));
     }
 }

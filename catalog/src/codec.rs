@@ -38,7 +38,12 @@ mod tests {
         let table = TableDef::try_new(
             ObjectId(7),
             "users".into(),
-            vec![ColumnDef { name: "id".into(), ty: ColumnType::Int64, nullable: true, default: None }],
+            vec![ColumnDef {
+                name: "id".into(),
+                ty: ColumnType::Int64,
+                nullable: true,
+                default: None,
+            }],
             vec!["id".into()],
             "CREATE TABLE users (id BIGINT PRIMARY KEY)".into(),
         )
@@ -49,7 +54,10 @@ mod tests {
 
         let mut future = bytes.clone();
         future[0] = CODEC_VERSION + 1;
-        assert!(matches!(decode_object(&future), Err(CatalogError::Corrupt(_))));
+        assert!(matches!(
+            decode_object(&future),
+            Err(CatalogError::Corrupt(_))
+        ));
         assert!(decode_object(&[]).is_err());
     }
 }

@@ -14,7 +14,7 @@ mod object;
 mod types;
 
 pub use catalog::Catalog;
-pub use codec::{decode_object, encode_object, CODEC_VERSION};
+pub use codec::{CODEC_VERSION, decode_object, encode_object};
 pub use error::CatalogError;
 pub use ids::ObjectId;
 pub use object::{CatalogObject, ColumnDef, ObjectKind, TableDef};

@@ -63,11 +63,14 @@ impl TableDef {
         }
         let mut key = Vec::with_capacity(primary_key.len());
         for key_column in primary_key {
-            let index = columns.iter().position(|c| c.name == key_column).ok_or_else(|| {
-                CatalogError::InvalidDefinition(format!(
-                    "column \"{key_column}\" named in key does not exist"
-                ))
-            })?;
+            let index = columns
+                .iter()
+                .position(|c| c.name == key_column)
+                .ok_or_else(|| {
+                    CatalogError::InvalidDefinition(format!(
+                        "column \"{key_column}\" named in key does not exist"
+                    ))
+                })?;
             if key.contains(&index) {
                 return Err(CatalogError::InvalidDefinition(format!(
                     "column \"{key_column}\" appears twice in primary key constraint"
@@ -76,7 +79,13 @@ impl TableDef {
             columns[index].nullable = false;
             key.push(index);
         }
-        Ok(Self { id, name, columns, primary_key: key, definition })
+        Ok(Self {
+            id,
+            name,
+            columns,
+            primary_key: key,
+            definition,
+        })
     }
 
     /// The Arrow schema rows of this table are scanned with.

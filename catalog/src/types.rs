@@ -66,7 +66,10 @@ impl ColumnType {
     pub fn from_sql_name(name: &str) -> Result<Self, CatalogError> {
         let upper = name.trim().to_ascii_uppercase();
         let (base, args) = match upper.find('(') {
-            Some(open) => (upper[..open].trim(), Some(upper[open + 1..].trim_end_matches(')'))),
+            Some(open) => (
+                upper[..open].trim(),
+                Some(upper[open + 1..].trim_end_matches(')')),
+            ),
             None => (upper.as_str(), None),
         };
         let ty = match base {
@@ -77,9 +80,8 @@ impl ColumnType {
             "REAL" | "FLOAT4" => Self::Float32,
             "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8" | "FLOAT" => Self::Float64,
             "NUMERIC" | "DECIMAL" => Self::numeric(args, name)?,
-            "TEXT" | "VARCHAR" | "CHARACTER VARYING" | "CHAR" | "CHARACTER" | "STRING" | "BPCHAR" => {
-                Self::Text
-            }
+            "TEXT" | "VARCHAR" | "CHARACTER VARYING" | "CHAR" | "CHARACTER" | "STRING"
+            | "BPCHAR" => Self::Text,
             "BYTEA" => Self::Bytea,
             "DATE" => Self::Date,
             "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => Self::Timestamp,
@@ -106,7 +108,10 @@ impl ColumnType {
                 "NUMERIC precision {precision} and scale {scale} must satisfy 0 <= scale <= precision <= 38"
             )));
         }
-        Ok(Self::Numeric { precision, scale: scale as i8 })
+        Ok(Self::Numeric {
+            precision,
+            scale: scale as i8,
+        })
     }
 
     /// The Arrow type values of this column are held in.
@@ -151,13 +156,19 @@ impl ColumnType {
             DataType::Int8 | DataType::Int16 | DataType::UInt8 => Self::Int16,
             DataType::Int32 | DataType::UInt16 => Self::Int32,
             DataType::Int64 | DataType::UInt32 => Self::Int64,
-            DataType::UInt64 => Self::Numeric { precision: 20, scale: 0 },
+            DataType::UInt64 => Self::Numeric {
+                precision: 20,
+                scale: 0,
+            },
             DataType::Float16 | DataType::Float32 => Self::Float32,
             DataType::Float64 => Self::Float64,
-            DataType::Decimal128(precision, scale) if *scale >= 0 => {
-                Self::Numeric { precision: *precision, scale: *scale }
+            DataType::Decimal128(precision, scale) if *scale >= 0 => Self::Numeric {
+                precision: *precision,
+                scale: *scale,
+            },
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+                Self::Text
             }
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => Self::Text,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Self::Bytea,
             DataType::Date32 | DataType::Date64 => Self::Date,
             DataType::Timestamp(_, None) => Self::Timestamp,
@@ -197,9 +208,21 @@ mod tests {
     #[test]
     fn sql_names_round_trip() {
         for name in [
-            "boolean", "smallint", "integer", "bigint", "real", "double precision",
-            "numeric(10,2)", "text", "bytea", "date", "timestamp", "timestamptz", "interval",
-            "json", "jsonb",
+            "boolean",
+            "smallint",
+            "integer",
+            "bigint",
+            "real",
+            "double precision",
+            "numeric(10,2)",
+            "text",
+            "bytea",
+            "date",
+            "timestamp",
+            "timestamptz",
+            "interval",
+            "json",
+            "jsonb",
         ] {
             let ty = ColumnType::from_sql_name(name).unwrap();
             assert_eq!(ty.sql_name(), name);
@@ -210,14 +233,20 @@ mod tests {
 
     #[test]
     fn aliases_and_errors() {
-        assert_eq!(ColumnType::from_sql_name("VARCHAR(20)").unwrap(), ColumnType::Text);
+        assert_eq!(
+            ColumnType::from_sql_name("VARCHAR(20)").unwrap(),
+            ColumnType::Text
+        );
         assert_eq!(
             ColumnType::from_sql_name("TIMESTAMP WITH TIME ZONE").unwrap(),
             ColumnType::TimestampTz
         );
         assert_eq!(
             ColumnType::from_sql_name("NUMERIC").unwrap(),
-            ColumnType::Numeric { precision: 38, scale: 10 }
+            ColumnType::Numeric {
+                precision: 38,
+                scale: 10
+            }
         );
         assert!(matches!(
             ColumnType::from_sql_name("geometry"),

@@ -33,7 +33,10 @@ impl std::fmt::Display for Statement {
 /// learns the feature is missing rather than reading a confusing syntax error.
 const PLANNED: &[(&[&str], &str)] = &[
     (&["CREATE", "SOURCE"], "CREATE SOURCE"),
-    (&["CREATE", "MATERIALIZED", "VIEW"], "CREATE MATERIALIZED VIEW"),
+    (
+        &["CREATE", "MATERIALIZED", "VIEW"],
+        "CREATE MATERIALIZED VIEW",
+    ),
     (&["CREATE", "ALERT"], "CREATE ALERT"),
     (&["DROP", "SOURCE"], "DROP SOURCE"),
     (&["DROP", "MATERIALIZED", "VIEW"], "DROP MATERIALIZED VIEW"),
@@ -60,7 +63,10 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
         let next = parser.peek_token();
         if next.token != Token::EOF && next.token != Token::SemiColon {
             return Err(SqlError::Syntax {
-                message: format!("unexpected {} after the end of a statement", describe(&next)),
+                message: format!(
+                    "unexpected {} after the end of a statement",
+                    describe(&next)
+                ),
                 position: char_offset(sql, next.span.start),
             });
         }
@@ -120,7 +126,10 @@ fn syntax_error(sql: &str, error: ParserError) -> SqlError {
     let (message, position) = match text.rfind(" at Line: ") {
         Some(at) => {
             let location = parse_location(&text[at + " at Line: ".len()..]);
-            (text[..at].to_string(), location.and_then(|l| char_offset(sql, l)))
+            (
+                text[..at].to_string(),
+                location.and_then(|l| char_offset(sql, l)),
+            )
         }
         // sqlparser gives no location when the input ended early: point past its end, as
         // Postgres does.
@@ -132,7 +141,10 @@ fn syntax_error(sql: &str, error: ParserError) -> SqlError {
 fn parse_location(text: &str) -> Option<Location> {
     let (line, column) = text.split_once(", Column: ")?;
     let column: String = column.chars().take_while(|c| c.is_ascii_digit()).collect();
-    Some(Location { line: line.trim().parse().ok()?, column: column.parse().ok()? })
+    Some(Location {
+        line: line.trim().parse().ok()?,
+        column: column.parse().ok()?,
+    })
 }
 
 /// The 1-based character offset of a 1-based line/column location.
@@ -172,14 +184,29 @@ mod tests {
         };
         assert!(message.contains("SELEC"), "{message}");
         assert_eq!(position, Some(11));
-        assert!(matches!(parse("SELECT 1 2"), Err(SqlError::Syntax { position: Some(10), .. })));
-        assert!(matches!(parse("SELECT 1 +"), Err(SqlError::Syntax { position: Some(11), .. })));
+        assert!(matches!(
+            parse("SELECT 1 2"),
+            Err(SqlError::Syntax {
+                position: Some(10),
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("SELECT 1 +"),
+            Err(SqlError::Syntax {
+                position: Some(11),
+                ..
+            })
+        ));
     }
 
     #[test]
     fn planned_statements_are_refused_by_name() {
         let err = parse("CREATE SOURCE events (a INT)").unwrap_err();
         assert_eq!(err.to_string(), "CREATE SOURCE is not supported");
-        assert!(matches!(parse("create materialized view v as select 1"), Err(SqlError::Unsupported(_))));
+        assert!(matches!(
+            parse("create materialized view v as select 1"),
+            Err(SqlError::Unsupported(_))
+        ));
     }
 }

@@ -14,12 +14,17 @@ use super::{QueryError, QueryResult};
 use crate::storage::TableStore;
 
 impl Engine {
-    pub(super) async fn create_table(&self, plan: CreateTablePlan) -> Result<QueryResult, QueryError> {
+    pub(super) async fn create_table(
+        &self,
+        plan: CreateTablePlan,
+    ) -> Result<QueryResult, QueryError> {
         let _ddl = self.ddl.lock().await;
         let id = {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
             match catalog.check_free(&plan.name) {
-                Err(_) if plan.if_not_exists => return Ok(QueryResult::Command("CREATE TABLE".into())),
+                Err(_) if plan.if_not_exists => {
+                    return Ok(QueryResult::Command("CREATE TABLE".into()));
+                }
                 result => result?,
             }
             catalog.peek_id()
@@ -28,11 +33,17 @@ impl Engine {
             None => (plan.columns.clone(), None),
             Some(query) => {
                 let statement = ast::Statement::Query(query.clone());
-                let df = self.ctx.execute_logical_plan(
-                    self.ctx.state().statement_to_plan(
-                        datafusion::sql::parser::Statement::Statement(Box::new(statement)),
-                    ).await?,
-                ).await?;
+                let df = self
+                    .ctx
+                    .execute_logical_plan(
+                        self.ctx
+                            .state()
+                            .statement_to_plan(datafusion::sql::parser::Statement::Statement(
+                                Box::new(statement),
+                            ))
+                            .await?,
+                    )
+                    .await?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await?;
                 let columns = schema
@@ -47,14 +58,27 @@ impl Engine {
                         })
                     })
                     .collect::<Result<Vec<_>, CatalogError>>()?;
-                (columns, Some(concat_batches(&schema, &batches).map_err(datafusion::error::DataFusionError::from)?))
+                (
+                    columns,
+                    Some(
+                        concat_batches(&schema, &batches)
+                            .map_err(datafusion::error::DataFusionError::from)?,
+                    ),
+                )
             }
         };
-        let def = TableDef::try_new(id, plan.name.clone(), columns, plan.primary_key.clone(), plan.definition.clone())?;
+        let def = TableDef::try_new(
+            id,
+            plan.name.clone(),
+            columns,
+            plan.primary_key.clone(),
+            plan.definition.clone(),
+        )?;
         // Plan the defaults now, so a bad DEFAULT fails the CREATE rather than the next start.
         for column in &def.columns {
             if let Some(sql) = &column.default {
-                self.ctx.parse_sql_expr(sql, &datafusion::common::DFSchema::empty())?;
+                self.ctx
+                    .parse_sql_expr(sql, &datafusion::common::DFSchema::empty())?;
             }
         }
         let def = Arc::new(def);
@@ -73,7 +97,10 @@ impl Engine {
         crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
         crate::failpoint::hit("ddl::after_commit");
-        self.catalog.write().unwrap_or_else(|e| e.into_inner()).insert(object);
+        self.catalog
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(object);
         self.register_table(def)?;
         Ok(QueryResult::Command(match plan.query {
             Some(_) => format!("SELECT {count}"),
@@ -81,7 +108,11 @@ impl Engine {
         }))
     }
 
-    pub(super) async fn drop_tables(&self, names: &[ObjectName], if_exists: bool) -> Result<QueryResult, QueryError> {
+    pub(super) async fn drop_tables(
+        &self,
+        names: &[ObjectName],
+        if_exists: bool,
+    ) -> Result<QueryResult, QueryError> {
         let _ddl = self.ddl.lock().await;
         let mut dropped = Vec::new();
         {
@@ -89,12 +120,28 @@ impl Engine {
             for name in names {
                 let name = object_name(name)?;
                 match catalog.get(&name) {
-                    Some(object) if object.kind() == ObjectKind::Table => dropped.push(object.clone()),
+                    Some(object) if object.kind() == ObjectKind::Table => {
+                        dropped.push(object.clone())
+                    }
                     _ if if_exists => {}
-                    _ => return Err(CatalogError::NotFound { kind: "table", name }.into()),
+                    _ => {
+                        return Err(CatalogError::NotFound {
+                            kind: "table",
+                            name,
+                        }
+                        .into());
+                    }
                 }
             }
         }
+        let stores: Vec<Arc<TableStore>> = {
+            let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            dropped
+                .iter()
+                .filter_map(|o| tables.get(o.name()).cloned())
+                .collect()
+        };
+        let locks: Vec<_> = stores.iter().map(|s| s.lock_for_drop()).collect();
         let mut write = WriteBatch::default();
         for object in &dropped {
             self.catalog_store.delete(&mut write, object);
@@ -102,10 +149,16 @@ impl Engine {
         crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
         crate::failpoint::hit("ddl::after_commit");
+        locks.into_iter().for_each(|lock| lock.retire());
         let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
         for object in &dropped {
             catalog.remove(object.name());
-            self.ctx.deregister_table(datafusion::common::TableReference::bare(object.name().to_string()))?;
+            tables.remove(object.name());
+            self.ctx
+                .deregister_table(datafusion::common::TableReference::bare(
+                    object.name().to_string(),
+                ))?;
         }
         Ok(QueryResult::Command("DROP TABLE".into()))
     }

@@ -8,8 +8,8 @@ use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Value};
@@ -52,6 +52,8 @@ pub struct Engine {
     pub(super) db: Arc<Db>,
     pub(super) catalog: RwLock<Catalog>,
     pub(super) catalog_store: CatalogStore,
+    /// The row store of every registered table, by name.
+    pub(super) tables: RwLock<HashMap<String, Arc<TableStore>>>,
     /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
     /// with another's. Held across the awaits of `CREATE TABLE ... AS SELECT`.
     pub(super) ddl: tokio::sync::Mutex<()>,
@@ -92,13 +94,17 @@ impl Engine {
             .thread_name("weir-query")
             .enable_all()
             .build()
-            .map_err(|e| crate::storage::StorageError::Io { path: "query runtime".into(), source: e })?;
+            .map_err(|e| crate::storage::StorageError::Io {
+                path: "query runtime".into(),
+                source: e,
+            })?;
 
         let engine = Arc::new(Self {
             ctx,
             db,
             catalog: RwLock::new(catalog.clone()),
             catalog_store,
+            tables: RwLock::new(HashMap::new()),
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
             _lock: lock,
@@ -112,15 +118,25 @@ impl Engine {
     }
 
     /// Makes a stored table visible to queries.
-    pub(super) fn register_table(&self, def: Arc<weir_catalog::TableDef>) -> Result<(), QueryError> {
+    pub(super) fn register_table(
+        &self,
+        def: Arc<weir_catalog::TableDef>,
+    ) -> Result<(), QueryError> {
         let mut defaults = HashMap::new();
         for column in &def.columns {
             if let Some(sql) = &column.default {
                 let df_schema = datafusion::common::DFSchema::empty();
-                defaults.insert(column.name.clone(), self.ctx.parse_sql_expr(sql, &df_schema)?);
+                defaults.insert(
+                    column.name.clone(),
+                    self.ctx.parse_sql_expr(sql, &df_schema)?,
+                );
             }
         }
         let store = Arc::new(TableStore::open(self.db.clone(), def.clone())?);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(def.name.clone(), store.clone());
         let provider = super::provider::ReferenceTable::new(store, defaults);
         self.ctx.register_table(
             datafusion::common::TableReference::bare(def.name.clone()),
@@ -152,11 +168,18 @@ impl Engine {
         use ast::Statement as S;
         match statement {
             S::CreateTable(create) => {
-                let result = self.create_table(weir_sql::plan::plan_create_table(create)?).await?;
+                let result = self
+                    .create_table(weir_sql::plan::plan_create_table(create)?)
+                    .await?;
                 session.note_write();
                 Ok(result)
             }
-            S::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+            S::Drop {
+                object_type: ObjectType::Table,
+                if_exists,
+                names,
+                ..
+            } => {
                 let result = self.drop_tables(names, *if_exists).await?;
                 session.note_write();
                 Ok(result)
@@ -167,19 +190,33 @@ impl Engine {
             }
             S::Commit { .. } => {
                 session.end();
-                Ok(QueryResult::TransactionEnd("COMMIT".into()))
+                Ok(QueryResult::TransactionEnd {
+                    tag: "COMMIT".into(),
+                    warning: None,
+                })
             }
             S::Rollback { .. } => {
                 let writes = session.end();
-                if writes > 0 {
-                    tracing::debug!(writes, "ROLLBACK after writes that were already committed");
-                }
-                Ok(QueryResult::TransactionEnd("ROLLBACK".into()))
+                let warning = (writes > 0).then(|| {
+                    format!(
+                        "ROLLBACK cannot undo the {writes} write statement(s) of this transaction block: \
+                         Weir commits every statement when it runs"
+                    )
+                });
+                Ok(QueryResult::TransactionEnd {
+                    tag: "ROLLBACK".into(),
+                    warning,
+                })
             }
             S::Set(set) => self.set(session, set),
             S::ShowVariable { variable } => self.show(session, variable).await,
-            S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_) | S::Explain { .. }
-            | S::ShowTables { .. } | S::ShowColumns { .. } => {
+            S::Query(_)
+            | S::Insert(_)
+            | S::Update(_)
+            | S::Delete(_)
+            | S::Explain { .. }
+            | S::ShowTables { .. }
+            | S::ShowColumns { .. } => {
                 let plan = self.logical_plan(statement).await?;
                 let plan = match params {
                     Some(params) => plan.with_param_values(params)?,
@@ -194,8 +231,13 @@ impl Engine {
     /// Plans a statement DataFusion handles, refusing DataFusion's own (in-memory) DDL.
     async fn logical_plan(&self, statement: &ast::Statement) -> Result<LogicalPlan, QueryError> {
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await?;
-        if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_)) {
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .await?;
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_)
+        ) {
             return Err(SqlError::Unsupported(statement_kind(statement)).into());
         }
         Ok(plan)
@@ -216,7 +258,9 @@ impl Engine {
                     let mut params: Vec<(usize, Option<DataType>)> = plan
                         .get_parameter_types()?
                         .into_iter()
-                        .filter_map(|(name, ty)| Some((name.trim_start_matches('$').parse().ok()?, ty)))
+                        .filter_map(|(name, ty)| {
+                            Some((name.trim_start_matches('$').parse().ok()?, ty))
+                        })
                         .collect();
                     params.sort_by_key(|(n, _)| *n);
                     let count = params.last().map(|(n, _)| *n).unwrap_or(0);
@@ -232,34 +276,53 @@ impl Engine {
                 }
                 ast::Statement::ShowVariable { variable } => {
                     let name = variable_name(variable);
-                    let schema = if name.eq_ignore_ascii_case("all") { show_all_schema() } else { show_schema(&name) };
+                    let schema = if name.eq_ignore_ascii_case("all") {
+                        show_all_schema()
+                    } else {
+                        show_schema(&name)
+                    };
                     (vec![], Some(schema))
                 }
                 _ => (vec![], None),
             },
             Statement::Flush => (vec![], None),
         };
-        Ok(Prepared { statement, param_types, schema })
+        Ok(Prepared {
+            statement,
+            param_types,
+            schema,
+        })
     }
 
-    async fn run_plan(&self, session: &Session, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+    async fn run_plan(
+        &self,
+        session: &Session,
+        plan: LogicalPlan,
+    ) -> Result<QueryResult, QueryError> {
         let dml = match &plan {
             LogicalPlan::Dml(dml) => Some(dml.op.clone()),
             _ => None,
         };
         let state = self.ctx.state();
-        let physical = state.create_physical_plan(&plan).await?;
         let task_ctx = self.ctx.task_ctx();
         match dml {
             Some(op) => {
+                // Planning UPDATE/DELETE already touches storage (see provider/table.rs), so
+                // planning and running both happen on the query runtime.
                 let count = self
                     .query_runtime()
                     .spawn(async move {
-                        let batches = datafusion::physical_plan::collect(physical, task_ctx).await?;
+                        let physical = state.create_physical_plan(&plan).await?;
+                        let batches =
+                            datafusion::physical_plan::collect(physical, task_ctx).await?;
                         Ok::<_, QueryError>(dml_count(&batches))
                     })
                     .await
-                    .map_err(|e| QueryError::DataFusion(datafusion::error::DataFusionError::External(Box::new(e))))??;
+                    .map_err(|e| {
+                        QueryError::DataFusion(datafusion::error::DataFusionError::External(
+                            Box::new(e),
+                        ))
+                    })??;
                 session.note_write();
                 let tag = match op {
                     WriteOp::Insert(_) => format!("INSERT 0 {count}"),
@@ -269,7 +332,10 @@ impl Engine {
                 };
                 Ok(QueryResult::Command(tag))
             }
-            None => Ok(self.stream_on_query_runtime(physical, task_ctx)),
+            None => {
+                let physical = state.create_physical_plan(&plan).await?;
+                Ok(self.stream_on_query_runtime(physical, task_ctx))
+            }
         }
     }
 
@@ -307,16 +373,27 @@ impl Engine {
             let _keep = &guard;
             rx.poll_recv(cx)
         });
-        QueryResult::Rows { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)) }
+        QueryResult::Rows {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        }
     }
 
     fn set(&self, session: &Session, set: &Set) -> Result<QueryResult, QueryError> {
         match set {
-            Set::SingleAssignment { variable, values, .. } => {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
                 let name = variable.to_string();
                 let value = match values.as_slice() {
                     [Expr::Identifier(id)] if id.value.eq_ignore_ascii_case("default") => None,
-                    values => Some(values.iter().map(setting_text).collect::<Vec<_>>().join(", ")),
+                    values => Some(
+                        values
+                            .iter()
+                            .map(setting_text)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
                 };
                 session.set(&name, value)?;
             }
@@ -330,7 +407,11 @@ impl Engine {
         Ok(QueryResult::Command("SET".into()))
     }
 
-    async fn show(&self, session: &Session, variable: &[ast::Ident]) -> Result<QueryResult, QueryError> {
+    async fn show(
+        &self,
+        session: &Session,
+        variable: &[ast::Ident],
+    ) -> Result<QueryResult, QueryError> {
         let name = variable_name(variable);
         let (schema, columns): (SchemaRef, Vec<Arc<dyn datafusion::arrow::array::Array>>) =
             if name.eq_ignore_ascii_case("all") {
@@ -338,23 +419,36 @@ impl Engine {
                 (
                     show_all_schema(),
                     vec![
-                        Arc::new(StringArray::from_iter_values(all.iter().map(|(n, _)| n.as_str()))),
-                        Arc::new(StringArray::from_iter_values(all.iter().map(|(_, v)| v.as_str()))),
+                        Arc::new(StringArray::from_iter_values(
+                            all.iter().map(|(n, _)| n.as_str()),
+                        )),
+                        Arc::new(StringArray::from_iter_values(
+                            all.iter().map(|(_, v)| v.as_str()),
+                        )),
                     ],
                 )
             } else {
                 let (display, value) = session.get(&name)?;
-                (show_schema(&display), vec![Arc::new(StringArray::from(vec![value]))])
+                (
+                    show_schema(&display),
+                    vec![Arc::new(StringArray::from(vec![value]))],
+                )
             };
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(datafusion::error::DataFusionError::from)?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(datafusion::error::DataFusionError::from)?;
         let stream = futures::stream::iter([Ok(batch)]);
-        Ok(QueryResult::Rows { schema: schema.clone(), stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)) })
+        Ok(QueryResult::Rows {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        })
     }
 }
 
 impl Engine {
     fn query_runtime(&self) -> &tokio::runtime::Runtime {
-        self.query_runtime.as_ref().expect("the query runtime lives until the engine is dropped")
+        self.query_runtime
+            .as_ref()
+            .expect("the query runtime lives until the engine is dropped")
     }
 }
 
@@ -383,11 +477,19 @@ fn dml_count(batches: &[RecordBatch]) -> u64 {
 }
 
 fn variable_name(variable: &[ast::Ident]) -> String {
-    variable.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(" ")
+    variable
+        .iter()
+        .map(|i| i.value.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn show_schema(name: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(name.to_ascii_lowercase(), DataType::Utf8, false)]))
+    Arc::new(Schema::new(vec![Field::new(
+        name.to_ascii_lowercase(),
+        DataType::Utf8,
+        false,
+    )]))
 }
 
 fn show_all_schema() -> SchemaRef {
@@ -418,5 +520,9 @@ fn statement_kind(statement: &ast::Statement) -> String {
         .take_while(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
         .copied()
         .collect();
-    if keywords.is_empty() { words.first().copied().unwrap_or("statement").to_string() } else { keywords.join(" ") }
+    if keywords.is_empty() {
+        words.first().copied().unwrap_or("statement").to_string()
+    } else {
+        keywords.join(" ")
+    }
 }

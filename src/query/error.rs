@@ -42,7 +42,10 @@ impl QueryError {
             QueryError::DataFusion(e) => match find_storage_error(e) {
                 Ok(storage) => QueryError::Storage(storage),
                 Err(e) => match missing_relation(&e) {
-                    Some(name) => QueryError::Catalog(CatalogError::NotFound { kind: "relation", name }),
+                    Some(name) => QueryError::Catalog(CatalogError::NotFound {
+                        kind: "relation",
+                        name,
+                    }),
                     None => QueryError::DataFusion(e),
                 },
             },
@@ -54,8 +57,12 @@ impl QueryError {
 /// The relation DataFusion could not resolve (`table 'weir.public.t' not found`), so it is
 /// reported as Postgres does: `relation "t" does not exist`.
 fn missing_relation(error: &DataFusionError) -> Option<String> {
-    let DataFusionError::Plan(message) = error.find_root() else { return None };
-    let quoted = message.strip_prefix("table '")?.strip_suffix("' not found")?;
+    let DataFusionError::Plan(message) = error.find_root() else {
+        return None;
+    };
+    let quoted = message
+        .strip_prefix("table '")?
+        .strip_suffix("' not found")?;
     Some(quoted.rsplit('.').next().unwrap_or(quoted).to_string())
 }
 
@@ -103,9 +110,18 @@ fn strip_datafusion_prefix(error: &DataFusionError) -> String {
 }
 
 fn strip_once_more(text: &str) -> String {
-    for prefix in ["Cast error: ", "Parser error: ", "Invalid argument error: ", "Divide by zero error"] {
+    for prefix in [
+        "Cast error: ",
+        "Parser error: ",
+        "Invalid argument error: ",
+        "Divide by zero error",
+    ] {
         if let Some(rest) = text.strip_prefix(prefix) {
-            return if rest.is_empty() { "division by zero".into() } else { rest.to_string() };
+            return if rest.is_empty() {
+                "division by zero".into()
+            } else {
+                rest.to_string()
+            };
         }
     }
     text.to_string()

@@ -9,7 +9,10 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 
 /// The version string `SELECT version()` returns. Tools parse the leading `PostgreSQL N`.
 pub fn version_string() -> String {
-    format!("PostgreSQL 16.6 on x86_64-pc-linux-gnu (Weir {})", env!("CARGO_PKG_VERSION"))
+    format!(
+        "PostgreSQL 16.6 on x86_64-pc-linux-gnu (Weir {})",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Every function registered by Weir.
@@ -21,7 +24,11 @@ pub fn all() -> Vec<ScalarUDF> {
             vec![],
             DataType::Utf8,
             Volatility::Immutable,
-            Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version.clone()))))),
+            Arc::new(move |_| {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                    version.clone(),
+                ))))
+            }),
         ),
         // psql's `\df` describes functions with these; Weir has no user-defined functions, so
         // there is nothing to describe.
@@ -35,8 +42,12 @@ pub fn all() -> Vec<ScalarUDF> {
             Volatility::Stable,
             Arc::new(|args| {
                 Ok(match &args[0] {
-                    ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; a.len()]))),
-                    ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))),
+                    ColumnarValue::Array(a) => {
+                        ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; a.len()])))
+                    }
+                    ColumnarValue::Scalar(_) => {
+                        ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))
+                    }
                 })
             }),
         ),
@@ -52,7 +63,9 @@ fn unknown_text(name: &str) -> ScalarUDF {
         Volatility::Stable,
         Arc::new(|args| {
             Ok(match &args[0] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len())),
+                ColumnarValue::Array(a) => ColumnarValue::Array(
+                    datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len()),
+                ),
                 ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
             })
         }),

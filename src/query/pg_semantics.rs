@@ -29,7 +29,9 @@ impl AnalyzerRule for PostgresSemantics {
                 LogicalPlan::Values(values) => LogicalPlan::Values(nullable_values(values)?),
                 other => other.recompute_schema()?,
             };
-            let plan = plan.map_expressions(|expr| expr.transform_up(bytea_literal))?.data;
+            let plan = plan
+                .map_expressions(|expr| expr.transform_up(bytea_literal))?
+                .data;
             Ok(Transformed::yes(plan))
         })
         .map(|t| t.data)
@@ -44,21 +46,37 @@ fn nullable_values(values: Values) -> Result<Values> {
     let fields: Vec<_> = values
         .schema
         .iter()
-        .map(|(qualifier, field)| (qualifier.cloned(), Arc::new(Field::clone(field).with_nullable(true))))
+        .map(|(qualifier, field)| {
+            (
+                qualifier.cloned(),
+                Arc::new(Field::clone(field).with_nullable(true)),
+            )
+        })
         .collect();
     let schema = DFSchema::new_with_metadata(fields, values.schema.metadata().clone())?;
-    Ok(Values { schema: Arc::new(schema), values: values.values })
+    Ok(Values {
+        schema: Arc::new(schema),
+        values: values.values,
+    })
 }
 
 fn bytea_literal(expr: Expr) -> Result<Transformed<Expr>> {
     let Expr::Cast(Cast { expr: inner, field }) = &expr else {
         return Ok(Transformed::no(expr));
     };
-    if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary | DataType::BinaryView) {
+    if !matches!(
+        field.data_type(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    ) {
         return Ok(Transformed::no(expr));
     }
     let text = match inner.as_ref() {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => s,
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => s,
         _ => return Ok(Transformed::no(expr)),
     };
     let bytes = parse_bytea(text)
@@ -71,9 +89,12 @@ fn bytea_literal(expr: Expr) -> Result<Transformed<Expr>> {
 /// backslash and `\nnn` an octal byte.
 pub fn parse_bytea(text: &str) -> Result<Vec<u8>, String> {
     let invalid = || format!("invalid input syntax for type bytea: \"{text}\"");
-    if let Some(hex) = text.strip_prefix("\\x").or_else(|| text.strip_prefix("\\X")) {
+    if let Some(hex) = text
+        .strip_prefix("\\x")
+        .or_else(|| text.strip_prefix("\\X"))
+    {
         let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(invalid());
         }
         return digits

@@ -17,7 +17,13 @@ pub enum QueryResult {
     /// `BEGIN` and friends: the session enters a transaction block.
     TransactionStart(String),
     /// `COMMIT`/`ROLLBACK`: the session leaves its transaction block.
-    TransactionEnd(String),
+    TransactionEnd {
+        /// `COMMIT` or `ROLLBACK`.
+        tag: String,
+        /// Said to the client as a warning: a `ROLLBACK` cannot undo writes that were
+        /// committed when they ran.
+        warning: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for QueryResult {
@@ -26,7 +32,7 @@ impl std::fmt::Debug for QueryResult {
             Self::Rows { schema, .. } => f.debug_struct("Rows").field("schema", schema).finish(),
             Self::Command(tag) => write!(f, "Command({tag})"),
             Self::TransactionStart(tag) => write!(f, "TransactionStart({tag})"),
-            Self::TransactionEnd(tag) => write!(f, "TransactionEnd({tag})"),
+            Self::TransactionEnd { tag, .. } => write!(f, "TransactionEnd({tag})"),
         }
     }
 }

@@ -35,7 +35,11 @@ const SETTINGS: &[(&str, &str)] = &[
 
 /// Settings that only the server sets.
 const READ_ONLY: &[&str] = &[
-    "integer_datetimes", "max_identifier_length", "server_encoding", "server_version", "server_version_num",
+    "integer_datetimes",
+    "max_identifier_length",
+    "server_encoding",
+    "server_version",
+    "server_version_num",
 ];
 
 /// One client connection's session.
@@ -58,14 +62,22 @@ impl Session {
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), (*name, value.to_string())))
             .collect();
-        Self { settings: Mutex::new(settings), writes_in_block: Mutex::new(None) }
+        Self {
+            settings: Mutex::new(settings),
+            writes_in_block: Mutex::new(None),
+        }
     }
 
     /// The value of a setting (names are case-insensitive).
     pub fn get(&self, name: &str) -> Result<(String, String), QueryError> {
         let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let key = match name.to_ascii_lowercase().as_str() {
+            // `SHOW TRANSACTION ISOLATION LEVEL`, as JDBC asks it.
+            "transaction isolation level" => "transaction_isolation".to_string(),
+            other => other.to_string(),
+        };
         settings
-            .get(&name.to_ascii_lowercase())
+            .get(&key)
             .map(|(display, value)| (display.to_string(), value.clone()))
             .ok_or_else(|| QueryError::UnknownSetting(name.to_string()))
     }
@@ -73,7 +85,10 @@ impl Session {
     /// Every setting as `(name, value)`, for `SHOW ALL`.
     pub fn all(&self) -> Vec<(String, String)> {
         let settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        settings.values().map(|(name, value)| (name.to_string(), value.clone())).collect()
+        settings
+            .values()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect()
     }
 
     /// Changes a setting; `None` restores its default.
@@ -84,7 +99,9 @@ impl Session {
             .find(|(n, _)| n.eq_ignore_ascii_case(&key))
             .ok_or_else(|| QueryError::UnknownSetting(name.to_string()))?;
         if READ_ONLY.iter().any(|n| n.eq_ignore_ascii_case(&key)) {
-            return Err(QueryError::InvalidParameter(format!("parameter \"{display}\" cannot be changed")));
+            return Err(QueryError::InvalidParameter(format!(
+                "parameter \"{display}\" cannot be changed"
+            )));
         }
         let value = value.unwrap_or_else(|| default.to_string());
         let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,19 +111,31 @@ impl Session {
 
     /// Enters a transaction block.
     pub fn begin(&self) {
-        *self.writes_in_block.lock().unwrap_or_else(|e| e.into_inner()) = Some(0);
+        *self
+            .writes_in_block
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(0);
     }
 
     /// Counts a write applied inside the current block, if any.
     pub fn note_write(&self) {
-        if let Some(writes) = self.writes_in_block.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        if let Some(writes) = self
+            .writes_in_block
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
             *writes += 1;
         }
     }
 
     /// Leaves the transaction block, returning how many writes it applied.
     pub fn end(&self) -> u64 {
-        self.writes_in_block.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or(0)
+        self.writes_in_block
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(0)
     }
 }
 
@@ -118,10 +147,20 @@ mod tests {
     fn set_show_and_refusals() {
         let session = Session::new();
         session.set("EXTRA_FLOAT_DIGITS", Some("3".into())).unwrap();
-        assert_eq!(session.get("extra_float_digits").unwrap(), ("extra_float_digits".into(), "3".into()));
+        assert_eq!(
+            session.get("extra_float_digits").unwrap(),
+            ("extra_float_digits".into(), "3".into())
+        );
         session.set("extra_float_digits", None).unwrap();
         assert_eq!(session.get("extra_float_digits").unwrap().1, "1");
-        assert!(matches!(session.set("no_such", Some("x".into())), Err(QueryError::UnknownSetting(_))));
+        assert!(matches!(
+            session.set("no_such", Some("x".into())),
+            Err(QueryError::UnknownSetting(_))
+        ));
+        assert_eq!(
+            session.get("TRANSACTION ISOLATION LEVEL").unwrap().1,
+            "read committed"
+        );
         assert!(session.set("server_version", Some("1".into())).is_err());
         session.begin();
         session.note_write();

@@ -45,24 +45,40 @@ pub enum StartError {
 impl Server {
     /// Opens the engine and starts serving.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
-        let engine_config = EngineConfig { data_dir: config.data_dir.clone(), query_threads: config.query_threads };
+        let engine_config = EngineConfig {
+            data_dir: config.data_dir.clone(),
+            query_threads: config.query_threads,
+        };
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
             .await
             .expect("opening the engine does not panic")?;
         let bind = |addr: String| async move {
-            TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr, source })
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
         };
         let pg = bind(config.pg_listen.clone()).await?;
         let http = bind(config.http_listen.clone()).await?;
-        let pg_addr = pg.local_addr().map_err(|source| StartError::Bind { addr: config.pg_listen.clone(), source })?;
-        let http_addr =
-            http.local_addr().map_err(|source| StartError::Bind { addr: config.http_listen.clone(), source })?;
+        let pg_addr = pg.local_addr().map_err(|source| StartError::Bind {
+            addr: config.pg_listen.clone(),
+            source,
+        })?;
+        let http_addr = http.local_addr().map_err(|source| StartError::Bind {
+            addr: config.http_listen.clone(),
+            source,
+        })?;
         let (shutdown, stop) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(postgres::serve(pg, engine.clone(), stop.clone())),
             tokio::spawn(api::serve(http, stop)),
         ];
-        Ok(Self { pg_addr, http_addr, shutdown, tasks, engine })
+        Ok(Self {
+            pg_addr,
+            http_addr,
+            shutdown,
+            tasks,
+            engine,
+        })
     }
 
     /// Stops accepting connections and waits for the listeners to close. Storage closes when

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rocksdb::WriteBatch;
-use weir_catalog::{decode_object, encode_object, Catalog, CatalogObject};
+use weir_catalog::{Catalog, CatalogObject, decode_object, encode_object};
 
 use super::{Cf, Db, StorageError};
 
@@ -32,7 +32,10 @@ impl CatalogStore {
             .collect::<Result<Vec<_>, _>>()?;
         let next_id = match self.db.get(Cf::Meta, NEXT_ID_KEY)? {
             Some(bytes) => u64::from_be_bytes(
-                bytes.as_slice().try_into().map_err(|_| StorageError::Corrupt("next_object_id".into()))?,
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("next_object_id".into()))?,
             ),
             None => 1,
         };
@@ -41,7 +44,11 @@ impl CatalogStore {
 
     /// Adds the creation of `object` to `batch`, with the id counter moved past it.
     pub fn put(&self, batch: &mut WriteBatch, object: &CatalogObject, next_id: u64) {
-        batch.put_cf(self.db.cf(Cf::Catalog), object.id().to_be_bytes(), encode_object(object));
+        batch.put_cf(
+            self.db.cf(Cf::Catalog),
+            object.id().to_be_bytes(),
+            encode_object(object),
+        );
         batch.put_cf(self.db.cf(Cf::Meta), NEXT_ID_KEY, next_id.to_be_bytes());
     }
 

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteBatch, WriteOptions,
 };
 
 use super::StorageError;
@@ -44,7 +44,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("path", &self.inner.path()).finish()
+        f.debug_struct("Db")
+            .field("path", &self.inner.path())
+            .finish()
     }
 }
 
@@ -71,7 +73,9 @@ impl Db {
 
     /// The handle of a column family.
     pub fn cf(&self, cf: Cf) -> &ColumnFamily {
-        self.inner.cf_handle(cf.name()).expect("every column family is created at open")
+        self.inner
+            .cf_handle(cf.name())
+            .expect("every column family is created at open")
     }
 
     /// Writes `batch` atomically and durably.
@@ -91,7 +95,11 @@ impl Db {
             read.set_iterate_upper_bound(end);
         }
         self.inner
-            .iterator_cf_opt(self.cf(cf), read, IteratorMode::From(prefix, Direction::Forward))
+            .iterator_cf_opt(
+                self.cf(cf),
+                read,
+                IteratorMode::From(prefix, Direction::Forward),
+            )
             .map(|item| item.map_err(StorageError::from))
             .collect()
     }
@@ -103,7 +111,9 @@ impl Db {
         if let Some(end) = prefix_end(prefix) {
             read.set_iterate_upper_bound(end);
         }
-        let mut iter = self.inner.iterator_cf_opt(self.cf(cf), read, IteratorMode::End);
+        let mut iter = self
+            .inner
+            .iterator_cf_opt(self.cf(cf), read, IteratorMode::End);
         iter.next().transpose().map_err(StorageError::from)
     }
 }
@@ -133,8 +143,20 @@ mod tests {
             batch.put_cf(db.cf(Cf::Rows), key, b"v");
         }
         db.write(batch).unwrap();
-        let keys: Vec<_> = db.scan_prefix(Cf::Rows, b"b").unwrap().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, vec![b"b\x00".to_vec().into(), b"b\x01".to_vec().into(), b"b\xff".to_vec().into()]);
+        let keys: Vec<_> = db
+            .scan_prefix(Cf::Rows, b"b")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                b"b\x00".to_vec().into(),
+                b"b\x01".to_vec().into(),
+                b"b\xff".to_vec().into()
+            ]
+        );
         let last = db.last_with_prefix(Cf::Rows, b"b").unwrap().unwrap();
         assert_eq!(&*last.0, b"b\xff");
         assert!(db.last_with_prefix(Cf::Rows, b"d").unwrap().is_none());

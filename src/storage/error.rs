@@ -18,7 +18,9 @@ pub enum StorageError {
         source: std::io::Error,
     },
     /// Another server holds the data directory.
-    #[error("data directory {path} is in use by another Weir server{holder}; stop it or choose another --data-dir")]
+    #[error(
+        "data directory {path} is in use by another Weir server{holder}; stop it or choose another --data-dir"
+    )]
     Locked {
         /// The directory.
         path: String,
@@ -40,12 +42,20 @@ pub enum StorageError {
         detail: String,
     },
     /// A `NOT NULL` column got a null.
-    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
     NotNullViolation {
         /// The table.
         table: String,
         /// The column.
         column: String,
+    },
+    /// The table was dropped after the statement was planned.
+    #[error("relation \"{table}\" does not exist")]
+    Dropped {
+        /// The table.
+        table: String,
     },
     /// A value cannot be stored in its column (wrong type after casting).
     #[error("{0}")]

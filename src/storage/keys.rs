@@ -17,11 +17,16 @@ use super::StorageError;
 pub fn append_column(keys: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), StorageError> {
     debug_assert_eq!(keys.len(), column.len());
     if column.null_count() > 0 {
-        return Err(StorageError::InvalidValue("a key column holds a null".into()));
+        return Err(StorageError::InvalidValue(
+            "a key column holds a null".into(),
+        ));
     }
     macro_rules! each {
         ($ty:ty, |$key:ident, $v:ident| $body:expr) => {
-            for ($key, $v) in keys.iter_mut().zip(column.as_primitive::<$ty>().values().iter()) {
+            for ($key, $v) in keys
+                .iter_mut()
+                .zip(column.as_primitive::<$ty>().values().iter())
+            {
                 $body
             }
         };
@@ -32,31 +37,47 @@ pub fn append_column(keys: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), Stor
                 key.push(v as u8);
             }
         }
-        DataType::Int16 => each!(Int16Type, |k, v| k.extend((*v as u16 ^ 0x8000).to_be_bytes())),
-        DataType::Int32 => each!(Int32Type, |k, v| k.extend((*v as u32 ^ (1 << 31)).to_be_bytes())),
-        DataType::Date32 => each!(Date32Type, |k, v| k.extend((*v as u32 ^ (1 << 31)).to_be_bytes())),
-        DataType::Int64 => each!(Int64Type, |k, v| k.extend((*v as u64 ^ (1 << 63)).to_be_bytes())),
+        DataType::Int16 => each!(Int16Type, |k, v| k
+            .extend((*v as u16 ^ 0x8000).to_be_bytes())),
+        DataType::Int32 => each!(Int32Type, |k, v| k
+            .extend((*v as u32 ^ (1 << 31)).to_be_bytes())),
+        DataType::Date32 => each!(Date32Type, |k, v| k
+            .extend((*v as u32 ^ (1 << 31)).to_be_bytes())),
+        DataType::Int64 => each!(Int64Type, |k, v| k
+            .extend((*v as u64 ^ (1 << 63)).to_be_bytes())),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            each!(TimestampMicrosecondType, |k, v| k.extend((*v as u64 ^ (1 << 63)).to_be_bytes()))
+            each!(TimestampMicrosecondType, |k, v| k
+                .extend((*v as u64 ^ (1 << 63)).to_be_bytes()))
         }
         DataType::Decimal128(_, _) => {
-            each!(Decimal128Type, |k, v| k.extend((*v as u128 ^ (1 << 127)).to_be_bytes()))
+            each!(Decimal128Type, |k, v| k
+                .extend((*v as u128 ^ (1 << 127)).to_be_bytes()))
         }
         DataType::Float32 => each!(Float32Type, |k, v| {
             let bits = v.to_bits();
-            let ordered = if bits >> 31 == 1 { !bits } else { bits | (1 << 31) };
+            let ordered = if bits >> 31 == 1 {
+                !bits
+            } else {
+                bits | (1 << 31)
+            };
             k.extend(ordered.to_be_bytes())
         }),
         DataType::Float64 => each!(Float64Type, |k, v| {
             let bits = v.to_bits();
-            let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
             k.extend(ordered.to_be_bytes())
         }),
-        DataType::Interval(IntervalUnit::MonthDayNano) => each!(IntervalMonthDayNanoType, |k, v| {
-            k.extend((v.months as u32 ^ (1 << 31)).to_be_bytes());
-            k.extend((v.days as u32 ^ (1 << 31)).to_be_bytes());
-            k.extend((v.nanoseconds as u64 ^ (1 << 63)).to_be_bytes());
-        }),
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            each!(IntervalMonthDayNanoType, |k, v| {
+                k.extend((v.months as u32 ^ (1 << 31)).to_be_bytes());
+                k.extend((v.days as u32 ^ (1 << 31)).to_be_bytes());
+                k.extend((v.nanoseconds as u64 ^ (1 << 63)).to_be_bytes());
+            })
+        }
         DataType::Utf8 => {
             for (key, v) in keys.iter_mut().zip(column.as_string::<i32>().iter()) {
                 append_bytes(key, v.unwrap_or_default().as_bytes());
@@ -68,7 +89,9 @@ pub fn append_column(keys: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), Stor
             }
         }
         other => {
-            return Err(StorageError::InvalidValue(format!("type {other} cannot be part of a key")));
+            return Err(StorageError::InvalidValue(format!(
+                "type {other} cannot be part of a key"
+            )));
         }
     }
     Ok(())
@@ -106,11 +129,27 @@ mod tests {
 
     #[test]
     fn byte_order_is_value_order() {
-        assert_sorted_like_values(encode(Arc::new(Int32Array::from(vec![i32::MIN, -5, -1, 0, 1, 7, i32::MAX]))));
-        assert_sorted_like_values(encode(Arc::new(Float64Array::from(vec![
-            f64::NEG_INFINITY, -2.5, -0.0, 0.0, 1e-9, 3.0, f64::INFINITY,
+        assert_sorted_like_values(encode(Arc::new(Int32Array::from(vec![
+            i32::MIN,
+            -5,
+            -1,
+            0,
+            1,
+            7,
+            i32::MAX,
         ]))));
-        assert_sorted_like_values(encode(Arc::new(StringArray::from(vec!["", "a", "a\0", "a\0b", "ab", "b"]))));
+        assert_sorted_like_values(encode(Arc::new(Float64Array::from(vec![
+            f64::NEG_INFINITY,
+            -2.5,
+            -0.0,
+            0.0,
+            1e-9,
+            3.0,
+            f64::INFINITY,
+        ]))));
+        assert_sorted_like_values(encode(Arc::new(StringArray::from(vec![
+            "", "a", "a\0", "a\0b", "ab", "b",
+        ]))));
     }
 
     #[test]
@@ -118,7 +157,17 @@ mod tests {
         let a = encode(Arc::new(StringArray::from(vec!["a", "a\0"])));
         assert_ne!(a[0], a[1]);
         let mut keys = vec![Vec::new(); 1];
-        append_column(&mut keys, &(Arc::new(Int32Array::from(vec![Some(1)])) as ArrayRef)).unwrap();
-        assert!(append_column(&mut keys, &(Arc::new(Int32Array::from(vec![None::<i32>])) as ArrayRef)).is_err());
+        append_column(
+            &mut keys,
+            &(Arc::new(Int32Array::from(vec![Some(1)])) as ArrayRef),
+        )
+        .unwrap();
+        assert!(
+            append_column(
+                &mut keys,
+                &(Arc::new(Int32Array::from(vec![None::<i32>])) as ArrayRef)
+            )
+            .is_err()
+        );
     }
 }

@@ -19,7 +19,10 @@ pub struct DataDirLock {
 impl DataDirLock {
     /// Creates `dir` if needed and locks it, or says who holds it.
     pub fn acquire(dir: &Path) -> Result<Self, StorageError> {
-        let io = |source| StorageError::Io { path: dir.display().to_string(), source };
+        let io = |source| StorageError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
         let path = dir.join("weir.lock");
         let mut file = OpenOptions::new()
@@ -37,7 +40,11 @@ impl DataDirLock {
                 let holder = holder.trim();
                 return Err(StorageError::Locked {
                     path: dir.display().to_string(),
-                    holder: if holder.is_empty() { String::new() } else { format!(" (pid {holder})") },
+                    holder: if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (pid {holder})")
+                    },
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
@@ -60,7 +67,13 @@ mod tests {
         let _held = DataDirLock::acquire(dir.path()).unwrap();
         let err = DataDirLock::acquire(dir.path()).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("in use by another Weir server"), "{message}");
-        assert!(message.contains(&std::process::id().to_string()), "{message}");
+        assert!(
+            message.contains("in use by another Weir server"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&std::process::id().to_string()),
+            "{message}"
+        );
     }
 }

@@ -14,4 +14,4 @@ pub use catalog_store::CatalogStore;
 pub use db::{Cf, Db};
 pub use error::StorageError;
 pub use lock::DataDirLock;
-pub use table_store::{ScannedRows, TableStore};
+pub use table_store::{DropLock, ScannedRows, TableStore};

@@ -11,9 +11,9 @@ use datafusion::arrow::array::{
     StringBuilder,
 };
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Float32Type, Float64Type,
-    Int16Type, Int32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType,
-    IntervalUnit, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type,
+    Int32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, SchemaRef,
+    TimeUnit, TimestampMicrosecondType,
 };
 
 use super::StorageError;
@@ -87,7 +87,11 @@ fn encode_column(rows: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), StorageE
         }),
         DataType::Utf8 => var!(column.as_string::<i32>()),
         DataType::Binary => var!(column.as_binary::<i32>()),
-        other => return Err(StorageError::InvalidValue(format!("type {other} cannot be stored"))),
+        other => {
+            return Err(StorageError::InvalidValue(format!(
+                "type {other} cannot be stored"
+            )));
+        }
     }
     Ok(())
 }
@@ -101,7 +105,10 @@ pub fn decode_rows(schema: &SchemaRef, rows: &[&[u8]]) -> Result<RecordBatch, St
         .map(|field| decode_column(field.data_type(), &mut cursors))
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(c) = cursors.iter().find(|c| c.at != c.bytes.len()) {
-        return Err(StorageError::Corrupt(format!("row has {} trailing bytes", c.bytes.len() - c.at)));
+        return Err(StorageError::Corrupt(format!(
+            "row has {} trailing bytes",
+            c.bytes.len() - c.at
+        )));
     }
     RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| StorageError::Corrupt(format!("rows do not match the table schema: {e}")))
@@ -116,7 +123,10 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
         let end = self.at + n;
         let slice = self.bytes.get(self.at..end).ok_or_else(|| {
-            StorageError::Corrupt(format!("row ends after {} bytes, wanted {end}", self.bytes.len()))
+            StorageError::Corrupt(format!(
+                "row ends after {} bytes, wanted {end}",
+                self.bytes.len()
+            ))
         })?;
         self.at = end;
         Ok(slice)
@@ -141,7 +151,8 @@ fn decode_primitive<T: ArrowPrimitiveType, const N: usize>(
     cursors: &mut [Cursor<'_>],
     from_le: impl Fn([u8; N]) -> T::Native,
 ) -> Result<ArrayRef, StorageError> {
-    let mut builder = PrimitiveBuilder::<T>::with_capacity(cursors.len()).with_data_type(data_type.clone());
+    let mut builder =
+        PrimitiveBuilder::<T>::with_capacity(cursors.len()).with_data_type(data_type.clone());
     for cursor in cursors {
         if cursor.present()? {
             builder.append_value(from_le(cursor.fixed()?));
@@ -152,7 +163,10 @@ fn decode_primitive<T: ArrowPrimitiveType, const N: usize>(
     Ok(Arc::new(builder.finish()))
 }
 
-fn decode_column(data_type: &DataType, cursors: &mut [Cursor<'_>]) -> Result<ArrayRef, StorageError> {
+fn decode_column(
+    data_type: &DataType,
+    cursors: &mut [Cursor<'_>],
+) -> Result<ArrayRef, StorageError> {
     let n = cursors.len();
     Ok(match data_type {
         DataType::Boolean => {
@@ -166,15 +180,27 @@ fn decode_column(data_type: &DataType, cursors: &mut [Cursor<'_>]) -> Result<Arr
             }
             Arc::new(builder.finish())
         }
-        DataType::Int16 => decode_primitive::<Int16Type, 2>(data_type, cursors, i16::from_le_bytes)?,
-        DataType::Int32 => decode_primitive::<Int32Type, 4>(data_type, cursors, i32::from_le_bytes)?,
-        DataType::Int64 => decode_primitive::<Int64Type, 8>(data_type, cursors, i64::from_le_bytes)?,
-        DataType::Float32 => decode_primitive::<Float32Type, 4>(data_type, cursors, f32::from_le_bytes)?,
-        DataType::Float64 => decode_primitive::<Float64Type, 8>(data_type, cursors, f64::from_le_bytes)?,
+        DataType::Int16 => {
+            decode_primitive::<Int16Type, 2>(data_type, cursors, i16::from_le_bytes)?
+        }
+        DataType::Int32 => {
+            decode_primitive::<Int32Type, 4>(data_type, cursors, i32::from_le_bytes)?
+        }
+        DataType::Int64 => {
+            decode_primitive::<Int64Type, 8>(data_type, cursors, i64::from_le_bytes)?
+        }
+        DataType::Float32 => {
+            decode_primitive::<Float32Type, 4>(data_type, cursors, f32::from_le_bytes)?
+        }
+        DataType::Float64 => {
+            decode_primitive::<Float64Type, 8>(data_type, cursors, f64::from_le_bytes)?
+        }
         DataType::Decimal128(_, _) => {
             decode_primitive::<Decimal128Type, 16>(data_type, cursors, i128::from_le_bytes)?
         }
-        DataType::Date32 => decode_primitive::<Date32Type, 4>(data_type, cursors, i32::from_le_bytes)?,
+        DataType::Date32 => {
+            decode_primitive::<Date32Type, 4>(data_type, cursors, i32::from_le_bytes)?
+        }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             decode_primitive::<TimestampMicrosecondType, 8>(data_type, cursors, i64::from_le_bytes)?
         }
@@ -212,7 +238,11 @@ fn decode_column(data_type: &DataType, cursors: &mut [Cursor<'_>]) -> Result<Arr
             }
             Arc::new(builder.finish())
         }
-        other => return Err(StorageError::Corrupt(format!("type {other} cannot be stored"))),
+        other => {
+            return Err(StorageError::Corrupt(format!(
+                "type {other} cannot be stored"
+            )));
+        }
     })
 }
 
@@ -231,17 +261,36 @@ mod tests {
     #[test]
     fn every_stored_type_round_trips_with_nulls() {
         let types = [
-            ColumnType::Boolean, ColumnType::Int16, ColumnType::Int32, ColumnType::Int64,
-            ColumnType::Float32, ColumnType::Float64, ColumnType::Numeric { precision: 10, scale: 2 },
-            ColumnType::Text, ColumnType::Bytea, ColumnType::Date, ColumnType::Timestamp,
-            ColumnType::TimestampTz, ColumnType::Interval, ColumnType::Jsonb,
+            ColumnType::Boolean,
+            ColumnType::Int16,
+            ColumnType::Int32,
+            ColumnType::Int64,
+            ColumnType::Float32,
+            ColumnType::Float64,
+            ColumnType::Numeric {
+                precision: 10,
+                scale: 2,
+            },
+            ColumnType::Text,
+            ColumnType::Bytea,
+            ColumnType::Date,
+            ColumnType::Timestamp,
+            ColumnType::TimestampTz,
+            ColumnType::Interval,
+            ColumnType::Jsonb,
         ];
         let columns = types
             .iter()
             .enumerate()
-            .map(|(i, ty)| ColumnDef { name: format!("c{i}"), ty: *ty, nullable: true, default: None })
+            .map(|(i, ty)| ColumnDef {
+                name: format!("c{i}"),
+                ty: *ty,
+                nullable: true,
+                default: None,
+            })
             .collect();
-        let table = TableDef::try_new(ObjectId(1), "t".into(), columns, vec![], String::new()).unwrap();
+        let table =
+            TableDef::try_new(ObjectId(1), "t".into(), columns, vec![], String::new()).unwrap();
         let schema = table.arrow_schema();
         let arrays: Vec<ArrayRef> = vec![
             Arc::new(BooleanArray::from(vec![Some(true), None])),
@@ -250,13 +299,23 @@ mod tests {
             Arc::new(Int64Array::from(vec![Some(i64::MIN), None])),
             Arc::new(Float32Array::from(vec![Some(1.5), None])),
             Arc::new(Float64Array::from(vec![None, Some(-0.25)])),
-            Arc::new(Decimal128Array::from(vec![Some(12345), None]).with_precision_and_scale(10, 2).unwrap()),
+            Arc::new(
+                Decimal128Array::from(vec![Some(12345), None])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
             Arc::new(StringArray::from(vec![Some("héllo"), None])),
             Arc::new(BinaryArray::from(vec![Some(&b"\x00\x01"[..]), None])),
             Arc::new(Date32Array::from(vec![Some(19000), None])),
-            Arc::new(TimestampMicrosecondArray::from(vec![Some(1_700_000_000_000_000), None])),
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(1_700_000_000_000_000),
+                None,
+            ])),
             Arc::new(TimestampMicrosecondArray::from(vec![None, Some(5)]).with_timezone("+00:00")),
-            Arc::new(IntervalMonthDayNanoArray::from(vec![Some(IntervalMonthDayNano::new(1, 2, 3)), None])),
+            Arc::new(IntervalMonthDayNanoArray::from(vec![
+                Some(IntervalMonthDayNano::new(1, 2, 3)),
+                None,
+            ])),
             Arc::new(StringArray::from(vec![Some("{\"a\":1}"), None])),
         ];
         let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();

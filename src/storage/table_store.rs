@@ -5,18 +5,18 @@
 //! of constraints (unique keys) atomic against concurrent statements on the same table.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{cast_with_options, CastOptions};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
 use rocksdb::WriteBatch;
 use weir_catalog::TableDef;
 
-use super::{keys, row_codec, Cf, Db, StorageError};
+use super::{Cf, Db, StorageError, keys, row_codec};
 
 /// The rows of a table read from one snapshot, with their storage keys.
 #[derive(Debug)]
@@ -27,6 +27,20 @@ pub struct ScannedRows {
     pub batch: RecordBatch,
 }
 
+/// Writers of a table held off during its `DROP TABLE`.
+#[derive(Debug)]
+pub struct DropLock<'a> {
+    store: &'a TableStore,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl DropLock<'_> {
+    /// The drop committed: statements planned before it now fail instead of writing.
+    pub fn retire(self) {
+        self.store.dropped.store(true, Ordering::Release);
+    }
+}
+
 /// Reads and writes one table's rows.
 #[derive(Debug)]
 pub struct TableStore {
@@ -35,6 +49,9 @@ pub struct TableStore {
     schema: SchemaRef,
     writer: Mutex<()>,
     next_seq: AtomicU64,
+    /// Set, under `writer`, once a `DROP TABLE` of this table committed: a statement planned
+    /// before the drop must not write rows under the retired id.
+    dropped: AtomicBool,
 }
 
 type DfResult<T> = Result<T, DataFusionError>;
@@ -47,14 +64,26 @@ impl TableStore {
     /// Opens the rows of `def`.
     pub fn open(db: Arc<Db>, def: Arc<TableDef>) -> Result<Self, StorageError> {
         let prefix = def.id.to_be_bytes();
-        let next_seq = match (def.primary_key.is_empty(), db.last_with_prefix(Cf::Rows, &prefix)?) {
+        let next_seq = match (
+            def.primary_key.is_empty(),
+            db.last_with_prefix(Cf::Rows, &prefix)?,
+        ) {
             (true, Some((key, _))) => {
-                let seq: [u8; 8] = key[8..].try_into().map_err(|_| StorageError::Corrupt("row key".into()))?;
+                let seq: [u8; 8] = key[8..]
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("row key".into()))?;
                 u64::from_be_bytes(seq) + 1
             }
             _ => 0,
         };
-        Ok(Self { schema: def.arrow_schema(), db, def, writer: Mutex::new(()), next_seq: AtomicU64::new(next_seq) })
+        Ok(Self {
+            schema: def.arrow_schema(),
+            db,
+            def,
+            writer: Mutex::new(()),
+            next_seq: AtomicU64::new(next_seq),
+            dropped: AtomicBool::new(false),
+        })
     }
 
     /// The table's definition.
@@ -67,18 +96,40 @@ impl TableStore {
         &self.schema
     }
 
+    /// Takes the write lock, refusing if the table was dropped meanwhile.
+    fn lock_writer(&self) -> DfResult<MutexGuard<'_, ()>> {
+        let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(external(StorageError::Dropped {
+                table: self.def.name.clone(),
+            }));
+        }
+        Ok(guard)
+    }
+
+    /// Holds writers off while a `DROP TABLE` commits; [`DropLock::retire`] once it did.
+    pub fn lock_for_drop(&self) -> DropLock<'_> {
+        DropLock {
+            store: self,
+            _guard: self.writer.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
     /// Every row, from one consistent snapshot.
     pub fn scan(&self) -> Result<ScannedRows, StorageError> {
         let entries = self.db.scan_prefix(Cf::Rows, &self.def.id.to_be_bytes())?;
         let rows: Vec<&[u8]> = entries.iter().map(|(_, v)| &**v).collect();
         let batch = row_codec::decode_rows(&self.schema, &rows)?;
-        Ok(ScannedRows { keys: entries.into_iter().map(|(k, _)| k).collect(), batch })
+        Ok(ScannedRows {
+            keys: entries.into_iter().map(|(k, _)| k).collect(),
+            batch,
+        })
     }
 
     /// Appends `batch` (columns in table order), refusing nulls in `NOT NULL` columns and keys
     /// that already exist. Returns the number of rows written.
     pub fn insert(&self, batch: RecordBatch) -> DfResult<u64> {
-        let _guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock_writer()?;
         let mut write = WriteBatch::default();
         let count = self.stage_insert(&mut write, batch)?;
         self.db.write(write).map_err(external)?;
@@ -95,8 +146,11 @@ impl TableStore {
     }
 
     /// Deletes the rows `select` marks true. Returns the number deleted.
-    pub fn delete(&self, select: impl FnOnce(&RecordBatch) -> DfResult<BooleanArray>) -> DfResult<u64> {
-        let _guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn delete(
+        &self,
+        select: impl FnOnce(&RecordBatch) -> DfResult<BooleanArray>,
+    ) -> DfResult<u64> {
+        let _guard = self.lock_writer()?;
         let rows = self.scan().map_err(external)?;
         let mask = select(&rows.batch)?;
         let mut write = WriteBatch::default();
@@ -118,7 +172,7 @@ impl TableStore {
         &self,
         change: impl FnOnce(&RecordBatch) -> DfResult<(BooleanArray, RecordBatch)>,
     ) -> DfResult<u64> {
-        let _guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lock_writer()?;
         let rows = self.scan().map_err(external)?;
         let (mask, new_rows) = change(&rows.batch)?;
         let new_rows = self.conform(new_rows)?;
@@ -144,7 +198,12 @@ impl TableStore {
 
     /// Adds `batch` to `write`. `vacated` keys count as free (their rows are deleted by the
     /// same write).
-    fn put_rows(&self, write: &mut WriteBatch, batch: &RecordBatch, vacated: &HashSet<Vec<u8>>) -> DfResult<()> {
+    fn put_rows(
+        &self,
+        write: &mut WriteBatch,
+        batch: &RecordBatch,
+        vacated: &HashSet<Vec<u8>>,
+    ) -> DfResult<()> {
         let keys = self.keys_for(batch)?;
         if !self.def.primary_key.is_empty() {
             let mut seen = HashSet::with_capacity(keys.len());
@@ -169,7 +228,12 @@ impl TableStore {
 
     fn db_multi_exists(&self, keys: &[Vec<u8>]) -> DfResult<Vec<bool>> {
         keys.iter()
-            .map(|k| self.db.get(Cf::Rows, k).map(|v| v.is_some()).map_err(external))
+            .map(|k| {
+                self.db
+                    .get(Cf::Rows, k)
+                    .map(|v| v.is_some())
+                    .map_err(external)
+            })
             .collect()
     }
 
@@ -177,7 +241,9 @@ impl TableStore {
         let prefix = self.def.id.to_be_bytes();
         let mut keys = vec![prefix.to_vec(); batch.num_rows()];
         if self.def.primary_key.is_empty() {
-            let first = self.next_seq.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            let first = self
+                .next_seq
+                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             for (i, key) in keys.iter_mut().enumerate() {
                 key.extend((first + i as u64).to_be_bytes());
             }
@@ -191,7 +257,12 @@ impl TableStore {
 
     fn describe_key(&self, batch: &RecordBatch, row: usize) -> String {
         let options = FormatOptions::default();
-        let names: Vec<&str> = self.def.primary_key.iter().map(|&c| self.def.columns[c].name.as_str()).collect();
+        let names: Vec<&str> = self
+            .def
+            .primary_key
+            .iter()
+            .map(|&c| self.def.columns[c].name.as_str())
+            .collect();
         let values: Vec<String> = self
             .def
             .primary_key
@@ -202,7 +273,11 @@ impl TableStore {
                     .unwrap_or_default()
             })
             .collect();
-        format!("Key ({})=({}) already exists.", names.join(", "), values.join(", "))
+        format!(
+            "Key ({})=({}) already exists.",
+            names.join(", "),
+            values.join(", ")
+        )
     }
 
     /// Casts `batch` to the stored column types and enforces `NOT NULL`.
@@ -215,9 +290,17 @@ impl TableStore {
                 batch.num_columns()
             )));
         }
-        let options = CastOptions { safe: false, ..Default::default() };
+        let options = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-        for (column, (array, field)) in self.def.columns.iter().zip(batch.columns().iter().zip(self.schema.fields())) {
+        for (column, (array, field)) in self
+            .def
+            .columns
+            .iter()
+            .zip(batch.columns().iter().zip(self.schema.fields()))
+        {
             if !column.nullable && array.logical_null_count() > 0 {
                 return Err(external(StorageError::NotNullViolation {
                     table: self.def.name.clone(),

@@ -9,15 +9,24 @@ async fn crash_during(server: TestServer, failpoint: &str, sql: &str) -> TestSer
     drop(server);
     let armed = TestServer::start_with_env(dir.clone(), &[("WEIR_FAILPOINTS", failpoint)]);
     let client = armed.client().await;
-    let err = client.batch_execute(sql).await.expect_err("the server aborts before answering");
-    assert!(err.as_db_error().is_none(), "expected a lost connection, got {err}");
+    let err = client
+        .batch_execute(sql)
+        .await
+        .expect_err("the server aborts before answering");
+    assert!(
+        err.as_db_error().is_none(),
+        "expected a lost connection, got {err}"
+    );
     drop(armed);
     TestServer::start_in(dir)
 }
 
 async fn count(server: &TestServer, table: &str) -> Result<i64, tokio_postgres::Error> {
     let client = server.client().await;
-    client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.map(|row| row.get(0))
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .map(|row| row.get(0))
 }
 
 #[tokio::test]
@@ -25,11 +34,20 @@ async fn create_table_as_is_all_or_nothing() {
     let ctas = "CREATE TABLE t AS SELECT value AS v FROM generate_series(1, 500)";
 
     let server = crash_during(TestServer::start(), "ddl::before_commit", ctas).await;
-    let err = count(&server, "t").await.expect_err("no table before the commit");
-    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE));
+    let err = count(&server, "t")
+        .await
+        .expect_err("no table before the commit");
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+    );
 
     let server = crash_during(server, "ddl::after_commit", ctas).await;
-    assert_eq!(count(&server, "t").await.unwrap(), 500, "the table and all its rows after the commit");
+    assert_eq!(
+        count(&server, "t").await.unwrap(),
+        500,
+        "the table and all its rows after the commit"
+    );
 }
 
 #[tokio::test]
@@ -46,8 +64,16 @@ async fn drop_table_is_all_or_nothing() {
     assert_eq!(count(&server, "t").await.unwrap(), 300);
 
     let server = crash_during(server, "ddl::after_commit", "DROP TABLE t").await;
-    assert!(count(&server, "t").await.is_err(), "the table is gone after the commit");
+    assert!(
+        count(&server, "t").await.is_err(),
+        "the table is gone after the commit"
+    );
     // The name is free again and the old rows are not resurrected.
-    server.client().await.batch_execute("CREATE TABLE t (id INT PRIMARY KEY)").await.unwrap();
+    server
+        .client()
+        .await
+        .batch_execute("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
     assert_eq!(count(&server, "t").await.unwrap(), 0);
 }

@@ -13,24 +13,61 @@ use super::server::TestServer;
 async fn prepared_statements_bind_parameters() {
     let server = TestServer::start();
     let client = server.client().await;
-    client.batch_execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, score DOUBLE)").await.unwrap();
-    let insert = client.prepare("INSERT INTO users VALUES ($1, $2, $3)").await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, score DOUBLE)",
+        )
+        .await
+        .unwrap();
+    let insert = client
+        .prepare("INSERT INTO users VALUES ($1, $2, $3)")
+        .await
+        .unwrap();
     for (id, name, score) in [(1i64, "ada", 9.5f64), (2, "bob", 7.0), (3, "cy", 8.25)] {
-        assert_eq!(client.execute(&insert, &[&id, &name, &score]).await.unwrap(), 1);
+        assert_eq!(
+            client
+                .execute(&insert, &[&id, &name, &score])
+                .await
+                .unwrap(),
+            1
+        );
     }
-    let select = client.prepare("SELECT name, score FROM users WHERE score > $1 ORDER BY id").await.unwrap();
+    let select = client
+        .prepare("SELECT name, score FROM users WHERE score > $1 ORDER BY id")
+        .await
+        .unwrap();
     assert_eq!(select.params(), &[Type::FLOAT8]);
     assert_eq!(select.columns()[0].name(), "name");
     let rows = client.query(&select, &[&8.0f64]).await.unwrap();
     let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(names, ["ada", "cy"]);
 
-    let updated = client.execute("UPDATE users SET score = score + $1 WHERE id = $2", &[&1.0f64, &2i64]).await.unwrap();
+    let updated = client
+        .execute(
+            "UPDATE users SET score = score + $1 WHERE id = $2",
+            &[&1.0f64, &2i64],
+        )
+        .await
+        .unwrap();
     assert_eq!(updated, 1);
-    let score: f64 = client.query_one("SELECT score FROM users WHERE id = $1", &[&2i64]).await.unwrap().get(0);
+    let score: f64 = client
+        .query_one("SELECT score FROM users WHERE id = $1", &[&2i64])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(score, 8.0);
-    assert_eq!(client.execute("DELETE FROM users WHERE name = $1", &[&"cy"]).await.unwrap(), 1);
-    let count: i64 = client.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    assert_eq!(
+        client
+            .execute("DELETE FROM users WHERE name = $1", &[&"cy"])
+            .await
+            .unwrap(),
+        1
+    );
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 2);
 }
 
@@ -58,7 +95,10 @@ async fn binary_results_for_common_types() {
     assert_eq!(row.get::<_, String>("t"), "text");
     assert_eq!(row.get::<_, String>("v"), "var");
     assert_eq!(row.get::<_, Vec<u8>>("by"), vec![1, 2]);
-    assert_eq!(row.get::<_, NaiveDate>("d"), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+    assert_eq!(
+        row.get::<_, NaiveDate>("d"),
+        NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+    );
     let ts: NaiveDateTime = row.get("ts");
     assert_eq!(ts.to_string(), "2024-01-02 03:04:05.678");
     let tz: DateTime<Utc> = row.get("tz");
@@ -73,15 +113,38 @@ async fn binary_results_for_common_types() {
         )
         .await
         .unwrap();
-    let rows = client.query("SELECT n, iv FROM more ORDER BY id", &[]).await.unwrap();
-    assert_eq!(rows[0].get::<_, rust_decimal::Decimal>(0).to_string(), "12.50");
-    assert_eq!(rows[1].get::<_, rust_decimal::Decimal>(0).to_string(), "-0.01");
+    let rows = client
+        .query("SELECT n, iv FROM more ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].get::<_, rust_decimal::Decimal>(0).to_string(),
+        "12.50"
+    );
+    assert_eq!(
+        rows[1].get::<_, rust_decimal::Decimal>(0).to_string(),
+        "-0.01"
+    );
     let day_two_hours: pg_interval::Interval = rows[0].get(1);
-    assert_eq!((day_two_hours.months, day_two_hours.days, day_two_hours.microseconds), (0, 1, 2 * 3_600_000_000));
+    assert_eq!(
+        (
+            day_two_hours.months,
+            day_two_hours.days,
+            day_two_hours.microseconds
+        ),
+        (0, 1, 2 * 3_600_000_000)
+    );
     let quarter: pg_interval::Interval = rows[1].get(1);
-    assert_eq!((quarter.months, quarter.days, quarter.microseconds), (3, 0, 0));
+    assert_eq!(
+        (quarter.months, quarter.days, quarter.microseconds),
+        (3, 0, 0)
+    );
 
-    let version: String = client.query_one("SELECT version()", &[]).await.unwrap().get(0);
+    let version: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(version.starts_with("PostgreSQL "), "{version}");
 }
 
@@ -89,8 +152,14 @@ async fn binary_results_for_common_types() {
 async fn errors_carry_sqlstates_and_the_session_survives() {
     let server = TestServer::start();
     let client = server.client().await;
-    client.batch_execute("CREATE TABLE k (id INT PRIMARY KEY, v TEXT NOT NULL)").await.unwrap();
-    client.batch_execute("INSERT INTO k VALUES (1, 'x')").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE k (id INT PRIMARY KEY, v TEXT NOT NULL)")
+        .await
+        .unwrap();
+    client
+        .batch_execute("INSERT INTO k VALUES (1, 'x')")
+        .await
+        .unwrap();
     let cases: &[(&str, &SqlState)] = &[
         ("SELEC 1", &SqlState::SYNTAX_ERROR),
         ("SELECT * FROM missing", &SqlState::UNDEFINED_TABLE),
@@ -98,7 +167,10 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
         ("CREATE TABLE k (a INT)", &SqlState::DUPLICATE_TABLE),
         ("SELECT 'abc'::INT", &SqlState::INVALID_TEXT_REPRESENTATION),
         ("INSERT INTO k VALUES (1, 'y')", &SqlState::UNIQUE_VIOLATION),
-        ("INSERT INTO k VALUES (2, NULL)", &SqlState::NOT_NULL_VIOLATION),
+        (
+            "INSERT INTO k VALUES (2, NULL)",
+            &SqlState::NOT_NULL_VIOLATION,
+        ),
         ("CREATE SOURCE s (a INT)", &SqlState::FEATURE_NOT_SUPPORTED),
     ];
     for (sql, state) in cases {
@@ -110,8 +182,15 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
         assert_eq!(err.code(), Some(*state), "{sql} (extended): {err}");
     }
     let err = client.batch_execute("SELECT 1 +").await.unwrap_err();
-    assert!(err.as_db_error().unwrap().position().is_some(), "syntax errors carry a position");
-    let count: i64 = client.query_one("SELECT count(*) FROM k", &[]).await.unwrap().get(0);
+    assert!(
+        err.as_db_error().unwrap().position().is_some(),
+        "syntax errors carry a position"
+    );
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM k", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1, "failed statements changed nothing");
 }
 
@@ -121,13 +200,18 @@ async fn cancel_stops_a_long_query() {
     let client = server.client().await;
     let token = client.cancel_token();
     let mut long = tokio::spawn(async move {
-        client.query("SELECT count(*) FROM generate_series(1, 5000000000) a", &[]).await
+        client
+            .query("SELECT count(*) FROM generate_series(1, 5000000000) a", &[])
+            .await
     });
     // Cancel until the query answers: a cancel that lands before the query started is
     // (correctly) a no-op, so a single request could race with the query's start.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let result = loop {
-        assert!(tokio::time::Instant::now() < deadline, "the query was not cancelled within 60 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the query was not cancelled within 60 s"
+        );
         token.cancel_query(tokio_postgres::NoTls).await.unwrap();
         if let Ok(result) = tokio::time::timeout(Duration::from_millis(200), &mut long).await {
             break result.unwrap();

@@ -56,11 +56,18 @@ impl TestServer {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                panic!("weir did not report ready within {START_TIMEOUT:?} (exit status {status:?})");
+                panic!(
+                    "weir did not report ready within {START_TIMEOUT:?} (exit status {status:?})"
+                );
             }
         };
         let (pg, http) = parse_ready(&line);
-        Self { dir, child: Some(child), pg, http }
+        Self {
+            dir,
+            child: Some(child),
+            pg,
+            http,
+        }
     }
 
     /// `weir serve` on `data_dir` with ephemeral ports; the caller spawns it.
@@ -82,7 +89,10 @@ impl TestServer {
 
     /// A connected tokio-postgres client; its connection task runs on the current runtime.
     pub async fn client(&self) -> tokio_postgres::Client {
-        let config = format!("host=127.0.0.1 port={} user=weir dbname=dev", self.pg.port());
+        let config = format!(
+            "host=127.0.0.1 port={} user=weir dbname=dev",
+            self.pg.port()
+        );
         let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
             .await
             .expect("connect to weir");
@@ -108,7 +118,11 @@ impl TestServer {
     /// SIGTERM, then wait for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("kill");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success());
         child.wait().expect("wait for weir")
     }
@@ -127,7 +141,9 @@ impl Drop for TestServer {
 }
 
 fn parse_ready(line: &str) -> (SocketAddr, SocketAddr) {
-    let rest = line.strip_prefix("weir ready: ").unwrap_or_else(|| panic!("unexpected first line: {line}"));
+    let rest = line
+        .strip_prefix("weir ready: ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"));
     let mut pg = None;
     let mut http = None;
     for part in rest.split_whitespace() {

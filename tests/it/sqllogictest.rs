@@ -27,8 +27,14 @@ struct SltError {
 impl From<tokio_postgres::Error> for SltError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
-            Some(db) => Self { message: db.message().to_string(), sqlstate: Some(db.code().code().to_string()) },
-            None => Self { message: e.to_string(), sqlstate: None },
+            Some(db) => Self {
+                message: db.message().to_string(),
+                sqlstate: Some(db.code().code().to_string()),
+            },
+            None => Self {
+                message: e.to_string(),
+                sqlstate: None,
+            },
         }
     }
 }
@@ -73,7 +79,10 @@ impl AsyncDB for Weir {
             }
         }
         if returned_rows {
-            Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; columns], rows })
+            Ok(DBOutput::Rows {
+                types: vec![DefaultColumnType::Any; columns],
+                rows,
+            })
         } else {
             Ok(DBOutput::StatementComplete(affected))
         }
@@ -116,7 +125,10 @@ async fn sqllogictest_files() {
     let mut failures = Vec::new();
     let mut ran = 0;
     for file in &files {
-        if filter.as_deref().is_some_and(|f| !file.to_string_lossy().contains(f)) {
+        if filter
+            .as_deref()
+            .is_some_and(|f| !file.to_string_lossy().contains(f))
+        {
             continue;
         }
         ran += 1;
@@ -132,6 +144,11 @@ async fn sqllogictest_files() {
         }
     }
     assert!(ran > 0, "SLT={filter:?} matched no file");
-    assert!(failures.is_empty(), "{} of {ran} files failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} files failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     eprintln!("sqllogictest: {ran} files passed");
 }

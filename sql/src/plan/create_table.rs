@@ -38,7 +38,12 @@ pub fn plan_create_table(create: &CreateTable) -> Result<CreateTablePlan, SqlErr
     for column in &create.columns {
         let name = ident(&column.name);
         let ty = ColumnType::from_sql_name(&column.data_type.to_string())?;
-        let mut def = ColumnDef { name: name.clone(), ty, nullable: true, default: None };
+        let mut def = ColumnDef {
+            name: name.clone(),
+            ty,
+            nullable: true,
+            default: None,
+        };
         for option in &column.options {
             match &option.option {
                 ColumnOption::Null => def.nullable = true,
@@ -95,7 +100,9 @@ fn set_key(key: &mut Vec<String>, columns: Vec<String>) -> Result<(), SqlError> 
 fn key_column(column: &OrderByExpr) -> Result<String, SqlError> {
     match &column.expr {
         Expr::Identifier(id) => Ok(ident(id)),
-        other => Err(SqlError::Unsupported(format!("primary key on expression {other}"))),
+        other => Err(SqlError::Unsupported(format!(
+            "primary key on expression {other}"
+        ))),
     }
 }
 
@@ -106,8 +113,12 @@ mod tests {
     use datafusion::sql::sqlparser::ast;
 
     fn plan(sql: &str) -> Result<CreateTablePlan, SqlError> {
-        let Statement::Standard(s) = parse(sql).unwrap().remove(0) else { panic!() };
-        let ast::Statement::CreateTable(create) = *s else { panic!() };
+        let Statement::Standard(s) = parse(sql).unwrap().remove(0) else {
+            panic!()
+        };
+        let ast::Statement::CreateTable(create) = *s else {
+            panic!()
+        };
         plan_create_table(&create)
     }
 
@@ -132,9 +143,18 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(matches!(plan("CREATE TABLE t (a geometry)"), Err(SqlError::Catalog(_))));
+        assert!(matches!(
+            plan("CREATE TABLE t (a geometry)"),
+            Err(SqlError::Catalog(_))
+        ));
         assert!(plan("CREATE TABLE t (a INT PRIMARY KEY, PRIMARY KEY (a))").is_err());
-        assert!(matches!(plan("CREATE TABLE t (a INT CHECK (a > 0))"), Err(SqlError::Unsupported(_))));
-        assert!(matches!(plan("CREATE TABLE s.t (a INT)"), Err(SqlError::Unsupported(_))));
+        assert!(matches!(
+            plan("CREATE TABLE t (a INT CHECK (a > 0))"),
+            Err(SqlError::Unsupported(_))
+        ));
+        assert!(matches!(
+            plan("CREATE TABLE s.t (a INT)"),
+            Err(SqlError::Unsupported(_))
+        ));
     }
 }

@@ -13,7 +13,11 @@ pub fn object_name(name: &ObjectName) -> Result<String, SqlError> {
     let parts: Vec<String> = name
         .0
         .iter()
-        .map(|p| p.as_ident().map(ident).ok_or_else(|| SqlError::Unsupported(format!("name {name}"))))
+        .map(|p| {
+            p.as_ident()
+                .map(ident)
+                .ok_or_else(|| SqlError::Unsupported(format!("name {name}")))
+        })
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
         [table] => Ok(table.clone()),

@@ -42,12 +42,22 @@ impl ReferenceTable {
     }
 
     /// Evaluates `filters` (ANDed) over `batch`: true where a row is selected.
-    fn select(&self, state: &dyn Session, filters: &[Expr], batch: &RecordBatch) -> Result<BooleanArray> {
+    fn select(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        batch: &RecordBatch,
+    ) -> Result<BooleanArray> {
         let Some(predicate) = conjunction(filters.iter().cloned()) else {
             return Ok(BooleanArray::from(vec![true; batch.num_rows()]));
         };
         let df_schema = DFSchema::try_from(self.store.schema().as_ref().clone())?;
-        let physical = create_physical_expr(&predicate, &df_schema, state.execution_props(), &PhysicalPlanningContext::default())?;
+        let physical = create_physical_expr(
+            &predicate,
+            &df_schema,
+            state.execution_props(),
+            &PhysicalPlanningContext::default(),
+        )?;
         let value = physical.evaluate(batch)?.into_array(batch.num_rows())?;
         let mask = value
             .as_any()
@@ -84,7 +94,11 @@ impl TableProvider for ReferenceTable {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let exec = MemorySourceConfig::try_new_exec(&[vec![rows.batch]], self.schema(), projection.cloned())?;
+        let exec = MemorySourceConfig::try_new_exec(
+            &[vec![rows.batch]],
+            self.schema(),
+            projection.cloned(),
+        )?;
         Ok(exec)
     }
 
@@ -95,15 +109,23 @@ impl TableProvider for ReferenceTable {
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if insert_op != InsertOp::Append {
-            return Err(DataFusionError::NotImplemented(format!("INSERT {insert_op}")));
+            return Err(DataFusionError::NotImplemented(format!(
+                "INSERT {insert_op}"
+            )));
         }
         let sink = TableSink::new(self.store.clone());
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 
-    async fn delete_from(&self, state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.require_key("DELETE")?;
-        let count = self.store.delete(|batch| self.select(state, &filters, batch))?;
+        let count = self
+            .store
+            .delete(|batch| self.select(state, &filters, batch))?;
         dml_count(count)
     }
 
@@ -122,13 +144,23 @@ impl TableProvider for ReferenceTable {
                 schema.index_of(&name).map_err(|_| {
                     DataFusionError::SchemaError(
                         Box::new(datafusion::common::SchemaError::FieldNotFound {
-                            field: Box::new(datafusion::common::Column::new_unqualified(name.clone())),
+                            field: Box::new(datafusion::common::Column::new_unqualified(
+                                name.clone(),
+                            )),
                             valid_fields: vec![],
                         }),
                         Box::new(None),
                     )
                 })?;
-                Ok((name, create_physical_expr(&expr, &df_schema, state.execution_props(), &PhysicalPlanningContext::default())?))
+                Ok((
+                    name,
+                    create_physical_expr(
+                        &expr,
+                        &df_schema,
+                        state.execution_props(),
+                        &PhysicalPlanningContext::default(),
+                    )?,
+                ))
             })
             .collect::<Result<HashMap<_, _>>>()?;
         let count = self.store.update(|batch| {
@@ -149,7 +181,11 @@ impl TableProvider for ReferenceTable {
             // Nullability is the store's to check, with a proper error, so build the batch
             // with a schema that admits nulls.
             let relaxed = Arc::new(Schema::new(
-                schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+                schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
             ));
             Ok((mask, RecordBatch::try_new(relaxed, columns)?))
         })?;
@@ -173,9 +209,20 @@ impl ReferenceTable {
 fn dml_count(count: u64) -> Result<Arc<dyn ExecutionPlan>> {
     use datafusion::arrow::array::UInt64Array;
     use datafusion::arrow::datatypes::{DataType, Field};
-    let schema = Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(UInt64Array::from(vec![count]))])?;
-    Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?)
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(UInt64Array::from(vec![count]))],
+    )?;
+    Ok(MemorySourceConfig::try_new_exec(
+        &[vec![batch]],
+        schema,
+        None,
+    )?)
 }
 
 /// Collects an `INSERT`'s input and commits it as one write: a statement is all or nothing.
@@ -190,7 +237,12 @@ struct TableSink {
 impl TableSink {
     fn new(store: Arc<TableStore>) -> Self {
         let schema = Arc::new(Schema::new(
-            store.schema().fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+            store
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
         ));
         Self { store, schema }
     }
@@ -208,7 +260,11 @@ impl DataSink for TableSink {
         &self.schema
     }
 
-    async fn write_all(&self, mut data: SendableRecordBatchStream, _context: &Arc<TaskContext>) -> Result<u64> {
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
         let input_schema = data.schema();
         let mut batches = Vec::new();
         while let Some(batch) = data.next().await {

@@ -12,7 +12,10 @@ pub async fn serve(listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
         tracing::error!(error = %e, "HTTP server failed");
     }
 }

@@ -33,8 +33,15 @@ impl CancelRegistry {
     pub fn register(self: &Arc<Self>, pid: i32, secret: &SecretKey) -> CancelSignal {
         let key = (pid, secret.to_bytes().to_vec());
         let (sender, receiver) = watch::channel(0);
-        self.connections.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), sender);
-        CancelSignal { registry: self.clone(), key, receiver }
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), sender);
+        CancelSignal {
+            registry: self.clone(),
+            key,
+            receiver,
+        }
     }
 }
 
@@ -54,7 +61,11 @@ impl CancelSignal {
 
 impl Drop for CancelSignal {
     fn drop(&mut self) {
-        self.registry.connections.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+        self.registry
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
     }
 }
 
@@ -62,7 +73,12 @@ impl Drop for CancelSignal {
 impl CancelHandler for CancelRegistry {
     async fn on_cancel_request(&self, request: CancelRequest) {
         let key = (request.pid, request.secret_key.to_bytes().to_vec());
-        if let Some(sender) = self.connections.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(sender) = self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             sender.send_modify(|n| *n += 1);
         }
     }

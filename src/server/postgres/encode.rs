@@ -37,7 +37,11 @@ pub fn format_options(session: &Session) -> Arc<FormatOptions> {
 }
 
 /// Column descriptions for `schema` in `format`.
-pub fn fields(schema: &Schema, format: &Format, options: Option<Arc<FormatOptions>>) -> PgWireResult<Vec<FieldInfo>> {
+pub fn fields(
+    schema: &Schema,
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<Vec<FieldInfo>> {
     schema
         .fields()
         .iter()
@@ -71,24 +75,35 @@ pub fn response(
         QueryResult::Rows { schema, stream } => {
             let fields = Arc::new(fields(&schema, format, Some(options))?);
             let row_fields = fields.clone();
-            let rows = stream.flat_map(move |batch| -> std::pin::Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>> {
-                match batch {
-                    Ok(batch) => Box::pin(stream::iter(arrow_pg::datatypes::encode_recordbatch(row_fields.clone(), batch))),
-                    Err(e) => Box::pin(stream::once(async move { Err(pg_error(QueryError::DataFusion(e).into_weir())) })),
-                }
-            });
+            let rows =
+                stream.flat_map(
+                    move |batch| -> std::pin::Pin<
+                        Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>,
+                    > {
+                        match batch {
+                            Ok(batch) => Box::pin(stream::iter(
+                                arrow_pg::datatypes::encode_recordbatch(row_fields.clone(), batch),
+                            )),
+                            Err(e) => Box::pin(stream::once(async move {
+                                Err(pg_error(QueryError::DataFusion(e).into_weir()))
+                            })),
+                        }
+                    },
+                );
             Response::Query(QueryResponse::new(fields, until_cancelled(rows, cancelled)))
         }
         QueryResult::Command(tag) => Response::Execution(command_tag(&tag)),
         QueryResult::TransactionStart(tag) => Response::TransactionStart(Tag::new(&tag)),
-        QueryResult::TransactionEnd(tag) => Response::TransactionEnd(Tag::new(&tag)),
+        QueryResult::TransactionEnd { tag, .. } => Response::TransactionEnd(Tag::new(&tag)),
     })
 }
 
 /// `INSERT 0 3` -> tag `INSERT 0` with 3 rows; pgwire appends the count.
 fn command_tag(tag: &str) -> Tag {
     match tag.rsplit_once(' ') {
-        Some((command, count)) if count.chars().all(|c| c.is_ascii_digit()) && command != "CREATE" => {
+        Some((command, count))
+            if count.chars().all(|c| c.is_ascii_digit()) && command != "CREATE" =>
+        {
             Tag::new(command).with_rows(count.parse().unwrap_or(0))
         }
         _ => Tag::new(tag),

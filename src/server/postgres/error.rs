@@ -20,8 +20,12 @@ pub fn error_info(error: &QueryError) -> ErrorInfo {
     }
     let mut info = ErrorInfo::new("ERROR".into(), code.into(), error.to_string());
     match error {
-        QueryError::Sql(SqlError::Syntax { position, .. }) => info.position = position.map(|p| p.to_string()),
-        QueryError::Storage(StorageError::UniqueViolation { detail, .. }) => info.detail = Some(detail.clone()),
+        QueryError::Sql(SqlError::Syntax { position, .. }) => {
+            info.position = position.map(|p| p.to_string())
+        }
+        QueryError::Storage(StorageError::UniqueViolation { detail, .. }) => {
+            info.detail = Some(detail.clone())
+        }
         _ => {}
     }
     info
@@ -60,6 +64,7 @@ fn storage_state(error: &StorageError) -> &'static str {
         StorageError::UniqueViolation { .. } => "23505",
         StorageError::NotNullViolation { .. } => "23502",
         StorageError::InvalidValue(_) => "22000",
+        StorageError::Dropped { .. } => "42P01",
         StorageError::Locked { .. } => "55006",
         StorageError::Corrupt(_) => "XX001",
         StorageError::Catalog(e) => catalog_state(e),

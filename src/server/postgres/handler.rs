@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::Sink;
+use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::CancelHandler;
@@ -15,18 +15,24 @@ use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::response::NoticeResponse;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use weir_sql::SqlError;
 
 use super::cancel::{CancelRegistry, CancelSignal};
 use super::encode;
 use super::error::pg_error;
-use crate::query::{Engine, Prepared, QueryError, Session, parse_client_sql};
+use crate::query::{Engine, Prepared, QueryError, QueryResult, Session, parse_client_sql};
 
 /// Startup parameters a client may send that are also session settings.
 const STARTUP_SETTINGS: &[&str] = &[
-    "application_name", "client_encoding", "DateStyle", "extra_float_digits", "TimeZone", "search_path",
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "extra_float_digits",
+    "TimeZone",
+    "search_path",
 ];
 
 /// Everything a connection needs, shared by all connections.
@@ -41,20 +47,26 @@ impl Handlers {
     /// Handlers over `engine`.
     pub fn new(engine: Arc<Engine>) -> Self {
         Self {
-            parser: Arc::new(StatementParser { engine: engine.clone() }),
+            parser: Arc::new(StatementParser {
+                engine: engine.clone(),
+            }),
             engine,
             cancels: Arc::new(CancelRegistry::default()),
         }
     }
 
     /// Runs one statement for `client`, stopping if the client cancels it.
-    async fn run<C: ClientInfo>(
+    async fn run<C>(
         &self,
-        client: &C,
+        client: &mut C,
         statement: &weir_sql::Statement,
         params: Option<datafusion::common::ParamValues>,
         format: &Format,
-    ) -> PgWireResult<Response> {
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let connection = connection(client)?;
         let cancelled = connection.cancel.cancelled();
         let execution = self.engine.execute(&connection.session, statement, params);
@@ -63,7 +75,24 @@ impl Handlers {
             _ = connection.cancel.cancelled() => Err(QueryError::Canceled),
             result = execution => result,
         };
-        encode::response(result.map_err(pg_error)?, format, encode::format_options(&connection.session), cancelled)
+        if let Ok(QueryResult::TransactionEnd {
+            warning: Some(warning),
+            ..
+        }) = &result
+        {
+            let notice = ErrorInfo::new("WARNING".into(), "01000".into(), warning.clone());
+            client
+                .send(PgWireBackendMessage::NoticeResponse(NoticeResponse::from(
+                    notice,
+                )))
+                .await?;
+        }
+        encode::response(
+            result.map_err(pg_error)?,
+            format,
+            encode::format_options(&connection.session),
+            cancelled,
+        )
     }
 }
 
@@ -101,13 +130,21 @@ impl PgWireServerHandlers for Handlers {
 
 impl Handlers {
     fn clone_shallow(&self) -> Self {
-        Self { engine: self.engine.clone(), cancels: self.cancels.clone(), parser: self.parser.clone() }
+        Self {
+            engine: self.engine.clone(),
+            cancels: self.cancels.clone(),
+            parser: self.parser.clone(),
+        }
     }
 }
 
 #[async_trait]
 impl NoopStartupHandler for Handlers {
-    async fn post_startup<C>(&self, client: &mut C, _message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
@@ -115,7 +152,11 @@ impl NoopStartupHandler for Handlers {
     {
         let session = Session::new();
         for name in STARTUP_SETTINGS {
-            let value = client.metadata().iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+            let value = client
+                .metadata()
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone());
             if let Some(value) = value {
                 // A client's startup options are hints; one Weir does not accept is ignored.
                 let _ = session.set(name, Some(value));
@@ -123,7 +164,9 @@ impl NoopStartupHandler for Handlers {
         }
         let (pid, secret) = client.pid_and_secret_key();
         let cancel = self.cancels.register(pid, &secret);
-        client.session_extensions().insert(Connection { session, cancel });
+        client
+            .session_extensions()
+            .insert(Connection { session, cancel });
         Ok(())
     }
 }
@@ -140,7 +183,10 @@ impl SimpleQueryHandler for Handlers {
         let statements = parse_client_sql(query).map_err(|e| pg_error(e.into()))?;
         let mut responses = Vec::with_capacity(statements.len());
         for statement in &statements {
-            match self.run(client, statement, None, &Format::UnifiedText).await {
+            match self
+                .run(client, statement, None, &Format::UnifiedText)
+                .await
+            {
                 Ok(response) => responses.push(response),
                 Err(PgWireError::UserError(info)) => {
                     // Postgres stops a multi-statement query at its first error.
@@ -163,7 +209,12 @@ impl ExtendedQueryHandler for Handlers {
         self.parser.clone()
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -176,12 +227,22 @@ impl ExtendedQueryHandler for Handlers {
         } else {
             let inferred: Vec<Option<&datafusion::arrow::datatypes::DataType>> =
                 prepared.param_types.iter().map(Option::as_ref).collect();
-            Some(arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred).map_err(|e| match e {
-                PgWireError::UserError(info) => PgWireError::UserError(info),
-                other => pg_error(QueryError::InvalidParameter(other.to_string())),
-            })?)
+            Some(
+                arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred).map_err(
+                    |e| match e {
+                        PgWireError::UserError(info) => PgWireError::UserError(info),
+                        other => pg_error(QueryError::InvalidParameter(other.to_string())),
+                    },
+                )?,
+            )
         };
-        self.run(client, &prepared.statement, params, &portal.result_column_format).await
+        self.run(
+            client,
+            &prepared.statement,
+            params,
+            &portal.result_column_format,
+        )
+        .await
     }
 }
 
@@ -195,7 +256,12 @@ pub struct StatementParser {
 impl QueryParser for StatementParser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -210,7 +276,11 @@ impl QueryParser for StatementParser {
                 })));
             }
         };
-        self.engine.prepare(statement).await.map(Some).map_err(pg_error)
+        self.engine
+            .prepare(statement)
+            .await
+            .map(Some)
+            .map_err(pg_error)
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -224,7 +294,11 @@ impl QueryParser for StatementParser {
             .collect()
     }
 
-    fn get_result_schema(&self, statement: &Prepared, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        statement: &Prepared,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         match &statement.schema {
             Some(schema) => encode::fields(schema, format.unwrap_or(&Format::UnifiedText), None),
             None => Ok(vec![]),

@@ -16,7 +16,11 @@ use crate::query::Engine;
 pub use handler::Handlers;
 
 /// Accepts connections until `shutdown` turns true. Each connection runs on its own task.
-pub async fn serve(listener: TcpListener, engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let handlers = Arc::new(Handlers::new(engine));
     loop {
         tokio::select! {
