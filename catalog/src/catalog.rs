@@ -71,10 +71,27 @@ impl Catalog {
     pub fn table(&self, name: &str) -> Result<&TableDef, CatalogError> {
         match self.objects.get(name) {
             Some(CatalogObject::Table(t)) => Ok(t),
-            None => Err(CatalogError::NotFound {
+            _ => Err(CatalogError::NotFound {
                 kind: ObjectKind::Table.as_str(),
                 name: name.into(),
             }),
+        }
+    }
+
+    /// The object of `kind` called `name`: `None` if the name is free, an error if another
+    /// kind of object holds it.
+    pub fn get_kind(
+        &self,
+        kind: ObjectKind,
+        name: &str,
+    ) -> Result<Option<&CatalogObject>, CatalogError> {
+        match self.objects.get(name) {
+            Some(object) if object.kind() == kind => Ok(Some(object)),
+            Some(_) => Err(CatalogError::WrongKind {
+                name: name.into(),
+                expected: kind.as_str(),
+            }),
+            None => Ok(None),
         }
     }
 

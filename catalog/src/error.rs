@@ -22,6 +22,14 @@ pub enum CatalogError {
         /// The name.
         name: String,
     },
+    /// The user named an object of another kind (`DROP TABLE` of a source).
+    #[error("\"{name}\" is not a {expected}")]
+    WrongKind {
+        /// The name.
+        name: String,
+        /// The kind the statement expected.
+        expected: &'static str,
+    },
     /// The user asked for a column type Weir does not store.
     #[error("type {0} is not supported")]
     UnsupportedType(String),

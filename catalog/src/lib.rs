@@ -1,4 +1,4 @@
-//! Weir's catalog: what every object (table, and later source, view, alert) is, independent of
+//! Weir's catalog: what every object (table, source, and later view, alert) is, independent of
 //! where it is stored.
 //!
 //! The crate holds definitions, ids, column types and the versioned encoding used to persist
@@ -11,6 +11,7 @@ mod codec;
 mod error;
 mod ids;
 mod object;
+mod source;
 mod types;
 
 pub use catalog::Catalog;
@@ -18,4 +19,8 @@ pub use codec::{CODEC_VERSION, decode_object, encode_object};
 pub use error::CatalogError;
 pub use ids::ObjectId;
 pub use object::{CatalogObject, ColumnDef, ObjectKind, TableDef};
+pub use source::{
+    Connector, Dedup, Encoding, RECEIVED_AT_COLUMN, SourceDef, SourceOptions, UnknownFields,
+    Watermark,
+};
 pub use types::{ColumnType, JSON_METADATA_KEY};

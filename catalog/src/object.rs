@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::{CatalogError, ColumnType, ObjectId};
+use crate::{CatalogError, ColumnType, ObjectId, SourceDef};
 
 /// One column of a table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,11 +99,13 @@ impl TableDef {
     }
 }
 
-/// The kinds of object the catalog holds. Sources, views and alerts join as variants.
+/// The kinds of object the catalog holds. Views and alerts join as variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
     /// A reference table.
     Table,
+    /// An event source.
+    Source,
 }
 
 impl ObjectKind {
@@ -111,15 +113,18 @@ impl ObjectKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Table => "table",
+            Self::Source => "source",
         }
     }
 }
 
-/// Any object in the catalog.
+/// Any object in the catalog. Persisted: variants are only ever added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CatalogObject {
     /// A reference table.
     Table(TableDef),
+    /// An event source.
+    Source(SourceDef),
 }
 
 impl CatalogObject {
@@ -127,6 +132,7 @@ impl CatalogObject {
     pub fn id(&self) -> ObjectId {
         match self {
             Self::Table(t) => t.id,
+            Self::Source(s) => s.id,
         }
     }
 
@@ -134,6 +140,7 @@ impl CatalogObject {
     pub fn name(&self) -> &str {
         match self {
             Self::Table(t) => &t.name,
+            Self::Source(s) => &s.name,
         }
     }
 
@@ -141,6 +148,7 @@ impl CatalogObject {
     pub fn kind(&self) -> ObjectKind {
         match self {
             Self::Table(_) => ObjectKind::Table,
+            Self::Source(_) => ObjectKind::Source,
         }
     }
 }

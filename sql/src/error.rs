@@ -17,6 +17,9 @@ pub enum SqlError {
     /// Valid SQL that Weir does not support (yet).
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// An option or clause with a value Weir cannot use (unknown key, bad duration).
+    #[error("{0}")]
+    InvalidOption(String),
     /// A definition the catalog refuses (duplicate column, unknown type, ...).
     #[error(transparent)]
     Catalog(#[from] CatalogError),

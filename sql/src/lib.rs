@@ -6,6 +6,7 @@
 //! sqlparser's PostgreSQL dialect, the way DataFusion's `DFParser` wraps sqlparser. [`plan`]
 //! turns DDL into catalog definitions. No I/O, no runtime: this crate tests without a server.
 
+pub mod ast;
 mod error;
 pub mod parser;
 pub mod plan;

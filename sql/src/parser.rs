@@ -10,6 +10,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
 use crate::SqlError;
+use crate::ast::{CreateSource, DropObjects, WeirObject};
 
 /// One statement, as Weir understands it.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +19,12 @@ pub enum Statement {
     Standard(Box<ast::Statement>),
     /// `FLUSH`: wait until everything acknowledged so far is visible to queries.
     Flush,
+    /// `CREATE SOURCE`.
+    CreateSource(Box<CreateSource>),
+    /// `DROP SOURCE`.
+    Drop(DropObjects),
+    /// `SHOW SOURCES`.
+    Show(WeirObject),
 }
 
 impl std::fmt::Display for Statement {
@@ -25,6 +32,18 @@ impl std::fmt::Display for Statement {
         match self {
             Self::Standard(s) => write!(f, "{s}"),
             Self::Flush => write!(f, "FLUSH"),
+            Self::CreateSource(c) => write!(f, "{}", c.text),
+            Self::Drop(d) => write!(
+                f,
+                "DROP {:?} {}",
+                d.kind,
+                d.names
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Show(kind) => write!(f, "SHOW {kind:?}S"),
         }
     }
 }
@@ -55,7 +74,8 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
         if parser.peek_token().token == Token::EOF {
             break;
         }
-        let statement = parse_one(&mut parser).map_err(|e| match e {
+        let start = parser.peek_token().span.start;
+        let statement = parse_one(&mut parser, sql, start).map_err(|e| match e {
             ParseFailure::Syntax(e) => syntax_error(sql, e),
             ParseFailure::Planned(feature) => SqlError::Unsupported(feature.to_string()),
         })?;
@@ -79,11 +99,30 @@ enum ParseFailure {
     Planned(&'static str),
 }
 
-fn parse_one(parser: &mut Parser<'_>) -> Result<Statement, ParseFailure> {
+fn parse_one(
+    parser: &mut Parser<'_>,
+    sql: &str,
+    start: Location,
+) -> Result<Statement, ParseFailure> {
     let words = leading_words(parser, 3);
-    if words.first().map(String::as_str) == Some("FLUSH") {
-        parser.next_token();
-        return Ok(Statement::Flush);
+    let first: Vec<&str> = words.iter().map(String::as_str).collect();
+    match first.as_slice() {
+        ["FLUSH", ..] => {
+            parser.next_token();
+            return Ok(Statement::Flush);
+        }
+        ["CREATE", "SOURCE", ..] => {
+            return parse_create_source(parser, sql, start).map_err(ParseFailure::Syntax);
+        }
+        ["DROP", "SOURCE", ..] => {
+            return parse_drop(parser, WeirObject::Source).map_err(ParseFailure::Syntax);
+        }
+        ["SHOW", "SOURCES", ..] => {
+            parser.next_token();
+            parser.next_token();
+            return Ok(Statement::Show(WeirObject::Source));
+        }
+        _ => {}
     }
     for (keywords, feature) in PLANNED {
         if words.len() >= keywords.len() && words.iter().zip(keywords.iter()).all(|(w, k)| w == k) {
@@ -94,6 +133,113 @@ fn parse_one(parser: &mut Parser<'_>) -> Result<Statement, ParseFailure> {
         .parse_statement()
         .map(|s| Statement::Standard(Box::new(s)))
         .map_err(ParseFailure::Syntax)
+}
+
+fn parse_create_source(
+    parser: &mut Parser<'_>,
+    sql: &str,
+    start: Location,
+) -> Result<Statement, ParserError> {
+    parser.next_token(); // CREATE
+    parser.next_token(); // SOURCE
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    parser.expect_token(&Token::LParen)?;
+    let mut columns = Vec::new();
+    let mut watermark = None;
+    loop {
+        if parse_word(parser, "WATERMARK") {
+            if watermark.is_some() {
+                return parser.expected("one WATERMARK clause", parser.peek_token());
+            }
+            parser.expect_keyword(Keyword::FOR)?;
+            let column = parser.parse_identifier()?;
+            parser.expect_keyword(Keyword::AS)?;
+            watermark = Some((column, parser.parse_expr()?));
+        } else {
+            columns.push(parser.parse_column_def()?);
+        }
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    let options = if parser.peek_keyword(Keyword::WITH) {
+        parser.parse_options(Keyword::WITH)?
+    } else {
+        Vec::new()
+    };
+    let mut format = Vec::new();
+    if parse_word(parser, "FORMAT") {
+        loop {
+            match parser.peek_token().token {
+                Token::Word(w) if w.quote_style.is_none() => {
+                    parser.next_token();
+                    format.push(w.value.to_ascii_uppercase());
+                }
+                _ => break,
+            }
+        }
+        if format.is_empty() {
+            return parser.expected("a format after FORMAT", parser.peek_token());
+        }
+    }
+    let end = parser.peek_token().span.start;
+    let text = statement_text(sql, start, end);
+    Ok(Statement::CreateSource(Box::new(CreateSource {
+        name,
+        if_not_exists,
+        columns,
+        watermark,
+        options,
+        format,
+        text,
+    })))
+}
+
+fn parse_drop(parser: &mut Parser<'_>, kind: WeirObject) -> Result<Statement, ParserError> {
+    parser.next_token(); // DROP
+    parser.next_token(); // SOURCE
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let names = parser.parse_comma_separated(|p| p.parse_object_name(false))?;
+    let cascade = matches!(
+        parser.parse_one_of_keywords(&[Keyword::CASCADE, Keyword::RESTRICT]),
+        Some(Keyword::CASCADE)
+    );
+    Ok(Statement::Drop(DropObjects {
+        kind,
+        names,
+        if_exists,
+        cascade,
+    }))
+}
+
+/// Consumes the next token if it is the unquoted word `word` (case-insensitive).
+fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
+    match &parser.peek_token().token {
+        Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {
+            parser.next_token();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The text between two token locations; the rest of the input if `end` is unknown (EOF).
+fn statement_text(sql: &str, start: Location, end: Location) -> String {
+    let from = char_offset(sql, start).map_or(0, |p| p - 1);
+    let to = if end.line == 0 {
+        None
+    } else {
+        char_offset(sql, end).map(|p| p - 1)
+    };
+    let chars: Vec<char> = sql.chars().collect();
+    let to = to.unwrap_or(chars.len()).min(chars.len());
+    chars[from.min(to)..to]
+        .iter()
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 /// The next `n` tokens as upper-case words, stopping at the first token that is not a word.
@@ -201,9 +347,45 @@ mod tests {
     }
 
     #[test]
+    fn create_source_in_risingwave_shape() {
+        let sql = "CREATE SOURCE IF NOT EXISTS events (id VARCHAR, ts TIMESTAMPTZ NOT NULL, \
+                   WATERMARK FOR ts AS ts - INTERVAL '5 seconds') \
+                   WITH (connector = 'http', dedup_key = 'id') FORMAT PLAIN ENCODE JSON; SELECT 1";
+        let statements = parse(sql).unwrap();
+        assert_eq!(statements.len(), 2);
+        let Statement::CreateSource(source) = &statements[0] else {
+            panic!("{statements:?}")
+        };
+        assert!(source.if_not_exists);
+        assert_eq!(source.columns.len(), 2);
+        let (column, expr) = source.watermark.as_ref().unwrap();
+        assert_eq!(column.value, "ts");
+        assert_eq!(expr.to_string(), "ts - INTERVAL '5 seconds'");
+        assert_eq!(source.options.len(), 2);
+        assert_eq!(source.format, ["PLAIN", "ENCODE", "JSON"]);
+        assert!(
+            source
+                .text
+                .starts_with("CREATE SOURCE IF NOT EXISTS events")
+        );
+        assert!(source.text.ends_with("ENCODE JSON"), "{}", source.text);
+
+        let Statement::Drop(drop) = &parse("DROP SOURCE IF EXISTS a, b CASCADE").unwrap()[0] else {
+            panic!()
+        };
+        assert!(drop.if_exists && drop.cascade && drop.names.len() == 2);
+        assert_eq!(
+            parse("show sources").unwrap()[0],
+            Statement::Show(WeirObject::Source)
+        );
+        assert!(matches!(
+            parse("CREATE SOURCE s (a INT"),
+            Err(SqlError::Syntax { .. })
+        ));
+    }
+
+    #[test]
     fn planned_statements_are_refused_by_name() {
-        let err = parse("CREATE SOURCE events (a INT)").unwrap_err();
-        assert_eq!(err.to_string(), "CREATE SOURCE is not supported");
         assert!(matches!(
             parse("create materialized view v as select 1"),
             Err(SqlError::Unsupported(_))

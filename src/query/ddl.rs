@@ -1,13 +1,15 @@
-//! Table DDL: `CREATE TABLE [AS SELECT]` and `DROP TABLE`, each one atomic write of catalog
-//! entries and rows, applied to the in-memory catalog and DataFusion only after it committed.
+//! DDL: `CREATE TABLE [AS SELECT]`, `CREATE SOURCE`, `DROP TABLE | SOURCE`, each one atomic
+//! write of catalog entries and data, applied to the in-memory catalog and DataFusion only after it committed.
 
 use std::sync::Arc;
 
 use datafusion::arrow::compute::concat_batches;
 use datafusion::sql::sqlparser::ast::{self, ObjectName};
 use rocksdb::WriteBatch;
-use weir_catalog::{CatalogError, CatalogObject, ColumnDef, ColumnType, ObjectKind, TableDef};
-use weir_sql::plan::{CreateTablePlan, object_name};
+use weir_catalog::{
+    CatalogError, CatalogObject, ColumnDef, ColumnType, ObjectKind, SourceDef, TableDef,
+};
+use weir_sql::plan::{CreateSourcePlan, CreateTablePlan, object_name};
 
 use super::engine::Engine;
 use super::{QueryError, QueryResult};
@@ -108,8 +110,47 @@ impl Engine {
         }))
     }
 
-    pub(super) async fn drop_tables(
+    pub(super) async fn create_source(
         &self,
+        plan: CreateSourcePlan,
+    ) -> Result<QueryResult, QueryError> {
+        let _ddl = self.ddl.lock().await;
+        let (id, next_id) = {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            match catalog.check_free(&plan.name) {
+                Err(_) if plan.if_not_exists => {
+                    return Ok(QueryResult::Command("CREATE SOURCE".into()));
+                }
+                result => result?,
+            }
+            (catalog.peek_id(), catalog.next_id())
+        };
+        let def = SourceDef::try_new(
+            id,
+            plan.name,
+            plan.columns,
+            plan.watermark,
+            plan.options,
+            plan.definition,
+        )?;
+        let object = CatalogObject::Source(def.clone());
+        let mut write = WriteBatch::default();
+        self.catalog_store.put(&mut write, &object, next_id);
+        crate::failpoint::hit("ddl::before_commit");
+        self.db.write(write)?;
+        crate::failpoint::hit("ddl::after_commit");
+        self.catalog
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(object);
+        self.register_source(Arc::new(def))?;
+        Ok(QueryResult::Command("CREATE SOURCE".into()))
+    }
+
+    /// `DROP TABLE` and `DROP SOURCE`: one write removes the entries and all their data.
+    pub(super) async fn drop_objects(
+        &self,
+        kind: ObjectKind,
         names: &[ObjectName],
         if_exists: bool,
     ) -> Result<QueryResult, QueryError> {
@@ -119,14 +160,12 @@ impl Engine {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
             for name in names {
                 let name = object_name(name)?;
-                match catalog.get(&name) {
-                    Some(object) if object.kind() == ObjectKind::Table => {
-                        dropped.push(object.clone())
-                    }
-                    _ if if_exists => {}
-                    _ => {
+                match catalog.get_kind(kind, &name)? {
+                    Some(object) => dropped.push(object.clone()),
+                    None if if_exists => {}
+                    None => {
                         return Err(CatalogError::NotFound {
-                            kind: "table",
+                            kind: kind.as_str(),
                             name,
                         }
                         .into());
@@ -134,14 +173,22 @@ impl Engine {
                 }
             }
         }
-        let stores: Vec<Arc<TableStore>> = {
+        // Writers of the dropped objects wait until the drop committed, then fail.
+        let (tables, sources) = {
             let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
-            dropped
-                .iter()
-                .filter_map(|o| tables.get(o.name()).cloned())
-                .collect()
+            let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+            let names = || dropped.iter().map(|o| o.name());
+            (
+                names()
+                    .filter_map(|n| tables.get(n).cloned())
+                    .collect::<Vec<_>>(),
+                names()
+                    .filter_map(|n| sources.get(n).cloned())
+                    .collect::<Vec<_>>(),
+            )
         };
-        let locks: Vec<_> = stores.iter().map(|s| s.lock_for_drop()).collect();
+        let table_locks: Vec<_> = tables.iter().map(|t| t.lock_for_drop()).collect();
+        let source_locks: Vec<_> = sources.iter().map(|s| s.lock_for_drop()).collect();
         let mut write = WriteBatch::default();
         for object in &dropped {
             self.catalog_store.delete(&mut write, object);
@@ -149,17 +196,23 @@ impl Engine {
         crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
         crate::failpoint::hit("ddl::after_commit");
-        locks.into_iter().for_each(|lock| lock.retire());
+        table_locks.into_iter().for_each(|lock| lock.retire());
+        source_locks.into_iter().for_each(|lock| lock.retire());
         let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
         for object in &dropped {
             catalog.remove(object.name());
             tables.remove(object.name());
+            sources.remove(object.name());
             self.ctx
                 .deregister_table(datafusion::common::TableReference::bare(
                     object.name().to_string(),
                 ))?;
         }
-        Ok(QueryResult::Command("DROP TABLE".into()))
+        Ok(QueryResult::Command(format!(
+            "DROP {}",
+            kind.as_str().to_ascii_uppercase()
+        )))
     }
 }

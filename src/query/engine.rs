@@ -16,11 +16,12 @@ use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Value};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use weir_catalog::{Catalog, CatalogObject};
+use weir_catalog::{Catalog, CatalogObject, ObjectKind, SourceDef};
+use weir_sql::ast::WeirObject;
 use weir_sql::{SqlError, Statement};
 
 use super::{QueryError, QueryResult, Session};
-use crate::storage::{CatalogStore, DataDirLock, Db, TableStore};
+use crate::storage::{CatalogStore, DataDirLock, Db, SourceLog, TableStore};
 
 /// The database name clients see (`current_database()`, `\l`).
 pub const DATABASE: &str = "weir";
@@ -54,6 +55,8 @@ pub struct Engine {
     pub(super) catalog_store: CatalogStore,
     /// The row store of every registered table, by name.
     pub(super) tables: RwLock<HashMap<String, Arc<TableStore>>>,
+    /// The log of every registered source, by name.
+    pub(super) sources: RwLock<HashMap<String, Arc<SourceLog>>>,
     /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
     /// with another's. Held across the awaits of `CREATE TABLE ... AS SELECT`.
     pub(super) ddl: tokio::sync::Mutex<()>,
@@ -105,6 +108,7 @@ impl Engine {
             catalog: RwLock::new(catalog.clone()),
             catalog_store,
             tables: RwLock::new(HashMap::new()),
+            sources: RwLock::new(HashMap::new()),
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
             _lock: lock,
@@ -112,6 +116,7 @@ impl Engine {
         for object in catalog.objects() {
             match object {
                 CatalogObject::Table(def) => engine.register_table(Arc::new(def.clone()))?,
+                CatalogObject::Source(def) => engine.register_source(Arc::new(def.clone()))?,
             }
         }
         Ok(engine)
@@ -145,6 +150,20 @@ impl Engine {
         Ok(())
     }
 
+    /// Makes a source visible to queries and inserts.
+    pub(super) fn register_source(&self, def: Arc<SourceDef>) -> Result<(), QueryError> {
+        let log = Arc::new(SourceLog::open(self.db.clone(), def.clone())?);
+        self.sources
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(def.name.clone(), log.clone());
+        self.ctx.register_table(
+            datafusion::common::TableReference::bare(def.name.clone()),
+            Arc::new(super::provider::SourceTable::new(log)),
+        )?;
+        Ok(())
+    }
+
     /// Runs one statement. `params` are the bound values of `$n` placeholders.
     pub async fn execute(
         &self,
@@ -155,6 +174,21 @@ impl Engine {
         let result = match statement {
             Statement::Flush => Ok(QueryResult::Command("FLUSH".into())),
             Statement::Standard(s) => self.execute_standard(session, s, params).await,
+            Statement::CreateSource(create) => {
+                let plan = weir_sql::plan::plan_create_source(create)?;
+                let result = self.create_source(plan).await;
+                session.note_write();
+                result
+            }
+            Statement::Drop(drop) => {
+                let kind = match drop.kind {
+                    WeirObject::Source => ObjectKind::Source,
+                };
+                let result = self.drop_objects(kind, &drop.names, drop.if_exists).await;
+                session.note_write();
+                result
+            }
+            Statement::Show(WeirObject::Source) => Ok(self.show_sources()),
         };
         result.map_err(QueryError::into_weir)
     }
@@ -180,7 +214,9 @@ impl Engine {
                 names,
                 ..
             } => {
-                let result = self.drop_tables(names, *if_exists).await?;
+                let result = self
+                    .drop_objects(ObjectKind::Table, names, *if_exists)
+                    .await?;
                 session.note_write();
                 Ok(result)
             }
@@ -216,7 +252,8 @@ impl Engine {
             | S::Delete(_)
             | S::Explain { .. }
             | S::ShowTables { .. }
-            | S::ShowColumns { .. } => {
+            | S::ShowColumns { .. }
+            | S::ExplainTable { .. } => {
                 let plan = self.logical_plan(statement).await?;
                 let plan = match params {
                     Some(params) => plan.with_param_values(params)?,
@@ -253,7 +290,8 @@ impl Engine {
                 | ast::Statement::Delete(_)
                 | ast::Statement::Explain { .. }
                 | ast::Statement::ShowTables { .. }
-                | ast::Statement::ShowColumns { .. } => {
+                | ast::Statement::ShowColumns { .. }
+                | ast::Statement::ExplainTable { .. } => {
                     let plan = self.logical_plan(s).await.map_err(QueryError::into_weir)?;
                     let mut params: Vec<(usize, Option<DataType>)> = plan
                         .get_parameter_types()?
@@ -285,7 +323,8 @@ impl Engine {
                 }
                 _ => (vec![], None),
             },
-            Statement::Flush => (vec![], None),
+            Statement::Show(WeirObject::Source) => (vec![], Some(show_sources_schema())),
+            Statement::Flush | Statement::CreateSource(_) | Statement::Drop(_) => (vec![], None),
         };
         Ok(Prepared {
             statement,
@@ -458,6 +497,67 @@ impl Drop for Engine {
             runtime.shutdown_background();
         }
     }
+}
+
+impl Engine {
+    /// `SHOW SOURCES`: one row per source with its connector, format and options.
+    fn show_sources(&self) -> QueryResult {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let sources: Vec<&SourceDef> = catalog
+            .objects()
+            .filter_map(|o| match o {
+                CatalogObject::Source(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let text =
+            |f: &dyn Fn(&SourceDef) -> Option<String>| -> Arc<dyn datafusion::arrow::array::Array> {
+                Arc::new(StringArray::from(
+                    sources.iter().map(|s| f(s)).collect::<Vec<_>>(),
+                ))
+            };
+        let columns = vec![
+            text(&|s| Some(s.name.clone())),
+            text(&|s| Some(format!("{:?}", s.options.connector).to_ascii_lowercase())),
+            text(&|s| Some(format!("{:?}", s.options.encoding).to_ascii_lowercase())),
+            text(&|s| {
+                s.watermark
+                    .as_ref()
+                    .map(|w| format!("{} - {} ms", w.column, w.delay_ms))
+            }),
+            text(&|s| {
+                s.options
+                    .dedup
+                    .as_ref()
+                    .map(|d| format!("{} within {} ms", d.key, d.window_ms))
+            }),
+            text(&|s| Some(format!("{:?}", s.options.unknown_fields).to_ascii_lowercase())),
+        ];
+        let schema = show_sources_schema();
+        let batch =
+            RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema");
+        let stream = futures::stream::iter([Ok(batch)]);
+        QueryResult::Rows {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        }
+    }
+}
+
+fn show_sources_schema() -> SchemaRef {
+    Arc::new(Schema::new(
+        [
+            "name",
+            "connector",
+            "format",
+            "watermark",
+            "dedup",
+            "unknown_fields",
+        ]
+        .into_iter()
+        .map(|name| Field::new(name, DataType::Utf8, name != "name" && name != "connector"))
+        .collect::<Vec<_>>(),
+    ))
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

@@ -52,14 +52,13 @@ impl CatalogStore {
         batch.put_cf(self.db.cf(Cf::Meta), NEXT_ID_KEY, next_id.to_be_bytes());
     }
 
-    /// Adds the removal of `object` and of all its rows to `batch`.
+    /// Adds the removal of `object` and of all its data (rows, log entries) to `batch`.
     pub fn delete(&self, batch: &mut WriteBatch, object: &CatalogObject) {
         let id = object.id();
         batch.delete_cf(self.db.cf(Cf::Catalog), id.to_be_bytes());
-        batch.delete_range_cf(
-            self.db.cf(Cf::Rows),
-            id.to_be_bytes(),
-            (id.0 + 1).to_be_bytes(),
-        );
+        // Data keys start with the owner's id, and ids are never reused.
+        for cf in [Cf::Rows, Cf::Log] {
+            batch.delete_range_cf(self.db.cf(cf), id.to_be_bytes(), (id.0 + 1).to_be_bytes());
+        }
     }
 }

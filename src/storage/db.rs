@@ -21,16 +21,19 @@ pub enum Cf {
     Meta,
     /// `table id ++ memcomparable primary key` -> encoded row.
     Rows,
+    /// `source id ++ seq` -> one Arrow IPC batch of accepted events.
+    Log,
 }
 
 impl Cf {
-    const ALL: [Cf; 3] = [Cf::Catalog, Cf::Meta, Cf::Rows];
+    const ALL: [Cf; 4] = [Cf::Catalog, Cf::Meta, Cf::Rows, Cf::Log];
 
     fn name(self) -> &'static str {
         match self {
             Cf::Catalog => "catalog",
             Cf::Meta => "meta",
             Cf::Rows => "rows",
+            Cf::Log => "source_log",
         }
     }
 }

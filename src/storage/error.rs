@@ -51,7 +51,7 @@ pub enum StorageError {
         /// The column.
         column: String,
     },
-    /// The table was dropped after the statement was planned.
+    /// The table or source was dropped after the statement was planned.
     #[error("relation \"{table}\" does not exist")]
     Dropped {
         /// The table.

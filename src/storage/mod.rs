@@ -1,17 +1,20 @@
-//! Durable state in RocksDB: the catalog, reference-table rows, and (as they land) source logs
-//! and view state. Every change a statement makes goes into one `WriteBatch`, written with a
+//! Durable state in RocksDB: the catalog, reference-table rows, source logs, and (as they
+//! land) view state. Every change a statement makes goes into one `WriteBatch`, written with a
 //! synced WAL before the statement is acknowledged.
 
 mod catalog_store;
+mod conform;
 mod db;
 mod error;
 pub mod keys;
 mod lock;
 pub mod row_codec;
+mod source_log;
 mod table_store;
 
 pub use catalog_store::CatalogStore;
 pub use db::{Cf, Db};
 pub use error::StorageError;
 pub use lock::DataDirLock;
+pub use source_log::{SourceDropLock, SourceLog};
 pub use table_store::{DropLock, ScannedRows, TableStore};

@@ -8,14 +8,14 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::array::{BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
 use rocksdb::WriteBatch;
 use weir_catalog::TableDef;
 
+use super::conform::conform;
 use super::{Cf, Db, StorageError, keys, row_codec};
 
 /// The rows of a table read from one snapshot, with their storage keys.
@@ -140,7 +140,7 @@ impl TableStore {
     /// statement that commits them with other changes (`CREATE TABLE ... AS SELECT`). The
     /// caller must keep other writers of this table out until `write` commits.
     pub fn stage_insert(&self, write: &mut WriteBatch, batch: RecordBatch) -> DfResult<u64> {
-        let batch = self.conform(batch)?;
+        let batch = conform(batch, &self.def.name, &self.def.columns, &self.schema)?;
         self.put_rows(write, &batch, &HashSet::new())?;
         Ok(batch.num_rows() as u64)
     }
@@ -175,7 +175,7 @@ impl TableStore {
         let _guard = self.lock_writer()?;
         let rows = self.scan().map_err(external)?;
         let (mask, new_rows) = change(&rows.batch)?;
-        let new_rows = self.conform(new_rows)?;
+        let new_rows = conform(new_rows, &self.def.name, &self.def.columns, &self.schema)?;
         let mut write = WriteBatch::default();
         let mut replaced = HashSet::new();
         for (key, selected) in rows.keys.iter().zip(mask.iter()) {
@@ -278,42 +278,5 @@ impl TableStore {
             names.join(", "),
             values.join(", ")
         )
-    }
-
-    /// Casts `batch` to the stored column types and enforces `NOT NULL`.
-    fn conform(&self, batch: RecordBatch) -> DfResult<RecordBatch> {
-        if batch.num_columns() != self.schema.fields().len() {
-            return Err(DataFusionError::Internal(format!(
-                "table \"{}\" has {} columns, got {}",
-                self.def.name,
-                self.schema.fields().len(),
-                batch.num_columns()
-            )));
-        }
-        let options = CastOptions {
-            safe: false,
-            ..Default::default()
-        };
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-        for (column, (array, field)) in self
-            .def
-            .columns
-            .iter()
-            .zip(batch.columns().iter().zip(self.schema.fields()))
-        {
-            if !column.nullable && array.logical_null_count() > 0 {
-                return Err(external(StorageError::NotNullViolation {
-                    table: self.def.name.clone(),
-                    column: column.name.clone(),
-                }));
-            }
-            let array = if array.data_type() == field.data_type() {
-                array.clone()
-            } else {
-                cast_with_options(array, field.data_type(), &options)?
-            };
-            columns.push(array);
-        }
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }

@@ -171,7 +171,10 @@ async fn errors_carry_sqlstates_and_the_session_survives() {
             "INSERT INTO k VALUES (2, NULL)",
             &SqlState::NOT_NULL_VIOLATION,
         ),
-        ("CREATE SOURCE s (a INT)", &SqlState::FEATURE_NOT_SUPPORTED),
+        (
+            "CREATE MATERIALIZED VIEW v AS SELECT 1",
+            &SqlState::FEATURE_NOT_SUPPORTED,
+        ),
     ];
     for (sql, state) in cases {
         let err = client.batch_execute(sql).await.expect_err(sql);

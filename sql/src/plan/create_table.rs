@@ -2,7 +2,7 @@
 //! into the columns of a catalog [`TableDef`](weir_catalog::TableDef).
 
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateTable, Expr, OrderByExpr, Query, TableConstraint,
+    self, ColumnOption, CreateTable, Expr, OrderByExpr, Query, TableConstraint,
 };
 use weir_catalog::{ColumnDef, ColumnType};
 
@@ -36,24 +36,9 @@ pub fn plan_create_table(create: &CreateTable) -> Result<CreateTablePlan, SqlErr
     let mut primary_key = Vec::new();
     let mut columns = Vec::with_capacity(create.columns.len());
     for column in &create.columns {
-        let name = ident(&column.name);
-        let ty = ColumnType::from_sql_name(&column.data_type.to_string())?;
-        let mut def = ColumnDef {
-            name: name.clone(),
-            ty,
-            nullable: true,
-            default: None,
-        };
-        for option in &column.options {
-            match &option.option {
-                ColumnOption::Null => def.nullable = true,
-                ColumnOption::NotNull => def.nullable = false,
-                ColumnOption::Default(expr) => def.default = Some(expr.to_string()),
-                ColumnOption::PrimaryKey(_) => set_key(&mut primary_key, vec![name.clone()])?,
-                other => {
-                    return Err(SqlError::Unsupported(format!("column option {other}")));
-                }
-            }
+        let (def, is_key) = column_def(column)?;
+        if is_key {
+            set_key(&mut primary_key, vec![def.name.clone()])?;
         }
         columns.push(def);
     }
@@ -84,6 +69,27 @@ pub fn plan_create_table(create: &CreateTable) -> Result<CreateTablePlan, SqlErr
         query: create.query.clone(),
         definition: create.to_string(),
     })
+}
+
+/// A declared column, and whether it says `PRIMARY KEY`.
+pub(super) fn column_def(column: &ast::ColumnDef) -> Result<(ColumnDef, bool), SqlError> {
+    let mut def = ColumnDef {
+        name: ident(&column.name),
+        ty: ColumnType::from_sql_name(&column.data_type.to_string())?,
+        nullable: true,
+        default: None,
+    };
+    let mut is_key = false;
+    for option in &column.options {
+        match &option.option {
+            ColumnOption::Null => def.nullable = true,
+            ColumnOption::NotNull => def.nullable = false,
+            ColumnOption::Default(expr) => def.default = Some(expr.to_string()),
+            ColumnOption::PrimaryKey(_) => is_key = true,
+            other => return Err(SqlError::Unsupported(format!("column option {other}"))),
+        }
+    }
+    Ok((def, is_key))
 }
 
 fn set_key(key: &mut Vec<String>, columns: Vec<String>) -> Result<(), SqlError> {

@@ -2,8 +2,12 @@
 //! in the server; what lands here is what DataFusion has no notion of (durable tables, and
 //! later sources, views and alerts).
 
+mod create_source;
 mod create_table;
+mod duration;
 mod names;
 
+pub use create_source::{CreateSourcePlan, plan_create_source};
 pub use create_table::{CreateTablePlan, plan_create_table};
+pub use duration::parse_duration_ms;
 pub use names::{DEFAULT_SCHEMA, object_name};

@@ -40,6 +40,7 @@ fn sqlstate(error: &QueryError) -> &'static str {
     match error {
         QueryError::Sql(SqlError::Syntax { .. }) => "42601",
         QueryError::Sql(SqlError::Unsupported(_)) => "0A000",
+        QueryError::Sql(SqlError::InvalidOption(_)) => "22023",
         QueryError::Sql(SqlError::Catalog(e)) | QueryError::Catalog(e) => catalog_state(e),
         QueryError::Storage(e) => storage_state(e),
         QueryError::DataFusion(e) => datafusion_state(e),
@@ -53,6 +54,7 @@ fn catalog_state(error: &CatalogError) -> &'static str {
     match error {
         CatalogError::AlreadyExists { .. } => "42P07",
         CatalogError::NotFound { .. } => "42P01",
+        CatalogError::WrongKind { .. } => "42809",
         CatalogError::UnsupportedType(_) => "0A000",
         CatalogError::InvalidDefinition(_) => "42P16",
         CatalogError::Corrupt(_) => "XX001",
