@@ -18,6 +18,8 @@ pub struct Config {
     pub http_listen: String,
     /// Threads that execute queries (the network runtime has its own).
     pub query_threads: usize,
+    /// The largest HTTP request body (after gzip decompression) the event collector takes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for Config {
@@ -29,6 +31,7 @@ impl Default for Config {
             query_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            max_body_bytes: 10 << 20,
         }
     }
 }

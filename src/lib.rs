@@ -6,6 +6,7 @@
 //! See `docs/architecture.md`.
 
 pub mod config;
+pub mod connectors;
 pub mod failpoint;
 pub mod query;
 pub mod server;

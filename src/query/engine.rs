@@ -164,6 +164,15 @@ impl Engine {
         Ok(())
     }
 
+    /// The log of the source called `name`, if there is one.
+    pub fn source(&self, name: &str) -> Option<Arc<SourceLog>> {
+        self.sources
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
     /// Runs one statement. `params` are the bound values of `$n` placeholders.
     pub async fn execute(
         &self,

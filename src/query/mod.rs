@@ -18,5 +18,6 @@ mod session;
 pub use compat::parse_client_sql;
 pub use engine::{Engine, EngineConfig, Prepared};
 pub use error::QueryError;
+pub use pg_semantics::parse_bytea;
 pub use result::QueryResult;
 pub use session::Session;

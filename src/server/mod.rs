@@ -70,7 +70,12 @@ impl Server {
         let (shutdown, stop) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(postgres::serve(pg, engine.clone(), stop.clone())),
-            tokio::spawn(api::serve(http, stop)),
+            tokio::spawn(api::serve(
+                http,
+                engine.clone(),
+                config.max_body_bytes,
+                stop,
+            )),
         ];
         Ok(Self {
             pg_addr,

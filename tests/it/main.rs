@@ -3,6 +3,7 @@
 
 #[cfg(feature = "failpoints")]
 mod crash;
+mod ingest;
 mod lifecycle;
 mod postgres_client;
 mod psql;

@@ -1,14 +1,46 @@
-//! The HTTP API (axum). For now: `GET /health`. Event ingestion and the query API join here.
+//! The HTTP API (axum): `GET /health` and the event collector `POST /api/events/<source>`.
 
-use axum::routing::get;
+mod error;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::connectors::http::{Framing, IngestError, IngestOutcome, IngestRequest, ingest};
+use crate::query::Engine;
+pub use error::ApiError;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+struct Api {
+    engine: Arc<Engine>,
+    max_body_bytes: usize,
+}
+
 /// Serves the API until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let app = Router::new().route("/health", get(health));
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    max_body_bytes: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/api/events/{source}", post(ingest_events))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(Api {
+            engine,
+            max_body_bytes,
+        });
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -23,4 +55,63 @@ pub async fn serve(listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
 /// Liveness: 200 with the version, so a load balancer and a human see the same thing.
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+#[derive(Debug, Deserialize)]
+struct IngestQuery {
+    #[serde(default)]
+    atomic: bool,
+}
+
+/// 202 when every event was accepted (after they are durable), 400 with per-event reasons
+/// when some were refused (the others are kept unless `?atomic=true`).
+async fn ingest_events(
+    State(api): State<Api>,
+    Path(source): Path<String>,
+    Query(query): Query<IngestQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::from(IngestError::TooLarge(api.max_body_bytes)),
+        _ => ApiError::from(IngestError::MalformedJson(rejection.body_text())),
+    })?;
+    let log = api
+        .engine
+        .source(&source)
+        .ok_or_else(|| ApiError::unknown_source(&source))?;
+    let header_is = |name: header::HeaderName, prefixes: &[&str]| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                prefixes
+                    .iter()
+                    .any(|p| v.trim().to_ascii_lowercase().starts_with(p))
+            })
+    };
+    let request = IngestRequest {
+        body,
+        gzip: header_is(header::CONTENT_ENCODING, &["gzip"]),
+        framing: if header_is(
+            header::CONTENT_TYPE,
+            &["application/x-ndjson", "application/jsonl"],
+        ) {
+            Framing::NdJson
+        } else {
+            Framing::Json
+        },
+        atomic: query.atomic,
+        max_body_bytes: api.max_body_bytes,
+    };
+    let received_at_us = chrono::Utc::now().timestamp_micros();
+    let outcome = tokio::task::spawn_blocking(move || ingest(&log, request, received_at_us))
+        .await
+        .map_err(|e| ApiError::from(IngestError::Storage(e.to_string())))??;
+    let status = if outcome.rejected == 0 {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    Ok((status, Json(outcome)))
 }
