@@ -57,6 +57,9 @@ pub enum StorageError {
         /// The table.
         table: String,
     },
+    /// A group commit failed; none of its appends were stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
     /// A value cannot be stored in its column (wrong type after casting).
     #[error("{0}")]
     InvalidValue(String),

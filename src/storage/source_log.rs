@@ -2,11 +2,15 @@
 //! acknowledged. Key `source id ++ seq` (u64 BE each) -> one Arrow IPC stream holding one
 //! batch, so the log replays without the upstream and scans without row decoding.
 //!
-//! Appends are serialized per source so sequence order is commit order.
+//! Group commit: concurrent appends to a source share one synced write. The first appender to
+//! find no write in flight becomes the leader: it takes every queued batch, assigns sequence
+//! numbers in queue order, writes them as one `WriteBatch` with one WAL sync, and wakes their
+//! appenders; appenders that queued meanwhile form the next group. Sequence order is commit
+//! order, and nobody is acknowledged before their batch is durable.
 
 use std::io::Cursor;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -25,24 +29,35 @@ pub struct SourceLog {
     db: Arc<Db>,
     def: Arc<SourceDef>,
     schema: SchemaRef,
-    /// The next sequence number; held while appending.
-    next_seq: Mutex<u64>,
-    /// Set, under `next_seq`, once a `DROP SOURCE` committed: an append that raced with the
-    /// drop must not write under the retired id.
-    dropped: AtomicBool,
+    queue: Mutex<Queue>,
+    /// Signalled when a leader finishes its group.
+    idle: Condvar,
+}
+
+/// Appends waiting for the next group commit.
+#[derive(Debug)]
+struct Queue {
+    /// Encoded batches and where to send each one's sequence number.
+    pending: Vec<(Vec<u8>, SyncSender<Result<u64, String>>)>,
+    /// A leader is writing a group outside the lock.
+    writing: bool,
+    /// The sequence number of the next batch.
+    next_seq: u64,
+    /// Set once a `DROP SOURCE` committed: appends that race with the drop must not write
+    /// under the retired id.
+    dropped: bool,
 }
 
 /// Appends held off while a `DROP SOURCE` commits.
 #[derive(Debug)]
 pub struct SourceDropLock<'a> {
-    log: &'a SourceLog,
-    _guard: MutexGuard<'a, u64>,
+    queue: MutexGuard<'a, Queue>,
 }
 
 impl SourceDropLock<'_> {
     /// The drop committed: later appends fail instead of writing.
-    pub fn retire(self) {
-        self.log.dropped.store(true, Ordering::Release);
+    pub fn retire(mut self) {
+        self.queue.dropped = true;
     }
 }
 
@@ -62,8 +77,13 @@ impl SourceLog {
             schema: def.arrow_schema(),
             db,
             def,
-            next_seq: Mutex::new(next_seq),
-            dropped: AtomicBool::new(false),
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                writing: false,
+                next_seq,
+                dropped: false,
+            }),
+            idle: Condvar::new(),
         })
     }
 
@@ -101,26 +121,76 @@ impl SourceLog {
     /// Appends `batch` (already in the log's schema) durably and returns its sequence number.
     pub fn append(&self, batch: &RecordBatch) -> Result<u64, StorageError> {
         let value = encode(batch)?;
-        let mut next_seq = self.next_seq.lock().unwrap_or_else(|e| e.into_inner());
-        if self.dropped.load(Ordering::Acquire) {
+        let (reply, result) = sync_channel(1);
+        let mut queue = self.lock_queue();
+        if queue.dropped {
             return Err(StorageError::Dropped {
                 table: self.def.name.clone(),
             });
         }
-        let seq = *next_seq;
-        let mut write = WriteBatch::default();
-        write.put_cf(self.db.cf(Cf::Log), self.key(seq), value);
-        self.db.write(write)?;
-        *next_seq += 1;
-        Ok(seq)
+        queue.pending.push((value, reply));
+        if !queue.writing {
+            queue.writing = true;
+            self.lead(queue);
+        } else {
+            drop(queue);
+        }
+        match result.recv() {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(message)) => Err(StorageError::Commit(message)),
+            Err(_) => Err(StorageError::Commit(
+                "the committing thread went away".into(),
+            )),
+        }
     }
 
-    /// Holds appends off while a `DROP SOURCE` commits.
-    pub fn lock_for_drop(&self) -> SourceDropLock<'_> {
-        SourceDropLock {
-            log: self,
-            _guard: self.next_seq.lock().unwrap_or_else(|e| e.into_inner()),
+    /// Writes groups until the queue is empty. Called with `writing` set.
+    fn lead<'a>(&'a self, mut queue: MutexGuard<'a, Queue>) {
+        while !queue.pending.is_empty() && !queue.dropped {
+            let group = std::mem::take(&mut queue.pending);
+            let first = queue.next_seq;
+            drop(queue);
+            let mut write = WriteBatch::default();
+            for (i, (value, _)) in group.iter().enumerate() {
+                write.put_cf(self.db.cf(Cf::Log), self.key(first + i as u64), value);
+            }
+            let result = self.db.write(write);
+            queue = self.lock_queue();
+            match result {
+                Ok(()) => {
+                    queue.next_seq += group.len() as u64;
+                    for (i, (_, reply)) in group.into_iter().enumerate() {
+                        let _ = reply.send(Ok(first + i as u64));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(message.clone()));
+                    }
+                }
+            }
         }
+        // Appends queued behind a drop are refused, not left waiting.
+        for (_, reply) in queue.pending.drain(..) {
+            let _ = reply.send(Err(format!("source \"{}\" was dropped", self.def.name)));
+        }
+        queue.writing = false;
+        self.idle.notify_all();
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds appends off while a `DROP SOURCE` commits: waits for a group in flight, then
+    /// keeps new ones from starting.
+    pub fn lock_for_drop(&self) -> SourceDropLock<'_> {
+        let mut queue = self.lock_queue();
+        while queue.writing {
+            queue = self.idle.wait(queue).unwrap_or_else(|e| e.into_inner());
+        }
+        SourceDropLock { queue }
     }
 
     /// Every logged batch, in order, from one snapshot.
@@ -160,7 +230,7 @@ fn decode(bytes: &[u8]) -> Result<Vec<RecordBatch>, StorageError> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::array::{Int32Array, TimestampMicrosecondArray};
     use weir_catalog::{
         ColumnDef, ColumnType, Connector, Encoding, ObjectId, SourceOptions, UnknownFields,
     };
@@ -220,5 +290,44 @@ mod tests {
             "sequence continues after reopen"
         );
         assert_eq!(log.scan().unwrap(), vec![batch(1), batch(10), batch(100)]);
+    }
+
+    #[test]
+    fn concurrent_appends_get_every_sequence_number_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path()).unwrap());
+        let log = Arc::new(SourceLog::open(db, def()).unwrap());
+        let batch = RecordBatch::try_new(
+            def().arrow_schema(),
+            vec![
+                Arc::new(Int32Array::from(vec![7])),
+                Arc::new(TimestampMicrosecondArray::from(vec![1]).with_timezone("+00:00")),
+            ],
+        )
+        .unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (log, batch) = (log.clone(), batch.clone());
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|_| log.append(&batch).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        seqs.sort();
+        assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+        assert_eq!(log.scan().unwrap().len(), 200);
+
+        let lock = log.lock_for_drop();
+        lock.retire();
+        assert!(matches!(
+            log.append(&batch),
+            Err(StorageError::Dropped { .. })
+        ));
     }
 }

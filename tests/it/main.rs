@@ -4,6 +4,7 @@
 #[cfg(feature = "failpoints")]
 mod crash;
 mod ingest;
+mod ingest_crash;
 mod lifecycle;
 mod postgres_client;
 mod psql;

@@ -70,7 +70,7 @@ fn storage_state(error: &StorageError) -> &'static str {
         StorageError::Locked { .. } => "55006",
         StorageError::Corrupt(_) => "XX001",
         StorageError::Catalog(e) => catalog_state(e),
-        StorageError::RocksDb(_) | StorageError::Io { .. } => "58030",
+        StorageError::RocksDb(_) | StorageError::Io { .. } | StorageError::Commit(_) => "58030",
     }
 }
 
