@@ -34,11 +34,14 @@ pub struct SourceLog {
     idle: Condvar,
 }
 
+/// Where a queued append learns its sequence number, or why its group failed.
+type Reply = SyncSender<Result<u64, String>>;
+
 /// Appends waiting for the next group commit.
 #[derive(Debug)]
 struct Queue {
-    /// Encoded batches and where to send each one's sequence number.
-    pending: Vec<(Vec<u8>, SyncSender<Result<u64, String>>)>,
+    /// Encoded batches and where to reply to each.
+    pending: Vec<(Vec<u8>, Reply)>,
     /// A leader is writing a group outside the lock.
     writing: bool,
     /// The sequence number of the next batch.
