@@ -41,7 +41,7 @@ pub struct IngestRequest {
 /// The outcome of an ingest request.
 #[derive(Debug, serde::Serialize)]
 pub struct IngestOutcome {
-    /// Events durably appended.
+    /// Events durably appended (duplicates not counted).
     pub accepted: usize,
     /// Events recognised as duplicates (stored once).
     pub duplicates: usize,
@@ -88,17 +88,17 @@ pub fn ingest(
     let decoded = EventDecoder::new(Arc::new(log.def().clone())).decode(events);
     let rejected = decoded.rejects.len();
     let store = decoded.batch.num_rows() > 0 && !(request.atomic && rejected > 0);
-    let accepted = if store {
-        let (_, rows) = log
+    let (accepted, duplicates) = if store {
+        let appended = log
             .append_rows(decoded.batch, received_at_us)
             .map_err(|e| IngestError::Storage(e.to_string()))?;
-        rows
+        (appended.rows, appended.duplicates)
     } else {
-        0
+        (0, 0)
     };
     Ok(IngestOutcome {
         accepted,
-        duplicates: 0,
+        duplicates,
         rejected,
         errors: decoded.rejects,
     })

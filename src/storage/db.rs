@@ -23,10 +23,12 @@ pub enum Cf {
     Rows,
     /// `source id ++ seq` -> one Arrow IPC batch of accepted events.
     Log,
+    /// `source id ++ event id` -> when it was accepted (ms): dedup state.
+    Dedup,
 }
 
 impl Cf {
-    const ALL: [Cf; 4] = [Cf::Catalog, Cf::Meta, Cf::Rows, Cf::Log];
+    const ALL: [Cf; 5] = [Cf::Catalog, Cf::Meta, Cf::Rows, Cf::Log, Cf::Dedup];
 
     fn name(self) -> &'static str {
         match self {
@@ -34,6 +36,7 @@ impl Cf {
             Cf::Meta => "meta",
             Cf::Rows => "rows",
             Cf::Log => "source_log",
+            Cf::Dedup => "dedup",
         }
     }
 }

@@ -5,6 +5,7 @@
 mod catalog_store;
 mod conform;
 mod db;
+mod dedup;
 mod error;
 pub mod keys;
 mod lock;
@@ -16,5 +17,5 @@ pub use catalog_store::CatalogStore;
 pub use db::{Cf, Db};
 pub use error::StorageError;
 pub use lock::DataDirLock;
-pub use source_log::{SourceDropLock, SourceLog};
+pub use source_log::{Appended, SourceDropLock, SourceLog};
 pub use table_store::{DropLock, ScannedRows, TableStore};

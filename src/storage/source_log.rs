@@ -21,6 +21,7 @@ use rocksdb::WriteBatch;
 use weir_catalog::SourceDef;
 
 use super::conform::conform;
+use super::dedup::{DedupFilter, Filtered};
 use super::{Cf, Db, StorageError};
 
 /// One source's log.
@@ -34,14 +35,25 @@ pub struct SourceLog {
     idle: Condvar,
 }
 
-/// Where a queued append learns its sequence number, or why its group failed.
-type Reply = SyncSender<Result<u64, String>>;
+/// What an append stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The log entry's sequence number; `None` when every row was a duplicate.
+    pub seq: Option<u64>,
+    /// Rows stored.
+    pub rows: usize,
+    /// Rows dropped as duplicates of events already accepted.
+    pub duplicates: usize,
+}
+
+/// Where a queued append learns what was stored, or why it was not.
+type Reply = SyncSender<Result<Appended, String>>;
 
 /// Appends waiting for the next group commit.
 #[derive(Debug)]
 struct Queue {
-    /// Encoded batches and where to reply to each.
-    pending: Vec<(Vec<u8>, Reply)>,
+    /// Batches (in the log's schema) and where to reply to each.
+    pending: Vec<(RecordBatch, Reply)>,
     /// A leader is writing a group outside the lock.
     writing: bool,
     /// The sequence number of the next batch.
@@ -102,12 +114,12 @@ impl SourceLog {
 
     /// Appends events given as the declared columns: casts and checks them like any write,
     /// stamps `_received_at` with `received_at_us` (microseconds since the epoch, UTC), and
-    /// returns the log sequence number and the number of rows.
+    /// returns what was stored (duplicates of accepted events are not stored again).
     pub fn append_rows(
         &self,
         batch: RecordBatch,
         received_at_us: i64,
-    ) -> Result<(u64, usize), DataFusionError> {
+    ) -> Result<Appended, DataFusionError> {
         let declared = conform(batch, &self.def.name, &self.def.columns, &self.schema)?;
         let rows = declared.num_rows();
         let mut columns = declared.columns().to_vec();
@@ -115,15 +127,12 @@ impl SourceLog {
             TimestampMicrosecondArray::from(vec![received_at_us; rows]).with_timezone("+00:00"),
         ));
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        let seq = self
-            .append(&batch)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok((seq, rows))
+        self.append(batch)
+            .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
-    /// Appends `batch` (already in the log's schema) durably and returns its sequence number.
-    pub fn append(&self, batch: &RecordBatch) -> Result<u64, StorageError> {
-        let value = encode(batch)?;
+    /// Appends `batch` (already in the log's schema) durably, dropping duplicates.
+    pub fn append(&self, batch: RecordBatch) -> Result<Appended, StorageError> {
         let (reply, result) = sync_channel(1);
         let mut queue = self.lock_queue();
         if queue.dropped {
@@ -131,7 +140,7 @@ impl SourceLog {
                 table: self.def.name.clone(),
             });
         }
-        queue.pending.push((value, reply));
+        queue.pending.push((batch, reply));
         if !queue.writing {
             queue.writing = true;
             self.lead(queue);
@@ -139,7 +148,7 @@ impl SourceLog {
             drop(queue);
         }
         match result.recv() {
-            Ok(Ok(seq)) => Ok(seq),
+            Ok(Ok(appended)) => Ok(appended),
             Ok(Err(message)) => Err(StorageError::Commit(message)),
             Err(_) => Err(StorageError::Commit(
                 "the committing thread went away".into(),
@@ -153,17 +162,14 @@ impl SourceLog {
             let group = std::mem::take(&mut queue.pending);
             let first = queue.next_seq;
             drop(queue);
-            let mut write = WriteBatch::default();
-            for (i, (value, _)) in group.iter().enumerate() {
-                write.put_cf(self.db.cf(Cf::Log), self.key(first + i as u64), value);
-            }
-            let result = self.db.write(write);
+            let (write, outcomes, next_seq) = self.prepare_group(&group, first);
+            let committed = self.db.write(write);
             queue = self.lock_queue();
-            match result {
+            match committed {
                 Ok(()) => {
-                    queue.next_seq += group.len() as u64;
-                    for (i, (_, reply)) in group.into_iter().enumerate() {
-                        let _ = reply.send(Ok(first + i as u64));
+                    queue.next_seq = next_seq;
+                    for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                        let _ = reply.send(outcome);
                     }
                 }
                 Err(e) => {
@@ -180,6 +186,71 @@ impl SourceLog {
         }
         queue.writing = false;
         self.idle.notify_all();
+    }
+
+    /// One write for a group: each batch, less its duplicates, as the next log entry, with the
+    /// ids it carries. A batch that fails to encode fails alone.
+    fn prepare_group(
+        &self,
+        group: &[(RecordBatch, Reply)],
+        first: u64,
+    ) -> (WriteBatch, Vec<Result<Appended, String>>, u64) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut dedup = self.def.options.dedup.as_ref().map(|d| {
+            let column = self
+                .def
+                .columns
+                .iter()
+                .position(|c| c.name == d.key)
+                .expect("validated at CREATE SOURCE");
+            DedupFilter::new(&self.db, self.def.id, d, column, now_ms)
+        });
+        let mut write = WriteBatch::default();
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut seq = first;
+        for (batch, _) in group {
+            let outcome = (|| {
+                let filtered = match dedup.as_mut() {
+                    Some(filter) => filter.apply(batch.clone())?,
+                    None => Filtered {
+                        batch: batch.clone(),
+                        duplicates: 0,
+                        keys: Vec::new(),
+                    },
+                };
+                let rows = filtered.batch.num_rows();
+                let entry = if rows > 0 {
+                    Some(encode(&filtered.batch)?)
+                } else {
+                    None
+                };
+                Ok::<_, StorageError>((entry, rows, filtered.duplicates, filtered.keys))
+            })();
+            outcomes.push(match outcome {
+                Ok((entry, rows, duplicates, keys)) => {
+                    let entry_seq = entry.map(|value| {
+                        write.put_cf(self.db.cf(Cf::Log), self.key(seq), value);
+                        seq += 1;
+                        seq - 1
+                    });
+                    if let Some(filter) = &dedup {
+                        for key in keys {
+                            write.put_cf(self.db.cf(Cf::Dedup), key, filter.stamp());
+                        }
+                    }
+                    Ok(Appended {
+                        seq: entry_seq,
+                        rows,
+                        duplicates,
+                    })
+                }
+                Err(e) => Err(e.to_string()),
+            });
+        }
+        (write, outcomes, seq)
     }
 
     fn lock_queue(&self) -> MutexGuard<'_, Queue> {
@@ -282,14 +353,14 @@ mod tests {
         {
             let db = Arc::new(Db::open(dir.path()).unwrap());
             let log = SourceLog::open(db, def()).unwrap();
-            assert_eq!(log.append(&batch(1)).unwrap(), 0);
-            assert_eq!(log.append(&batch(10)).unwrap(), 1);
+            assert_eq!(log.append(batch(1)).unwrap().seq, Some(0));
+            assert_eq!(log.append(batch(10)).unwrap().seq, Some(1));
         }
         let db = Arc::new(Db::open(dir.path()).unwrap());
         let log = SourceLog::open(db, def()).unwrap();
         assert_eq!(
-            log.append(&batch(100)).unwrap(),
-            2,
+            log.append(batch(100)).unwrap().seq,
+            Some(2),
             "sequence continues after reopen"
         );
         assert_eq!(log.scan().unwrap(), vec![batch(1), batch(10), batch(100)]);
@@ -313,7 +384,7 @@ mod tests {
                 let (log, batch) = (log.clone(), batch.clone());
                 std::thread::spawn(move || {
                     (0..25)
-                        .map(|_| log.append(&batch).unwrap())
+                        .map(|_| log.append(batch.clone()).unwrap().seq.unwrap())
                         .collect::<Vec<_>>()
                 })
             })
@@ -329,7 +400,7 @@ mod tests {
         let lock = log.lock_for_drop();
         lock.retire();
         assert!(matches!(
-            log.append(&batch),
+            log.append(batch),
             Err(StorageError::Dropped { .. })
         ));
     }

@@ -263,3 +263,54 @@ async fn acknowledged_events_survive_kill_9() {
     acknowledged.sort();
     assert_eq!(event_ids(&server).await, acknowledged);
 }
+
+#[tokio::test]
+async fn duplicates_are_stored_once_also_across_a_restart() {
+    let mut server = TestServer::start();
+    server
+        .client()
+        .await
+        .batch_execute(
+            "CREATE SOURCE events (event_id VARCHAR, event_name VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL) \
+             WITH (connector = 'http', dedup_key = 'event_id', dedup_window = '1 hour')",
+        )
+        .await
+        .unwrap();
+    let event =
+        |id: &str| format!(r#"{{"event_id":"{id}","event_name":"n","ts":"2026-05-03T10:00:00Z"}}"#);
+    let body = |ids: &[&str]| {
+        format!(
+            "[{}]",
+            ids.iter().map(|id| event(id)).collect::<Vec<_>>().join(",")
+        )
+    };
+
+    let collector = Collector::new(&server);
+    let (status, reply) = collector.json(&body(&["a", "b", "a"])).await;
+    assert_eq!(
+        (status, reply),
+        (202, json!({"accepted": 2, "duplicates": 1, "rejected": 0}))
+    );
+    let (_, reply) = collector.json(&body(&["b", "c"])).await;
+    assert_eq!(
+        (reply["accepted"].clone(), reply["duplicates"].clone()),
+        (json!(1), json!(1))
+    );
+
+    server.kill_and_restart();
+    let collector = Collector::new(&server);
+    let (_, reply) = collector.json(&body(&["a", "c", "d"])).await;
+    assert_eq!(
+        (reply["accepted"].clone(), reply["duplicates"].clone()),
+        (json!(1), json!(2))
+    );
+    // INSERT goes through the same path: a seen id is not stored again.
+    let inserted = server
+        .client()
+        .await
+        .execute("INSERT INTO events (event_id, event_name, ts) VALUES ('d', 'n', now()), ('e', 'n', now())", &[])
+        .await
+        .unwrap();
+    assert_eq!(inserted, 1);
+    assert_eq!(event_ids(&server).await, ["a", "b", "c", "d", "e"]);
+}

@@ -123,11 +123,12 @@ impl DataSink for SourceSink {
         let declared = batch.project(&(0..self.log.def().columns.len()).collect::<Vec<_>>())?;
         let received_at_us = now_us();
         let log = self.log.clone();
-        let (_, rows) =
+        let appended =
             tokio::task::spawn_blocking(move || log.append_rows(declared, received_at_us))
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))??;
-        Ok(rows as u64)
+        // Like Postgres' ON CONFLICT DO NOTHING, the count is of rows stored.
+        Ok(appended.rows as u64)
     }
 }
 
