@@ -33,6 +33,18 @@ pub struct Reject {
     pub field: Option<String>,
     /// What is wrong.
     pub reason: String,
+    /// The event as received (re-serialized when it was valid JSON), for the dead-letter table.
+    #[serde(skip)]
+    pub payload: String,
+}
+
+/// An event that is not valid JSON: its text and the parser's complaint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadJson {
+    /// The event's text.
+    pub raw: String,
+    /// What the parser said.
+    pub reason: String,
 }
 
 /// The accepted events of a request as one batch, and the refused ones.
@@ -106,19 +118,25 @@ impl EventDecoder {
     }
 
     /// Decodes `events`; an `Err` entry is an event that was not valid JSON.
-    pub fn decode(&self, events: Vec<Result<Value, String>>) -> Decoded {
+    pub fn decode(&self, events: Vec<Result<Value, BadJson>>) -> Decoded {
         let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(events.len());
         let mut rejects = Vec::new();
         for (index, event) in events.into_iter().enumerate() {
-            let row = event
-                .map_err(|reason| (None, reason))
-                .and_then(|value| self.row(value));
-            match row {
-                Ok(row) => rows.push(row),
-                Err((field, reason)) => rejects.push(Reject {
+            match event {
+                Ok(value) => match self.row(&value) {
+                    Ok(row) => rows.push(row),
+                    Err((field, reason)) => rejects.push(Reject {
+                        index,
+                        field,
+                        reason,
+                        payload: value.to_string(),
+                    }),
+                },
+                Err(bad) => rejects.push(Reject {
                     index,
-                    field,
-                    reason,
+                    field: None,
+                    reason: bad.reason,
+                    payload: bad.raw,
                 }),
             }
         }
@@ -134,43 +152,52 @@ impl EventDecoder {
         Decoded { batch, rejects }
     }
 
-    fn row(&self, value: Value) -> Result<Vec<Cell>, (Option<String>, String)> {
-        let Value::Object(mut object) = value else {
+    fn row(&self, value: &Value) -> Result<Vec<Cell>, (Option<String>, String)> {
+        let Value::Object(object) = value else {
             return Err((
                 None,
-                format!("an event must be a JSON object, not {}", kind(&value)),
+                format!("an event must be a JSON object, not {}", kind(value)),
             ));
         };
-        let mut nested = match object.get(NESTED) {
-            Some(Value::Object(nested)) => Some(nested.clone()),
+        let nested = match object.get(NESTED) {
+            Some(Value::Object(nested)) => Some(nested),
             _ => None,
         };
+        let mut consumed: Vec<&str> = Vec::with_capacity(self.keys.len());
         let mut nested_used = false;
-        let mut row = Vec::with_capacity(self.def.columns.len());
         let mut taken: Vec<Option<Value>> = Vec::with_capacity(self.def.columns.len());
         for keys in &self.keys {
-            let value = match keys.iter().find_map(|k| object.remove(k)) {
-                Some(v) => Some(v),
+            let top = keys.iter().find_map(|k| object.get_key_value(k.as_str()));
+            let value = match top {
+                Some((key, v)) => {
+                    consumed.push(key.as_str());
+                    Some(v)
+                }
                 None => {
-                    let v = nested
-                        .as_mut()
-                        .and_then(|n| keys.iter().find_map(|k| n.get(k).cloned()));
+                    let v = nested.and_then(|n| keys.iter().find_map(|k| n.get(k.as_str())));
                     nested_used |= v.is_some();
                     v
                 }
             };
-            taken.push(value);
+            taken.push(value.cloned());
         }
         if nested_used && !self.has_column(NESTED) {
             // The nested object only fed columns: it is not an unknown field.
-            object.remove(NESTED);
+            consumed.push(NESTED);
         }
-        if !object.is_empty() {
+        let mut unknown = object
+            .iter()
+            .filter(|(k, _)| !consumed.contains(&k.as_str()))
+            .peekable();
+        if unknown.peek().is_some() {
             match (self.overflow, self.def.options.unknown_fields) {
-                (Some(i), _) => taken[i] = Some(merge(taken[i].take(), object)),
+                (Some(i), _) => {
+                    let extra = unknown.map(|(k, v)| (k.clone(), v.clone())).collect();
+                    taken[i] = Some(merge(taken[i].take(), extra));
+                }
                 (None, UnknownFields::Ignore) => {}
                 (None, UnknownFields::Reject) => {
-                    let field = object.keys().next().expect("not empty").clone();
+                    let field = unknown.next().expect("peeked").0.clone();
                     return Err((
                         Some(field.clone()),
                         format!("unknown field \"{field}\" (the source has no column for it)"),
@@ -178,6 +205,7 @@ impl EventDecoder {
                 }
             }
         }
+        let mut row = Vec::with_capacity(self.def.columns.len());
         for (column, value) in self.def.columns.iter().zip(taken) {
             let cell = match value {
                 None | Some(Value::Null) => Cell::Null,
@@ -430,9 +458,14 @@ mod tests {
         ))
     }
 
-    fn events(json: &[&str]) -> Vec<Result<Value, String>> {
+    fn events(json: &[&str]) -> Vec<Result<Value, BadJson>> {
         json.iter()
-            .map(|j| serde_json::from_str(j).map_err(|e| e.to_string()))
+            .map(|j| {
+                serde_json::from_str(j).map_err(|e| BadJson {
+                    raw: j.to_string(),
+                    reason: e.to_string(),
+                })
+            })
             .collect()
     }
 

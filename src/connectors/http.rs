@@ -11,8 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::decode::{EventDecoder, Reject};
-use crate::storage::SourceLog;
+use super::decode::{BadJson, EventDecoder, Reject};
+use crate::storage::{DeadLetter, DeadLetters, SourceLog};
+
+/// How much of an unreadable body is kept in its dead letter.
+const DEAD_LETTER_BODY_BYTES: usize = 64 << 10;
 
 /// How a request's body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,20 +75,55 @@ pub enum IngestError {
     Storage(String),
 }
 
-/// Decodes, validates and durably appends one request's events (blocking: run it off the
-/// network runtime).
+/// Decodes, validates and durably appends one request's events, and records every refused
+/// event (or the whole body, when it cannot be read) as a dead letter. Blocking: run it off
+/// the network runtime.
 pub fn ingest(
     log: &Arc<SourceLog>,
+    dead_letters: &DeadLetters,
     request: IngestRequest,
     received_at_us: i64,
 ) -> Result<IngestOutcome, IngestError> {
-    let body = if request.gzip {
-        gunzip(&request.body, request.max_body_bytes)?
-    } else {
-        request.body.to_vec()
+    let letter = |index: u64, field: Option<String>, reason: String, payload: String| DeadLetter {
+        source: log.def().name.clone(),
+        received_at_us,
+        index,
+        field,
+        reason,
+        payload,
     };
-    let events = split(&body, request.framing)?;
+    let events = match read_body(&request) {
+        Ok(events) => events,
+        Err(
+            error @ (IngestError::BadGzip(_)
+            | IngestError::MalformedJson(_)
+            | IngestError::WrongShape(_)),
+        ) => {
+            let kept = &request.body[..request.body.len().min(DEAD_LETTER_BODY_BYTES)];
+            let payload = String::from_utf8_lossy(kept).into_owned();
+            dead_letters
+                .record(&[letter(0, None, error.to_string(), payload)])
+                .map_err(|e| IngestError::Storage(e.to_string()))?;
+            return Err(error);
+        }
+        Err(other) => return Err(other),
+    };
     let decoded = EventDecoder::new(Arc::new(log.def().clone())).decode(events);
+    let letters: Vec<DeadLetter> = decoded
+        .rejects
+        .iter()
+        .map(|r| {
+            letter(
+                r.index as u64,
+                r.field.clone(),
+                r.reason.clone(),
+                r.payload.clone(),
+            )
+        })
+        .collect();
+    dead_letters
+        .record(&letters)
+        .map_err(|e| IngestError::Storage(e.to_string()))?;
     let rejected = decoded.rejects.len();
     let store = decoded.batch.num_rows() > 0 && !(request.atomic && rejected > 0);
     let (accepted, duplicates) = if store {
@@ -104,6 +142,16 @@ pub fn ingest(
     })
 }
 
+/// The events of the body, decompressed and split.
+fn read_body(request: &IngestRequest) -> Result<Vec<Result<Value, BadJson>>, IngestError> {
+    let body = if request.gzip {
+        gunzip(&request.body, request.max_body_bytes)?
+    } else {
+        request.body.to_vec()
+    };
+    split(&body, request.framing)
+}
+
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
     let mut out = Vec::new();
     let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
@@ -117,12 +165,17 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
 }
 
 /// The events of a body; an NDJSON line that is not JSON is an `Err` for that event only.
-fn split(body: &[u8], framing: Framing) -> Result<Vec<Result<Value, String>>, IngestError> {
+fn split(body: &[u8], framing: Framing) -> Result<Vec<Result<Value, BadJson>>, IngestError> {
     match framing {
         Framing::NdJson => Ok(body
             .split(|b| *b == b'\n')
             .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
-            .map(|line| serde_json::from_slice(line).map_err(|e| format!("malformed JSON: {e}")))
+            .map(|line| {
+                serde_json::from_slice(line).map_err(|e| BadJson {
+                    raw: String::from_utf8_lossy(line).into_owned(),
+                    reason: format!("malformed JSON: {e}"),
+                })
+            })
             .collect()),
         Framing::Json => match serde_json::from_slice(body) {
             Ok(Value::Array(events)) => Ok(events.into_iter().map(Ok).collect()),

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::SchemaProvider;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -21,10 +22,13 @@ use weir_sql::ast::WeirObject;
 use weir_sql::{SqlError, Statement};
 
 use super::{QueryError, QueryResult, Session};
-use crate::storage::{CatalogStore, DataDirLock, Db, SourceLog, TableStore};
+use crate::storage::{CatalogStore, DataDirLock, Db, DeadLetters, SourceLog, TableStore};
 
 /// The database name clients see (`current_database()`, `\l`).
 pub const DATABASE: &str = "weir";
+
+/// The schema of Weir's system tables (`weir.dead_letters`).
+pub const SYSTEM_SCHEMA: &str = "weir";
 
 /// How to open an engine.
 #[derive(Debug, Clone)]
@@ -57,6 +61,8 @@ pub struct Engine {
     pub(super) tables: RwLock<HashMap<String, Arc<TableStore>>>,
     /// The log of every registered source, by name.
     pub(super) sources: RwLock<HashMap<String, Arc<SourceLog>>>,
+    /// Events refused at ingestion.
+    dead_letters: Arc<DeadLetters>,
     /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
     /// with another's. Held across the awaits of `CREATE TABLE ... AS SELECT`.
     pub(super) ddl: tokio::sync::Mutex<()>,
@@ -79,6 +85,7 @@ impl Engine {
         let db = Arc::new(Db::open(&config.data_dir.join("db"))?);
         let catalog_store = CatalogStore::new(db.clone());
         let catalog = catalog_store.load()?;
+        let dead_letters = Arc::new(DeadLetters::open(db.clone())?);
 
         let session_config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, weir_sql::plan::DEFAULT_SCHEMA)
@@ -91,6 +98,15 @@ impl Engine {
             ctx.register_udf(function);
         }
         ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
+        // Weir's own tables live in schema `weir`, apart from user relations.
+        let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+        system.register_table(
+            "dead_letters".into(),
+            Arc::new(super::provider::DeadLetterTable::new(dead_letters.clone())),
+        )?;
+        ctx.catalog(DATABASE)
+            .expect("the default catalog exists")
+            .register_schema(SYSTEM_SCHEMA, system)?;
 
         let query_runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.query_threads.max(1))
@@ -109,6 +125,7 @@ impl Engine {
             catalog_store,
             tables: RwLock::new(HashMap::new()),
             sources: RwLock::new(HashMap::new()),
+            dead_letters,
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
             _lock: lock,
@@ -162,6 +179,11 @@ impl Engine {
             Arc::new(super::provider::SourceTable::new(log)),
         )?;
         Ok(())
+    }
+
+    /// Where refused events are recorded.
+    pub fn dead_letters(&self) -> &Arc<DeadLetters> {
+        &self.dead_letters
     }
 
     /// The log of the source called `name`, if there is one.

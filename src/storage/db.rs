@@ -25,10 +25,19 @@ pub enum Cf {
     Log,
     /// `source id ++ event id` -> when it was accepted (ms): dedup state.
     Dedup,
+    /// `seq` -> one Arrow IPC batch of refused events.
+    DeadLetters,
 }
 
 impl Cf {
-    const ALL: [Cf; 5] = [Cf::Catalog, Cf::Meta, Cf::Rows, Cf::Log, Cf::Dedup];
+    const ALL: [Cf; 6] = [
+        Cf::Catalog,
+        Cf::Meta,
+        Cf::Rows,
+        Cf::Log,
+        Cf::Dedup,
+        Cf::DeadLetters,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -37,6 +46,7 @@ impl Cf {
             Cf::Rows => "rows",
             Cf::Log => "source_log",
             Cf::Dedup => "dedup",
+            Cf::DeadLetters => "dead_letters",
         }
     }
 }

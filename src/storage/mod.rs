@@ -5,6 +5,7 @@
 mod catalog_store;
 mod conform;
 mod db;
+mod dead_letters;
 mod dedup;
 mod error;
 pub mod keys;
@@ -15,6 +16,7 @@ mod table_store;
 
 pub use catalog_store::CatalogStore;
 pub use db::{Cf, Db};
+pub use dead_letters::{DeadLetter, DeadLetters};
 pub use error::StorageError;
 pub use lock::DataDirLock;
 pub use source_log::{Appended, SourceDropLock, SourceLog};

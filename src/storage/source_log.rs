@@ -283,7 +283,8 @@ impl SourceLog {
     }
 }
 
-fn encode(batch: &RecordBatch) -> Result<Vec<u8>, StorageError> {
+/// One batch as an Arrow IPC stream.
+pub(super) fn encode(batch: &RecordBatch) -> Result<Vec<u8>, StorageError> {
     let corrupt = |e: datafusion::arrow::error::ArrowError| {
         StorageError::InvalidValue(format!("cannot encode batch: {e}"))
     };
@@ -292,7 +293,8 @@ fn encode(batch: &RecordBatch) -> Result<Vec<u8>, StorageError> {
     writer.into_inner().map_err(corrupt)
 }
 
-fn decode(bytes: &[u8]) -> Result<Vec<RecordBatch>, StorageError> {
+/// The batches of an Arrow IPC stream.
+pub(super) fn decode(bytes: &[u8]) -> Result<Vec<RecordBatch>, StorageError> {
     let corrupt = |e: datafusion::arrow::error::ArrowError| {
         StorageError::Corrupt(format!("source log entry: {e}"))
     };

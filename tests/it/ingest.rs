@@ -234,6 +234,35 @@ async fn bad_input_gets_a_clear_error_and_valid_events_are_kept() {
 
     // Exactly the valid events are stored, and the server still serves.
     assert_eq!(event_ids(&server).await, ["k1", "k2", "l1", "l2"]);
+
+    // Every refused event, or unreadable body, is a dead letter with its reason and payload.
+    let letters = server
+        .client()
+        .await
+        .query(
+            "SELECT source, event_index, field, reason, payload FROM weir.dead_letters",
+            &[],
+        )
+        .await
+        .unwrap();
+    let letters: Vec<(String, i64, Option<String>, String, String)> = letters
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    // malformed body, 3 mixed, 1 NDJSON line, 1 atomic, bad gzip, "42"
+    assert_eq!(letters.len(), 8, "{letters:#?}");
+    assert!(letters.iter().all(|l| l.0 == "events"));
+    let find = |needle: &str| {
+        letters
+            .iter()
+            .find(|l| l.4.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {letters:#?}"))
+    };
+    let lots = find("\"lots\"");
+    assert_eq!((lots.1, lots.2.as_deref()), (1, Some("amount")));
+    assert!(find("{not json").3.contains("malformed JSON"));
+    assert!(find("not gzip at all").3.contains("gzip"));
+    assert!(find(r#"{"event_id": "x", "#).3.contains("malformed JSON"));
     let (status, _) = collector.json(&good("after")).await;
     assert_eq!(status, 202);
 }

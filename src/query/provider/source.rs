@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::Result;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::DataFusionError;
@@ -18,6 +17,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 
+use super::scan_blocking;
 use crate::storage::SourceLog;
 
 /// An event source backed by its log.
@@ -51,12 +51,7 @@ impl TableProvider for SourceTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let log = self.log.clone();
-        let batches = tokio::task::spawn_blocking(move || log.scan())
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        MemorySourceConfig::try_new_exec(&[batches], self.schema(), projection.cloned())
-            .map(|exec| exec as Arc<dyn ExecutionPlan>)
+        scan_blocking(self.schema(), projection, move || log.scan()).await
     }
 
     async fn insert_into(

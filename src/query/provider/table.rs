@@ -26,6 +26,7 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 
+use super::scan_blocking;
 use crate::storage::TableStore;
 
 /// A table stored in RocksDB.
@@ -90,16 +91,10 @@ impl TableProvider for ReferenceTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let store = self.store.clone();
-        let rows = tokio::task::spawn_blocking(move || store.scan())
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let exec = MemorySourceConfig::try_new_exec(
-            &[vec![rows.batch]],
-            self.schema(),
-            projection.cloned(),
-        )?;
-        Ok(exec)
+        scan_blocking(self.schema(), projection, move || {
+            store.scan().map(|rows| vec![rows.batch])
+        })
+        .await
     }
 
     async fn insert_into(

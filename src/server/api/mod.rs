@@ -105,9 +105,11 @@ async fn ingest_events(
         max_body_bytes: api.max_body_bytes,
     };
     let received_at_us = chrono::Utc::now().timestamp_micros();
-    let outcome = tokio::task::spawn_blocking(move || ingest(&log, request, received_at_us))
-        .await
-        .map_err(|e| ApiError::from(IngestError::Storage(e.to_string())))??;
+    let dead_letters = api.engine.dead_letters().clone();
+    let outcome =
+        tokio::task::spawn_blocking(move || ingest(&log, &dead_letters, request, received_at_us))
+            .await
+            .map_err(|e| ApiError::from(IngestError::Storage(e.to_string())))??;
     let status = if outcome.rejected == 0 {
         StatusCode::ACCEPTED
     } else {

@@ -1,0 +1,126 @@
+//! The dead-letter log: every event refused at ingestion, with its source, the time, its
+//! position in the request, the field at fault, the reason and the payload, so nothing is
+//! dropped silently. Queryable as `weir.dead_letters`.
+//!
+//! One Arrow IPC batch per refusing request, keyed by a global sequence number (u64 BE).
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use rocksdb::WriteBatch;
+
+use super::source_log::{decode, encode};
+use super::{Cf, Db, StorageError};
+
+/// One refused event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The source it was sent to.
+    pub source: String,
+    /// When Weir received it (µs since the epoch, UTC).
+    pub received_at_us: i64,
+    /// Its position in the request.
+    pub index: u64,
+    /// The field at fault, if one was.
+    pub field: Option<String>,
+    /// Why it was refused.
+    pub reason: String,
+    /// The event as received.
+    pub payload: String,
+}
+
+/// The dead-letter log.
+#[derive(Debug)]
+pub struct DeadLetters {
+    db: Arc<Db>,
+    schema: SchemaRef,
+    next_seq: Mutex<u64>,
+}
+
+impl DeadLetters {
+    /// Opens the log, continuing after its last entry.
+    pub fn open(db: Arc<Db>) -> Result<Self, StorageError> {
+        let next_seq = match db.last_with_prefix(Cf::DeadLetters, &[])? {
+            Some((key, _)) => {
+                let seq: [u8; 8] = key[..]
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("dead letter key".into()))?;
+                u64::from_be_bytes(seq) + 1
+            }
+            None => 0,
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("source", DataType::Utf8, false),
+            Field::new(
+                "received_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+                false,
+            ),
+            Field::new("event_index", DataType::Int64, false),
+            Field::new("field", DataType::Utf8, true),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("payload", DataType::Utf8, false),
+        ]));
+        Ok(Self {
+            db,
+            schema,
+            next_seq: Mutex::new(next_seq),
+        })
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Records `letters` durably.
+    pub fn record(&self, letters: &[DeadLetter]) -> Result<(), StorageError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|l| l.source.as_str()),
+            )),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    letters.iter().map(|l| l.received_at_us),
+                )
+                .with_timezone("+00:00"),
+            ),
+            Arc::new(Int64Array::from_iter_values(
+                letters.iter().map(|l| l.index as i64),
+            )),
+            Arc::new(StringArray::from_iter(
+                letters.iter().map(|l| l.field.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|l| l.reason.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|l| l.payload.as_str()),
+            )),
+        ];
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| StorageError::InvalidValue(e.to_string()))?;
+        let value = encode(&batch)?;
+        let mut next_seq = self.next_seq.lock().unwrap_or_else(|e| e.into_inner());
+        let mut write = WriteBatch::default();
+        write.put_cf(self.db.cf(Cf::DeadLetters), next_seq.to_be_bytes(), value);
+        self.db.write(write)?;
+        *next_seq += 1;
+        Ok(())
+    }
+
+    /// Every dead letter, oldest first.
+    pub fn scan(&self) -> Result<Vec<RecordBatch>, StorageError> {
+        let mut batches = Vec::new();
+        for (_, value) in self.db.scan_prefix(Cf::DeadLetters, &[])? {
+            batches.extend(decode(&value)?);
+        }
+        Ok(batches)
+    }
+}
