@@ -20,6 +20,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use serde_json::{Map, Value};
 use weir_catalog::{ColumnType, SourceDef, UnknownFields};
 
+use super::enrich::{CLIENT_IP_COLUMN, DEVICE_COLUMN, Enrichment};
+
 /// The nested object whose fields may fill columns.
 const NESTED: &str = "properties";
 
@@ -79,6 +81,9 @@ pub struct EventDecoder {
     keys: Vec<Vec<String>>,
     /// The column that collects fields no column takes.
     overflow: Option<usize>,
+    /// The `client_ip` and `device` columns, when declared as text.
+    client_ip: Option<usize>,
+    device: Option<usize>,
 }
 
 impl EventDecoder {
@@ -109,22 +114,34 @@ impl EventDecoder {
             .columns
             .iter()
             .position(|c| matches!(c.ty, ColumnType::Json | ColumnType::Jsonb));
+        let text_column = |name: &str| {
+            def.columns
+                .iter()
+                .position(|c| c.name == name && c.ty == ColumnType::Text)
+        };
+        let client_ip = text_column(CLIENT_IP_COLUMN);
+        let device = text_column(DEVICE_COLUMN);
         Self {
             def,
             schema,
             keys,
             overflow,
+            client_ip,
+            device,
         }
     }
 
     /// Decodes `events`; an `Err` entry is an event that was not valid JSON.
-    pub fn decode(&self, events: Vec<Result<Value, BadJson>>) -> Decoded {
+    pub fn decode(&self, events: Vec<Result<Value, BadJson>>, enrichment: &Enrichment) -> Decoded {
         let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(events.len());
         let mut rejects = Vec::new();
         for (index, event) in events.into_iter().enumerate() {
             match event {
                 Ok(value) => match self.row(&value) {
-                    Ok(row) => rows.push(row),
+                    Ok(mut row) => {
+                        self.enrich(&mut row, enrichment);
+                        rows.push(row)
+                    }
                     Err((field, reason)) => rejects.push(Reject {
                         index,
                         field,
@@ -221,6 +238,21 @@ impl EventDecoder {
             row.push(cell);
         }
         Ok(row)
+    }
+
+    /// Fills the enrichment columns the event left empty.
+    fn enrich(&self, row: &mut [Cell], enrichment: &Enrichment) {
+        let fills = [
+            (self.client_ip, enrichment.client_ip.as_deref()),
+            (self.device, enrichment.device),
+        ];
+        for (column, value) in fills {
+            if let (Some(i), Some(value)) = (column, value)
+                && matches!(row[i], Cell::Null)
+            {
+                row[i] = Cell::Text(value.to_string());
+            }
+        }
     }
 
     fn has_column(&self, name: &str) -> bool {
@@ -458,6 +490,12 @@ mod tests {
         ))
     }
 
+    impl EventDecoder {
+        fn decode_plain(&self, events: Vec<Result<Value, BadJson>>) -> Decoded {
+            self.decode(events, &Enrichment::default())
+        }
+    }
+
     fn events(json: &[&str]) -> Vec<Result<Value, BadJson>> {
         json.iter()
             .map(|j| {
@@ -471,7 +509,7 @@ mod tests {
 
     #[test]
     fn maps_camel_case_nested_properties_and_timestamp() {
-        let decoded = decoder(UnknownFields::Reject, true).decode(events(&[
+        let decoded = decoder(UnknownFields::Reject, true).decode_plain(events(&[
             r#"{"eventId":"evt_123","eventName":"purchase_completed","userId":"u456","timestamp":"2026-05-03T10:00:00Z","properties":{"amount":49.99,"region":"NA"}}"#,
             r#"{"event_id":"e2","event_name":"x","ts":1777800000000}"#,
         ]));
@@ -506,7 +544,7 @@ mod tests {
 
     #[test]
     fn rejects_name_the_event_and_field() {
-        let decoded = decoder(UnknownFields::Reject, false).decode(events(&[
+        let decoded = decoder(UnknownFields::Reject, false).decode_plain(events(&[
             r#"{"event_name":"ok","ts":"2026-05-03T10:00:00Z"}"#,
             r#"{"event_name":"bad","ts":"yesterday"}"#,
             r#"{"ts":"2026-05-03T10:00:00Z"}"#,
@@ -539,7 +577,7 @@ mod tests {
                 .contains("expected a number, got a string")
         );
 
-        let ignoring = decoder(UnknownFields::Ignore, false).decode(events(&[
+        let ignoring = decoder(UnknownFields::Ignore, false).decode_plain(events(&[
             r#"{"event_name":"x","ts":"2026-05-03T10:00:00Z","colour":"red"}"#,
         ]));
         assert!(ignoring.rejects.is_empty());

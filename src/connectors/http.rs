@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::decode::{BadJson, EventDecoder, Reject};
+use super::enrich::Enrichment;
 use crate::storage::{DeadLetter, DeadLetters, SourceLog};
 
 /// How much of an unreadable body is kept in its dead letter.
@@ -39,6 +40,8 @@ pub struct IngestRequest {
     pub atomic: bool,
     /// The largest decompressed body accepted.
     pub max_body_bytes: usize,
+    /// What the request tells about its events (client address, device).
+    pub enrichment: Enrichment,
 }
 
 /// The outcome of an ingest request.
@@ -108,7 +111,8 @@ pub fn ingest(
         }
         Err(other) => return Err(other),
     };
-    let decoded = EventDecoder::new(Arc::new(log.def().clone())).decode(events);
+    let decoded =
+        EventDecoder::new(Arc::new(log.def().clone())).decode(events, &request.enrichment);
     let letters: Vec<DeadLetter> = decoded
         .rejects
         .iter()

@@ -2,4 +2,5 @@
 //! every event they refuse. They append through [`crate::storage::SourceLog`], like `INSERT`.
 
 pub mod decode;
+pub mod enrich;
 pub mod http;

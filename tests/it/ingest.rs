@@ -343,3 +343,57 @@ async fn duplicates_are_stored_once_also_across_a_restart() {
     assert_eq!(inserted, 1);
     assert_eq!(event_ids(&server).await, ["a", "b", "c", "d", "e"]);
 }
+
+#[tokio::test]
+async fn events_are_enriched_from_the_request() {
+    let server = TestServer::start();
+    server
+        .client()
+        .await
+        .batch_execute(
+            "CREATE SOURCE visits (visit VARCHAR, device VARCHAR, client_ip VARCHAR) WITH (connector = 'http')",
+        )
+        .await
+        .unwrap();
+    let collector = Collector::new(&server);
+    let iphone =
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+    let body = r#"[{"visit":"a"},{"visit":"b","device":"tv","client_ip":"10.0.0.9"}]"#;
+    let (status, _) = collector
+        .post("/api/events/visits", &[("user-agent", iphone)], body)
+        .await;
+    assert_eq!(status, 202);
+    let body = r#"{"visit":"c"}"#;
+    let (status, _) = collector
+        .post(
+            "/api/events/visits",
+            &[
+                ("user-agent", "curl/8.5.0"),
+                ("x-forwarded-for", "203.0.113.7, 10.1.1.1"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let rows = server
+        .client()
+        .await
+        .query(
+            "SELECT visit, device, client_ip FROM visits ORDER BY visit",
+            &[],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a".into(), "mobile".into(), "127.0.0.1".into()),
+            ("b".into(), "tv".into(), "10.0.0.9".into()),
+            ("c".into(), "bot".into(), "203.0.113.7".into()),
+        ]
+    );
+}

@@ -2,10 +2,11 @@
 
 mod error;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,6 +16,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::connectors::enrich::{Enrichment, device_class};
 use crate::connectors::http::{Framing, IngestError, IngestOutcome, IngestRequest, ingest};
 use crate::query::Engine;
 pub use error::ApiError;
@@ -44,7 +46,9 @@ pub async fn serve(
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    if let Err(e) = axum::serve(listener, app)
+    // The peer address feeds the `client_ip` enrichment.
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(stopped)
         .await
     {
@@ -55,6 +59,17 @@ pub async fn serve(
 /// Liveness: 200 with the version, so a load balancer and a human see the same thing.
 async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// The first `X-Forwarded-For` hop (the client behind a proxy), else the peer address.
+fn client_ip(headers: &HeaderMap, peer: SocketAddr) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|ip| ip.trim().to_string())
+        .filter(|ip| !ip.is_empty())
+        .unwrap_or_else(|| peer.ip().to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +83,7 @@ struct IngestQuery {
 async fn ingest_events(
     State(api): State<Api>,
     Path(source): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<IngestQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -103,6 +119,13 @@ async fn ingest_events(
         },
         atomic: query.atomic,
         max_body_bytes: api.max_body_bytes,
+        enrichment: Enrichment {
+            client_ip: Some(client_ip(&headers, peer)),
+            device: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(device_class),
+        },
     };
     let received_at_us = chrono::Utc::now().timestamp_micros();
     let dead_letters = api.engine.dead_letters().clone();
