@@ -96,9 +96,7 @@ impl Engine {
             let store = TableStore::open(self.db.clone(), def.clone())?;
             count = store.stage_insert(&mut write, rows)?;
         }
-        crate::failpoint::hit("ddl::before_commit");
-        self.db.write(write)?;
-        crate::failpoint::hit("ddl::after_commit");
+        self.commit_ddl(write)?;
         self.catalog
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -108,6 +106,14 @@ impl Engine {
             Some(_) => format!("SELECT {count}"),
             None => "CREATE TABLE".into(),
         }))
+    }
+
+    /// Writes a DDL statement's batch, between the crash points the crash tests arm.
+    fn commit_ddl(&self, write: WriteBatch) -> Result<(), QueryError> {
+        crate::failpoint::hit("ddl::before_commit");
+        self.db.write(write)?;
+        crate::failpoint::hit("ddl::after_commit");
+        Ok(())
     }
 
     pub(super) async fn create_source(
@@ -136,9 +142,7 @@ impl Engine {
         let object = CatalogObject::Source(def.clone());
         let mut write = WriteBatch::default();
         self.catalog_store.put(&mut write, &object, next_id);
-        crate::failpoint::hit("ddl::before_commit");
-        self.db.write(write)?;
-        crate::failpoint::hit("ddl::after_commit");
+        self.commit_ddl(write)?;
         self.catalog
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -193,9 +197,7 @@ impl Engine {
         for object in &dropped {
             self.catalog_store.delete(&mut write, object);
         }
-        crate::failpoint::hit("ddl::before_commit");
-        self.db.write(write)?;
-        crate::failpoint::hit("ddl::after_commit");
+        self.commit_ddl(write)?;
         table_locks.into_iter().for_each(|lock| lock.retire());
         source_locks.into_iter().for_each(|lock| lock.retire());
         let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::Result;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
@@ -15,9 +15,8 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
-use futures::StreamExt;
 
-use super::scan_blocking;
+use super::{collect_statement, nullable, scan_blocking};
 use crate::storage::SourceLog;
 
 /// An event source backed by its log.
@@ -80,14 +79,10 @@ struct SourceSink {
 
 impl SourceSink {
     fn new(log: Arc<SourceLog>) -> Self {
-        let schema = Arc::new(Schema::new(
-            log.schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
-        Self { log, schema }
+        Self {
+            schema: nullable(log.schema()),
+            log,
+        }
     }
 }
 
@@ -105,15 +100,10 @@ impl DataSink for SourceSink {
 
     async fn write_all(
         &self,
-        mut data: SendableRecordBatchStream,
+        data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let input_schema = data.schema();
-        let mut batches = Vec::new();
-        while let Some(batch) = data.next().await {
-            batches.push(batch?);
-        }
-        let batch = datafusion::arrow::compute::concat_batches(&input_schema, &batches)?;
+        let batch = collect_statement(data).await?;
         // `_received_at` is the server's to set, whatever the statement said.
         let declared = batch.project(&(0..self.log.def().columns.len()).collect::<Vec<_>>())?;
         let received_at_us = now_us();

@@ -24,9 +24,8 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{Expr, utils::conjunction};
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
-use futures::StreamExt;
 
-use super::scan_blocking;
+use super::{collect_statement, nullable, scan_blocking};
 use crate::storage::TableStore;
 
 /// A table stored in RocksDB.
@@ -175,14 +174,7 @@ impl TableProvider for ReferenceTable {
                 .collect::<Result<Vec<ArrayRef>>>()?;
             // Nullability is the store's to check, with a proper error, so build the batch
             // with a schema that admits nulls.
-            let relaxed = Arc::new(Schema::new(
-                schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            ));
-            Ok((mask, RecordBatch::try_new(relaxed, columns)?))
+            Ok((mask, RecordBatch::try_new(nullable(&schema), columns)?))
         })?;
         dml_count(count)
     }
@@ -231,15 +223,10 @@ struct TableSink {
 
 impl TableSink {
     fn new(store: Arc<TableStore>) -> Self {
-        let schema = Arc::new(Schema::new(
-            store
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone().with_nullable(true))
-                .collect::<Vec<_>>(),
-        ));
-        Self { store, schema }
+        Self {
+            schema: nullable(store.schema()),
+            store,
+        }
     }
 }
 
@@ -257,15 +244,10 @@ impl DataSink for TableSink {
 
     async fn write_all(
         &self,
-        mut data: SendableRecordBatchStream,
+        data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
-        let input_schema = data.schema();
-        let mut batches = Vec::new();
-        while let Some(batch) = data.next().await {
-            batches.push(batch?);
-        }
-        let batch = datafusion::arrow::compute::concat_batches(&input_schema, &batches)?;
+        let batch = collect_statement(data).await?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.insert(batch))
             .await
