@@ -27,16 +27,20 @@ pub enum Cf {
     Dedup,
     /// `seq` -> one Arrow IPC batch of refused events.
     DeadLetters,
+    /// `source id ++ seq` -> min and max event time (µs, i64 BE) of that log entry, so a scan
+    /// with a time predicate reads only the entries that can match.
+    LogStats,
 }
 
 impl Cf {
-    const ALL: [Cf; 6] = [
+    const ALL: [Cf; 7] = [
         Cf::Catalog,
         Cf::Meta,
         Cf::Rows,
         Cf::Log,
         Cf::Dedup,
         Cf::DeadLetters,
+        Cf::LogStats,
     ];
 
     fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Cf {
             Cf::Log => "source_log",
             Cf::Dedup => "dedup",
             Cf::DeadLetters => "dead_letters",
+            Cf::LogStats => "source_log_stats",
         }
     }
 }

@@ -12,8 +12,10 @@ use std::io::Cursor;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use datafusion::arrow::array::{RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::array::{AsArray, RecordBatch, TimestampMicrosecondArray};
+use datafusion::arrow::compute::{max, min};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::error::DataFusionError;
@@ -223,7 +225,7 @@ impl SourceLog {
                 };
                 let rows = filtered.batch.num_rows();
                 let entry = if rows > 0 {
-                    Some(encode(&filtered.batch)?)
+                    Some((encode(&filtered.batch)?, self.time_range(&filtered.batch)))
                 } else {
                     None
                 };
@@ -231,8 +233,13 @@ impl SourceLog {
             })();
             outcomes.push(match outcome {
                 Ok((entry, rows, duplicates, keys)) => {
-                    let entry_seq = entry.map(|value| {
+                    let entry_seq = entry.map(|(value, time_range)| {
                         write.put_cf(self.db.cf(Cf::Log), self.key(seq), value);
+                        if let Some((min, max)) = time_range {
+                            let mut stats = min.to_be_bytes().to_vec();
+                            stats.extend(max.to_be_bytes());
+                            write.put_cf(self.db.cf(Cf::LogStats), self.key(seq), stats);
+                        }
                         seq += 1;
                         seq - 1
                     });
@@ -265,6 +272,57 @@ impl SourceLog {
             queue = self.idle.wait(queue).unwrap_or_else(|e| e.into_inner());
         }
         SourceDropLock { queue }
+    }
+
+    /// The smallest and largest event time (µs) in `batch`, if the source has a watermark
+    /// column and the batch a non-null time.
+    fn time_range(&self, batch: &RecordBatch) -> Option<(i64, i64)> {
+        let column = self.event_time_column()?;
+        let times = batch
+            .column(column)
+            .as_primitive_opt::<TimestampMicrosecondType>()?;
+        Some((min(times)?, max(times)?))
+    }
+
+    /// The position of the watermark (event-time) column.
+    pub fn event_time_column(&self) -> Option<usize> {
+        let watermark = self.def.watermark.as_ref()?;
+        self.def
+            .columns
+            .iter()
+            .position(|c| c.name == watermark.column)
+    }
+
+    /// The logged batches that can hold event times in `[lo, hi]` (µs, inclusive; `None` is
+    /// unbounded), in order, and how many entries were skipped without being read.
+    pub fn scan_time_range(
+        &self,
+        lo: Option<i64>,
+        hi: Option<i64>,
+    ) -> Result<(Vec<RecordBatch>, usize), StorageError> {
+        if lo.is_none() && hi.is_none() {
+            return Ok((self.scan()?, 0));
+        }
+        let prefix = self.def.id.to_be_bytes();
+        let stats = self.db.scan_prefix(Cf::LogStats, &prefix)?;
+        let skip: std::collections::HashSet<Box<[u8]>> = stats
+            .into_iter()
+            .filter(|(_, v)| {
+                let (Ok(min), Ok(max)) = (v[..8].try_into(), v[8..16].try_into()) else {
+                    return false;
+                };
+                let (min, max) = (i64::from_be_bytes(min), i64::from_be_bytes(max));
+                lo.is_some_and(|lo| max < lo) || hi.is_some_and(|hi| min > hi)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let mut batches = Vec::new();
+        for (key, value) in self.db.scan_prefix(Cf::Log, &prefix)? {
+            if !skip.contains(&key) {
+                batches.extend(decode(&value)?);
+            }
+        }
+        Ok((batches, skip.len()))
     }
 
     /// Every logged batch, in order, from one snapshot.
@@ -405,5 +463,63 @@ mod tests {
             log.append(batch),
             Err(StorageError::Dropped { .. })
         ));
+    }
+
+    #[test]
+    fn time_range_scans_skip_entries_that_cannot_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path()).unwrap());
+        let options = SourceOptions {
+            connector: Connector::Http,
+            encoding: Encoding::Json,
+            dedup: None,
+            unknown_fields: UnknownFields::Reject,
+        };
+        let columns = vec![ColumnDef {
+            name: "ts".into(),
+            ty: ColumnType::Timestamp,
+            nullable: true,
+            default: None,
+        }];
+        let watermark = Some(weir_catalog::Watermark {
+            column: "ts".into(),
+            delay_ms: 0,
+        });
+        let def = Arc::new(
+            SourceDef::try_new(
+                ObjectId(4),
+                "t".into(),
+                columns,
+                watermark,
+                options,
+                String::new(),
+            )
+            .unwrap(),
+        );
+        let log = SourceLog::open(db, def.clone()).unwrap();
+        let entry = |times: Vec<Option<i64>>| {
+            let received = vec![0; times.len()];
+            RecordBatch::try_new(
+                def.arrow_schema(),
+                vec![
+                    Arc::new(TimestampMicrosecondArray::from(times)),
+                    Arc::new(TimestampMicrosecondArray::from(received).with_timezone("+00:00")),
+                ],
+            )
+            .unwrap()
+        };
+        log.append(entry(vec![Some(10), Some(20)])).unwrap();
+        log.append(entry(vec![Some(30), Some(40)])).unwrap();
+        log.append(entry(vec![None])).unwrap();
+        let rows = |(batches, skipped): (Vec<RecordBatch>, usize)| {
+            (batches.iter().map(|b| b.num_rows()).sum::<usize>(), skipped)
+        };
+        assert_eq!(rows(log.scan_time_range(Some(25), None).unwrap()), (3, 1));
+        assert_eq!(rows(log.scan_time_range(None, Some(20)).unwrap()), (3, 1));
+        assert_eq!(
+            rows(log.scan_time_range(Some(21), Some(29)).unwrap()),
+            (1, 2)
+        );
+        assert_eq!(rows(log.scan_time_range(None, None).unwrap()), (5, 0));
     }
 }
