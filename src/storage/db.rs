@@ -7,10 +7,11 @@ use std::path::Path;
 
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions,
+    ReadOptions, WriteBatch, WriteOptions, compaction_filter::Decision as CompactionDecision,
 };
 
 use super::StorageError;
+use super::dedup::{DedupWindows, now_ms};
 
 /// Column families: one per kind of data, so each can be tuned and scanned alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,7 @@ impl Cf {
 pub struct Db {
     inner: DB,
     synced: WriteOptions,
+    dedup_windows: DedupWindows,
 }
 
 impl std::fmt::Debug for Db {
@@ -81,15 +83,33 @@ impl Db {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(DBCompressionType::Zstd);
+        let dedup_windows = DedupWindows::default();
         let families = Cf::ALL.iter().map(|cf| {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(DBCompressionType::Zstd);
+            if *cf == Cf::Dedup {
+                let windows = dedup_windows.clone();
+                cf_options.set_compaction_filter(
+                    "weir_dedup_expiry",
+                    move |_level, key: &[u8], value: &[u8]| {
+                        if windows.expired(key, value, now_ms()) {
+                            CompactionDecision::Remove
+                        } else {
+                            CompactionDecision::Keep
+                        }
+                    },
+                );
+            }
             ColumnFamilyDescriptor::new(cf.name(), cf_options)
         });
         let inner = DB::open_cf_descriptors(&options, path, families)?;
         let mut synced = WriteOptions::default();
         synced.set_sync(true);
-        Ok(Self { inner, synced })
+        Ok(Self {
+            inner,
+            synced,
+            dedup_windows,
+        })
     }
 
     /// The handle of a column family.
@@ -97,6 +117,17 @@ impl Db {
         self.inner
             .cf_handle(cf.name())
             .expect("every column family is created at open")
+    }
+
+    /// The dedup windows the `dedup` compaction filter expires ids by.
+    pub fn dedup_windows(&self) -> &DedupWindows {
+        &self.dedup_windows
+    }
+
+    /// Compacts a whole column family now (tests; compaction otherwise runs on its own).
+    pub fn compact(&self, cf: Cf) {
+        self.inner
+            .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
     }
 
     /// Writes `batch` atomically and durably.

@@ -23,7 +23,7 @@ use rocksdb::WriteBatch;
 use weir_catalog::SourceDef;
 
 use super::conform::conform;
-use super::dedup::{DedupFilter, Filtered};
+use super::dedup::{DedupFilter, Filtered, now_ms};
 use super::{Cf, Db, StorageError};
 
 /// One source's log.
@@ -81,6 +81,9 @@ impl SourceDropLock<'_> {
 impl SourceLog {
     /// Opens the log of `def`, continuing after its last entry.
     pub fn open(db: Arc<Db>, def: Arc<SourceDef>) -> Result<Self, StorageError> {
+        if let Some(dedup) = &def.options.dedup {
+            db.dedup_windows().set(def.id, dedup.window_ms);
+        }
         let next_seq = match db.last_with_prefix(Cf::Log, &def.id.to_be_bytes())? {
             Some((key, _)) => {
                 let seq: [u8; 8] = key[8..]
@@ -197,10 +200,7 @@ impl SourceLog {
         group: &[(RecordBatch, Reply)],
         first: u64,
     ) -> (WriteBatch, Vec<Result<Appended, String>>, u64) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = now_ms();
         let mut dedup = self.def.options.dedup.as_ref().map(|d| {
             let column = self
                 .def
