@@ -506,11 +506,7 @@ impl Engine {
             };
         let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(datafusion::error::DataFusionError::from)?;
-        let stream = futures::stream::iter([Ok(batch)]);
-        Ok(QueryResult::Rows {
-            schema: schema.clone(),
-            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-        })
+        Ok(QueryResult::from_batch(batch))
     }
 }
 
@@ -567,11 +563,7 @@ impl Engine {
         let schema = show_sources_schema();
         let batch =
             RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema");
-        let stream = futures::stream::iter([Ok(batch)]);
-        QueryResult::Rows {
-            schema: schema.clone(),
-            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-        }
+        QueryResult::from_batch(batch)
     }
 }
 

@@ -1,7 +1,9 @@
 //! What a statement produces.
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 
 /// The outcome of one statement.
 pub enum QueryResult {
@@ -24,6 +26,18 @@ pub enum QueryResult {
         /// committed when they ran.
         warning: Option<String>,
     },
+}
+
+impl QueryResult {
+    /// Rows already computed, as one batch (`SHOW`).
+    pub fn from_batch(batch: RecordBatch) -> Self {
+        let schema = batch.schema();
+        let stream = futures::stream::iter([Ok(batch)]);
+        Self::Rows {
+            schema: schema.clone(),
+            stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+        }
+    }
 }
 
 impl std::fmt::Debug for QueryResult {

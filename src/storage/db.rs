@@ -156,6 +156,20 @@ impl Db {
             .collect()
     }
 
+    /// The sequence number after the last key `prefix ++ seq` (u64 BE) in `cf`; 0 when there
+    /// is none. Logs continue from it after a restart.
+    pub fn next_seq(&self, cf: Cf, prefix: &[u8]) -> Result<u64, StorageError> {
+        match self.last_with_prefix(cf, prefix)? {
+            Some((key, _)) => {
+                let seq: [u8; 8] = key[prefix.len()..].try_into().map_err(|_| {
+                    StorageError::Corrupt(format!("{} key of {} bytes", cf.name(), key.len()))
+                })?;
+                Ok(u64::from_be_bytes(seq) + 1)
+            }
+            None => Ok(0),
+        }
+    }
+
     /// The last entry whose key starts with `prefix`.
     pub fn last_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Option<Entry>, StorageError> {
         let mut read = ReadOptions::default();

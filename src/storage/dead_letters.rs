@@ -43,15 +43,7 @@ pub struct DeadLetters {
 impl DeadLetters {
     /// Opens the log, continuing after its last entry.
     pub fn open(db: Arc<Db>) -> Result<Self, StorageError> {
-        let next_seq = match db.last_with_prefix(Cf::DeadLetters, &[])? {
-            Some((key, _)) => {
-                let seq: [u8; 8] = key[..]
-                    .try_into()
-                    .map_err(|_| StorageError::Corrupt("dead letter key".into()))?;
-                u64::from_be_bytes(seq) + 1
-            }
-            None => 0,
-        };
+        let next_seq = db.next_seq(Cf::DeadLetters, &[])?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("source", DataType::Utf8, false),
             Field::new(

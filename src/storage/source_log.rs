@@ -84,15 +84,7 @@ impl SourceLog {
         if let Some(dedup) = &def.options.dedup {
             db.dedup_windows().set(def.id, dedup.window_ms);
         }
-        let next_seq = match db.last_with_prefix(Cf::Log, &def.id.to_be_bytes())? {
-            Some((key, _)) => {
-                let seq: [u8; 8] = key[8..]
-                    .try_into()
-                    .map_err(|_| StorageError::Corrupt("source log key".into()))?;
-                u64::from_be_bytes(seq) + 1
-            }
-            None => 0,
-        };
+        let next_seq = db.next_seq(Cf::Log, &def.id.to_be_bytes())?;
         Ok(Self {
             schema: def.arrow_schema(),
             db,
@@ -367,11 +359,13 @@ mod tests {
     use datafusion::arrow::array::{Int32Array, TimestampMicrosecondArray};
     use weir_catalog::{
         ColumnDef, ColumnType, Connector, Encoding, ObjectId, SourceOptions, UnknownFields,
+        Watermark,
     };
 
     use super::*;
 
-    fn def() -> Arc<SourceDef> {
+    /// A one-column source; with `watermark`, the column is its event time.
+    fn source(id: u64, column: &str, ty: ColumnType, watermark: bool) -> Arc<SourceDef> {
         let options = SourceOptions {
             connector: Connector::Http,
             encoding: Encoding::Json,
@@ -379,22 +373,28 @@ mod tests {
             unknown_fields: UnknownFields::Reject,
         };
         let columns = vec![ColumnDef {
-            name: "a".into(),
-            ty: ColumnType::Int32,
+            name: column.into(),
+            ty,
             nullable: true,
             default: None,
         }];
-        Arc::new(
-            SourceDef::try_new(
-                ObjectId(3),
-                "s".into(),
-                columns,
-                None,
-                options,
-                String::new(),
-            )
-            .unwrap(),
-        )
+        let watermark = watermark.then(|| Watermark {
+            column: column.into(),
+            delay_ms: 0,
+        });
+        let def = SourceDef::try_new(
+            ObjectId(id),
+            format!("s{id}"),
+            columns,
+            watermark,
+            options,
+            String::new(),
+        );
+        Arc::new(def.unwrap())
+    }
+
+    fn def() -> Arc<SourceDef> {
+        source(3, "a", ColumnType::Int32, false)
     }
 
     #[test]
@@ -469,33 +469,7 @@ mod tests {
     fn time_range_scans_skip_entries_that_cannot_match() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Db::open(dir.path()).unwrap());
-        let options = SourceOptions {
-            connector: Connector::Http,
-            encoding: Encoding::Json,
-            dedup: None,
-            unknown_fields: UnknownFields::Reject,
-        };
-        let columns = vec![ColumnDef {
-            name: "ts".into(),
-            ty: ColumnType::Timestamp,
-            nullable: true,
-            default: None,
-        }];
-        let watermark = Some(weir_catalog::Watermark {
-            column: "ts".into(),
-            delay_ms: 0,
-        });
-        let def = Arc::new(
-            SourceDef::try_new(
-                ObjectId(4),
-                "t".into(),
-                columns,
-                watermark,
-                options,
-                String::new(),
-            )
-            .unwrap(),
-        );
+        let def = source(4, "ts", ColumnType::Timestamp, true);
         let log = SourceLog::open(db, def.clone()).unwrap();
         let entry = |times: Vec<Option<i64>>| {
             let received = vec![0; times.len()];

@@ -64,17 +64,11 @@ impl TableStore {
     /// Opens the rows of `def`.
     pub fn open(db: Arc<Db>, def: Arc<TableDef>) -> Result<Self, StorageError> {
         let prefix = def.id.to_be_bytes();
-        let next_seq = match (
-            def.primary_key.is_empty(),
-            db.last_with_prefix(Cf::Rows, &prefix)?,
-        ) {
-            (true, Some((key, _))) => {
-                let seq: [u8; 8] = key[8..]
-                    .try_into()
-                    .map_err(|_| StorageError::Corrupt("row key".into()))?;
-                u64::from_be_bytes(seq) + 1
-            }
-            _ => 0,
+        // Keyless tables key rows by a sequence number that continues after a restart.
+        let next_seq = if def.primary_key.is_empty() {
+            db.next_seq(Cf::Rows, &prefix)?
+        } else {
+            0
         };
         Ok(Self {
             schema: def.arrow_schema(),
