@@ -20,6 +20,8 @@ pub struct Config {
     pub query_threads: usize,
     /// The largest HTTP request body (after gzip decompression) the event collector takes.
     pub max_body_bytes: usize,
+    /// Ingest bytes taken in but not yet committed beyond which the collector answers 429.
+    pub max_inflight_ingest_bytes: usize,
 }
 
 impl Default for Config {
@@ -32,6 +34,7 @@ impl Default for Config {
                 .map(|n| n.get())
                 .unwrap_or(2),
             max_body_bytes: 10 << 20,
+            max_inflight_ingest_bytes: 256 << 20,
         }
     }
 }

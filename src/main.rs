@@ -33,7 +33,8 @@ struct ServeArgs {
     /// HTTP API address (default 127.0.0.1:8080; port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     http_listen: Option<String>,
-    /// TOML file with any of: data_dir, pg_listen, http_listen, query_threads. Flags win.
+    /// TOML file with any of: data_dir, pg_listen, http_listen, query_threads, max_body_bytes,
+    /// max_inflight_ingest_bytes. Flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }

@@ -1,6 +1,7 @@
 //! Connectors turn outside input into Arrow batches in a source's schema, plus a reason for
 //! every event they refuse. They append through [`crate::storage::SourceLog`], like `INSERT`.
 
+pub mod backpressure;
 pub mod decode;
 pub mod enrich;
 pub mod http;

@@ -73,7 +73,10 @@ impl Server {
             tokio::spawn(api::serve(
                 http,
                 engine.clone(),
-                config.max_body_bytes,
+                api::Limits {
+                    max_body_bytes: config.max_body_bytes,
+                    max_inflight_ingest_bytes: config.max_inflight_ingest_bytes,
+                },
                 stop,
             )),
         ];

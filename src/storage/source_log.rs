@@ -160,6 +160,7 @@ impl SourceLog {
             let first = queue.next_seq;
             drop(queue);
             let (write, outcomes, next_seq) = self.prepare_group(&group, first);
+            crate::failpoint::hit("source_log::before_commit");
             let committed = self.db.write(write);
             queue = self.lock_queue();
             match committed {

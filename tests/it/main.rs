@@ -2,6 +2,8 @@
 //! every test against a real `weir serve` process and real clients (tokio-postgres, psql, HTTP).
 
 #[cfg(feature = "failpoints")]
+mod backpressure;
+#[cfg(feature = "failpoints")]
 mod crash;
 mod ingest;
 mod ingest_crash;

@@ -35,7 +35,23 @@ impl TestServer {
 
     /// A server on `dir` with extra environment variables (`WEIR_FAILPOINTS`).
     pub fn start_with_env(dir: Arc<tempfile::TempDir>, env: &[(&str, &str)]) -> Self {
-        let mut child = Self::command(&Self::data_dir_of(dir.path()))
+        Self::start_configured(dir, env, "")
+    }
+
+    /// A server on `dir` with extra environment variables and, when `config` is not empty,
+    /// that TOML as its `--config` file.
+    pub fn start_configured(
+        dir: Arc<tempfile::TempDir>,
+        env: &[(&str, &str)],
+        config: &str,
+    ) -> Self {
+        let mut command = Self::command(&Self::data_dir_of(dir.path()));
+        if !config.is_empty() {
+            let path = dir.path().join("weir.toml");
+            std::fs::write(&path, config).expect("write config file");
+            command.arg("--config").arg(path);
+        }
+        let mut child = command
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::connectors::backpressure::{Busy, RETRY_AFTER_SECS};
 use crate::connectors::http::IngestError;
 
 /// An API error: a status and a message naming the problem.
@@ -20,6 +21,15 @@ impl ApiError {
         Self {
             status: StatusCode::NOT_FOUND,
             message: format!("source \"{name}\" does not exist"),
+        }
+    }
+}
+
+impl From<Busy> for ApiError {
+    fn from(busy: Busy) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: busy.to_string(),
         }
     }
 }
@@ -46,10 +56,13 @@ impl From<IngestError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was not read: the connection cannot carry another request.

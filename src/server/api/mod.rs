@@ -16,32 +16,44 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::connectors::backpressure::IngestGate;
 use crate::connectors::enrich::{Enrichment, device_class};
 use crate::connectors::http::{Framing, IngestError, IngestOutcome, IngestRequest, ingest};
 use crate::query::Engine;
 pub use error::ApiError;
+
+/// The bounds the event collector enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest request body (after gzip decompression): 413 beyond it.
+    pub max_body_bytes: usize,
+    /// Ingest bytes in flight beyond which requests get 429.
+    pub max_inflight_ingest_bytes: usize,
+}
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
 struct Api {
     engine: Arc<Engine>,
     max_body_bytes: usize,
+    gate: Arc<IngestGate>,
 }
 
 /// Serves the API until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
-    max_body_bytes: usize,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = Router::new()
         .route("/health", get(health))
         .route("/api/events/{source}", post(ingest_events))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(Api {
             engine,
-            max_body_bytes,
+            max_body_bytes: limits.max_body_bytes,
+            gate: IngestGate::new(limits.max_inflight_ingest_bytes),
         });
     let stopped = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -79,7 +91,8 @@ struct IngestQuery {
 }
 
 /// 202 when every event was accepted (after they are durable), 400 with per-event reasons
-/// when some were refused (the others are kept unless `?atomic=true`).
+/// when some were refused (the others are kept unless `?atomic=true`), 429 while too much is
+/// waiting to be committed.
 async fn ingest_events(
     State(api): State<Api>,
     Path(source): Path<String>,
@@ -127,12 +140,17 @@ async fn ingest_events(
                 .map(device_class),
         },
     };
+    // Held until the blocking work ends, even if the client goes away before it does.
+    let admission = api.gate.try_admit(request.body.len())?;
     let received_at_us = chrono::Utc::now().timestamp_micros();
     let dead_letters = api.engine.dead_letters().clone();
-    let outcome =
-        tokio::task::spawn_blocking(move || ingest(&log, &dead_letters, request, received_at_us))
-            .await
-            .map_err(|e| ApiError::from(IngestError::Storage(e.to_string())))??;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = ingest(&log, &dead_letters, request, received_at_us);
+        drop(admission);
+        outcome
+    })
+    .await
+    .map_err(|e| ApiError::from(IngestError::Storage(e.to_string())))??;
     let status = if outcome.rejected == 0 {
         StatusCode::ACCEPTED
     } else {
