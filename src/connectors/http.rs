@@ -11,21 +11,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::decode::{BadJson, EventDecoder, Reject};
 use super::enrich::Enrichment;
+pub use super::json::Framing;
+use super::json::{BadJson, ColumnarDecoder, Decoded, EventDecoder, Reject};
 use crate::storage::{DeadLetter, DeadLetters, SourceLog};
 
 /// How much of an unreadable body is kept in its dead letter.
 const DEAD_LETTER_BODY_BYTES: usize = 64 << 10;
-
-/// How a request's body is framed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// One JSON value: an object (one event) or an array of objects.
-    Json,
-    /// One JSON object per line.
-    NdJson,
-}
 
 /// What an ingest request asked for.
 #[derive(Debug)]
@@ -95,24 +87,34 @@ pub fn ingest(
         reason,
         payload,
     };
-    let events = match read_body(&request) {
-        Ok(events) => events,
-        Err(
-            error @ (IngestError::BadGzip(_)
-            | IngestError::MalformedJson(_)
-            | IngestError::WrongShape(_)),
-        ) => {
-            let kept = &request.body[..request.body.len().min(DEAD_LETTER_BODY_BYTES)];
-            let payload = String::from_utf8_lossy(kept).into_owned();
-            dead_letters
-                .record(&[letter(0, None, error.to_string(), payload)])
-                .map_err(|e| IngestError::Storage(e.to_string()))?;
-            return Err(error);
+    // A body that cannot be read at all is kept (its head) as one dead letter.
+    let dead_body = |error: IngestError| {
+        let kept = &request.body[..request.body.len().min(DEAD_LETTER_BODY_BYTES)];
+        let payload = String::from_utf8_lossy(kept).into_owned();
+        match dead_letters.record(&[letter(0, None, error.to_string(), payload)]) {
+            Ok(()) => error,
+            Err(e) => IngestError::Storage(e.to_string()),
         }
+    };
+    let body = match decompress(&request) {
+        Ok(body) => body,
+        Err(error @ IngestError::BadGzip(_)) => return Err(dead_body(error)),
         Err(other) => return Err(other),
     };
     let decoded =
-        EventDecoder::new(Arc::new(log.def().clone())).decode(events, &request.enrichment);
+        match ColumnarDecoder::new(log.def()).decode(&body, request.framing, &request.enrichment) {
+            Some(batch) => Decoded {
+                batch,
+                rejects: Vec::new(),
+            },
+            None => {
+                let events = match split(&body, request.framing) {
+                    Ok(events) => events,
+                    Err(error) => return Err(dead_body(error)),
+                };
+                EventDecoder::new(Arc::new(log.def().clone())).decode(events, &request.enrichment)
+            }
+        };
     let letters: Vec<DeadLetter> = decoded
         .rejects
         .iter()
@@ -146,14 +148,13 @@ pub fn ingest(
     })
 }
 
-/// The events of the body, decompressed and split.
-fn read_body(request: &IngestRequest) -> Result<Vec<Result<Value, BadJson>>, IngestError> {
-    let body = if request.gzip {
-        gunzip(&request.body, request.max_body_bytes)?
+/// The body, gunzipped when it says it is gzip.
+fn decompress(request: &IngestRequest) -> Result<std::borrow::Cow<'_, [u8]>, IngestError> {
+    Ok(if request.gzip {
+        std::borrow::Cow::Owned(gunzip(&request.body, request.max_body_bytes)?)
     } else {
-        request.body.to_vec()
-    };
-    split(&body, request.framing)
+        std::borrow::Cow::Borrowed(&request.body[..])
+    })
 }
 
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {

@@ -2,6 +2,6 @@
 //! every event they refuse. They append through [`crate::storage::SourceLog`], like `INSERT`.
 
 pub mod backpressure;
-pub mod decode;
 pub mod enrich;
 pub mod http;
+pub mod json;

@@ -1,12 +1,14 @@
-//! JSON events -> an Arrow batch of a source's declared columns, and a rejection (index,
-//! field, reason, raw payload) for every event that does not fit.
+//! The per-event path: JSON events, parsed one by one, -> an Arrow batch of a source's
+//! declared columns, and a rejection (index, field, reason, raw payload) for every event that
+//! does not fit.
 //!
 //! The field mapping, documented in `docs/ingestion.md`: a column `event_id` takes the key
 //! `event_id` or its camelCase `eventId`; a column not found at the top level is looked up
 //! inside a nested `properties` object (`properties.amount` -> `amount`); the watermark column
 //! also takes the key `timestamp`. Timestamps are RFC 3339 strings or epoch milliseconds.
 //! Fields no column takes go into the source's first `json`/`jsonb` column when it has one,
-//! else are refused or ignored per `unknown_fields`.
+//! else are refused or ignored per `unknown_fields`. Numeric columns also take a string
+//! holding a number (`"49.99"`), and integer columns a number with no fractional part (`12.0`).
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use serde_json::{Map, Value};
 use weir_catalog::{ColumnType, SourceDef, UnknownFields};
 
-use super::enrich::{CLIENT_IP_COLUMN, DEVICE_COLUMN, Enrichment};
+use crate::connectors::enrich::{CLIENT_IP_COLUMN, DEVICE_COLUMN, Enrichment};
 
 /// The nested object whose fields may fill columns.
 const NESTED: &str = "properties";
@@ -306,7 +308,7 @@ fn convert(ty: ColumnType, value: Value) -> Result<Cell, String> {
     Ok(match ty {
         ColumnType::Boolean => Cell::Bool(value.as_bool().ok_or_else(|| expected("a boolean"))?),
         ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 => {
-            let n = value.as_i64().ok_or_else(|| expected("an integer"))?;
+            let n = integer(&value).ok_or_else(|| expected("an integer"))?;
             let (lo, hi) = match ty {
                 ColumnType::Int16 => (i16::MIN as i64, i16::MAX as i64),
                 ColumnType::Int32 => (i32::MIN as i64, i32::MAX as i64),
@@ -318,7 +320,7 @@ fn convert(ty: ColumnType, value: Value) -> Result<Cell, String> {
             Cell::Int(n)
         }
         ColumnType::Float32 | ColumnType::Float64 => {
-            Cell::Float(value.as_f64().ok_or_else(|| expected("a number"))?)
+            Cell::Float(float(&value).ok_or_else(|| expected("a number"))?)
         }
         ColumnType::Numeric { precision, scale } => {
             let text = match &value {
@@ -353,6 +355,31 @@ fn convert(ty: ColumnType, value: Value) -> Result<Cell, String> {
             return Err("interval fields are not accepted in JSON events".into());
         }
     })
+}
+
+/// A finite number, or a string holding one.
+fn float(value: &Value) -> Option<f64> {
+    let f = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    f.is_finite().then_some(f)
+}
+
+/// An integer: a number without a fractional part, or a string holding one.
+fn integer(value: &Value) -> Option<i64> {
+    if let Some(n) = value.as_i64() {
+        return Some(n);
+    }
+    if let Value::String(s) = value
+        && let Ok(n) = s.parse()
+    {
+        return Some(n);
+    }
+    let f = float(value)?;
+    // `as` saturates: bounds keep values outside i64 from landing on its ends.
+    (f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63)).then_some(f as i64)
 }
 
 /// RFC 3339 (or `YYYY-MM-DD HH:MM:SS[.f][offset]`) strings, or epoch milliseconds.
