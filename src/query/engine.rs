@@ -299,6 +299,8 @@ impl Engine {
     /// Plans a statement DataFusion handles, refusing DataFusion's own (in-memory) DDL.
     async fn logical_plan(&self, statement: &ast::Statement) -> Result<LogicalPlan, QueryError> {
         let state = self.ctx.state();
+        let mut statement = statement.clone();
+        self.name_source_insert_columns(&mut statement);
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await?;
@@ -306,9 +308,35 @@ impl Engine {
             plan,
             LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Copy(_)
         ) {
-            return Err(SqlError::Unsupported(statement_kind(statement)).into());
+            return Err(SqlError::Unsupported(statement_kind(&statement)).into());
         }
         Ok(plan)
+    }
+
+    /// `INSERT INTO source VALUES (...)` means the declared columns: `_received_at` is the
+    /// server's to fill, so the column list DataFusion plans with is made explicit.
+    fn name_source_insert_columns(&self, statement: &mut ast::Statement) {
+        let ast::Statement::Insert(insert) = statement else {
+            return;
+        };
+        let ast::TableObject::TableName(name) = &insert.table else {
+            return;
+        };
+        if !insert.columns.is_empty() {
+            return;
+        }
+        let Some(log) = weir_sql::plan::object_name(name)
+            .ok()
+            .and_then(|name| self.source(&name))
+        else {
+            return;
+        };
+        insert.columns = log
+            .def()
+            .columns
+            .iter()
+            .map(|c| ast::ObjectName::from(vec![ast::Ident::with_quote('"', c.name.clone())]))
+            .collect();
     }
 
     /// Describes a statement without running it.

@@ -6,8 +6,10 @@ mod create_source;
 mod create_table;
 mod duration;
 mod names;
+mod view;
 
 pub use create_source::{CreateSourcePlan, plan_create_source};
 pub use create_table::{CreateTablePlan, plan_create_table};
 pub use duration::parse_duration_ms;
 pub use names::{DEFAULT_SCHEMA, object_name};
+pub use view::{Merge, ViewQuery, WindowSpec, plan_view_query};
