@@ -2,7 +2,8 @@
 //!
 //! The layers, in the order a statement meets them: [`server`] (Postgres wire, HTTP) →
 //! `weir_sql` (parsing, DDL planning) → [`query`] (DataFusion over Weir's relations) →
-//! [`storage`] (RocksDB). `weir_catalog` defines the objects all of them talk about.
+//! [`storage`] (RocksDB). [`stream`] keeps materialized views up to date from source logs.
+//! `weir_catalog` defines the objects all of them talk about.
 //! See `docs/architecture.md`.
 
 pub mod config;
@@ -11,3 +12,4 @@ pub mod failpoint;
 pub mod query;
 pub mod server;
 pub mod storage;
+pub mod stream;

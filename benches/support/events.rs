@@ -61,10 +61,10 @@ pub fn generate(events: usize, seed: u64) -> Vec<String> {
             let x = format!("{hi:016x}{lo:016x}");
             let amount = (lognormal(&mut rng, 3.0, 1.0) * 100.0).round() / 100.0;
             let mut line = String::with_capacity(192);
-            write!(
+            writeln!(
                 line,
                 "{{\"event_id\":\"{}-{}-{}-{}-{}\",\"event_name\":\"{}\",\"user_id\":\"user_{:06}\",\
-                 \"ts\":\"{}\",\"amount\":{amount:?},\"region\":\"{}\",\"device\":\"{}\"}}\n",
+                 \"ts\":\"{}\",\"amount\":{amount:?},\"region\":\"{}\",\"device\":\"{}\"}}",
                 &x[0..8],
                 &x[8..12],
                 &x[12..16],

@@ -36,6 +36,18 @@ pub enum CatalogError {
     /// The user wrote a definition that is invalid (duplicate column, bad key, ...).
     #[error("{0}")]
     InvalidDefinition(String),
+    /// The user dropped an object others depend on, without `CASCADE`.
+    #[error(
+        "cannot drop {kind} \"{name}\" because other objects depend on it ({dependents}); use DROP ... CASCADE to drop them too"
+    )]
+    HasDependents {
+        /// The kind of the object.
+        kind: &'static str,
+        /// The object.
+        name: String,
+        /// The dependents, as `materialized view "v"`, comma-separated.
+        dependents: String,
+    },
     /// A persisted entry could not be decoded: the data directory is damaged or was written
     /// by a newer Weir.
     #[error("catalog entry cannot be decoded: {0}")]

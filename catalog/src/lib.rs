@@ -13,6 +13,7 @@ mod ids;
 mod object;
 mod source;
 mod types;
+mod view;
 
 pub use catalog::Catalog;
 pub use codec::{CODEC_VERSION, decode_object, encode_object};
@@ -24,3 +25,4 @@ pub use source::{
     Watermark,
 };
 pub use types::{ColumnType, JSON_METADATA_KEY};
+pub use view::{Emit, ViewDef};

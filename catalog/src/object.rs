@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::{CatalogError, ColumnType, ObjectId, SourceDef};
+use crate::{CatalogError, ColumnType, ObjectId, SourceDef, ViewDef};
 
 /// One column of a table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +106,8 @@ pub enum ObjectKind {
     Table,
     /// An event source.
     Source,
+    /// A materialized view.
+    View,
 }
 
 impl ObjectKind {
@@ -114,6 +116,7 @@ impl ObjectKind {
         match self {
             Self::Table => "table",
             Self::Source => "source",
+            Self::View => "materialized view",
         }
     }
 }
@@ -125,6 +128,8 @@ pub enum CatalogObject {
     Table(TableDef),
     /// An event source.
     Source(SourceDef),
+    /// A materialized view.
+    View(ViewDef),
 }
 
 impl CatalogObject {
@@ -133,6 +138,7 @@ impl CatalogObject {
         match self {
             Self::Table(t) => t.id,
             Self::Source(s) => s.id,
+            Self::View(v) => v.id,
         }
     }
 
@@ -141,6 +147,7 @@ impl CatalogObject {
         match self {
             Self::Table(t) => &t.name,
             Self::Source(s) => &s.name,
+            Self::View(v) => &v.name,
         }
     }
 
@@ -149,6 +156,7 @@ impl CatalogObject {
         match self {
             Self::Table(_) => ObjectKind::Table,
             Self::Source(_) => ObjectKind::Source,
+            Self::View(_) => ObjectKind::View,
         }
     }
 }

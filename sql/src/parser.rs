@@ -10,7 +10,9 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 
 use crate::SqlError;
-use crate::ast::{CreateSource, DropObjects, WeirObject};
+use weir_catalog::Emit;
+
+use crate::ast::{CreateSource, CreateView, DropObjects, WeirObject};
 
 /// One statement, as Weir understands it.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,9 +23,11 @@ pub enum Statement {
     Flush,
     /// `CREATE SOURCE`.
     CreateSource(Box<CreateSource>),
-    /// `DROP SOURCE`.
+    /// `CREATE MATERIALIZED VIEW`.
+    CreateView(Box<CreateView>),
+    /// `DROP SOURCE`, `DROP MATERIALIZED VIEW`.
     Drop(DropObjects),
-    /// `SHOW SOURCES`.
+    /// `SHOW SOURCES`, `SHOW MATERIALIZED VIEWS`.
     Show(WeirObject),
 }
 
@@ -33,6 +37,7 @@ impl std::fmt::Display for Statement {
             Self::Standard(s) => write!(f, "{s}"),
             Self::Flush => write!(f, "FLUSH"),
             Self::CreateSource(c) => write!(f, "{}", c.text),
+            Self::CreateView(c) => write!(f, "{}", c.text),
             Self::Drop(d) => write!(
                 f,
                 "DROP {:?} {}",
@@ -51,14 +56,7 @@ impl std::fmt::Display for Statement {
 /// Weir statements that later capabilities add; until then they are refused by name, so a user
 /// learns the feature is missing rather than reading a confusing syntax error.
 const PLANNED: &[(&[&str], &str)] = &[
-    (&["CREATE", "SOURCE"], "CREATE SOURCE"),
-    (
-        &["CREATE", "MATERIALIZED", "VIEW"],
-        "CREATE MATERIALIZED VIEW",
-    ),
     (&["CREATE", "ALERT"], "CREATE ALERT"),
-    (&["DROP", "SOURCE"], "DROP SOURCE"),
-    (&["DROP", "MATERIALIZED", "VIEW"], "DROP MATERIALIZED VIEW"),
     (&["DROP", "ALERT"], "DROP ALERT"),
 ];
 
@@ -121,6 +119,19 @@ fn parse_one(
             parser.next_token();
             parser.next_token();
             return Ok(Statement::Show(WeirObject::Source));
+        }
+        ["CREATE", "MATERIALIZED", "VIEW"] => {
+            return parse_create_view(parser, sql, start).map_err(ParseFailure::Syntax);
+        }
+        ["DROP", "MATERIALIZED", "VIEW"] => {
+            parser.next_token(); // DROP; parse_drop takes the two words after it
+            return parse_drop(parser, WeirObject::View).map_err(ParseFailure::Syntax);
+        }
+        ["SHOW", "MATERIALIZED", "VIEWS"] => {
+            for _ in 0..3 {
+                parser.next_token();
+            }
+            return Ok(Statement::Show(WeirObject::View));
         }
         _ => {}
     }
@@ -197,9 +208,76 @@ fn parse_create_source(
     })))
 }
 
+fn parse_create_view(
+    parser: &mut Parser<'_>,
+    sql: &str,
+    start: Location,
+) -> Result<Statement, ParserError> {
+    for _ in 0..3 {
+        parser.next_token(); // CREATE MATERIALIZED VIEW
+    }
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parser.parse_object_name(false)?;
+    parser.expect_keyword(Keyword::AS)?;
+    // The query ends before a top-level `EMIT ON`; parsed alone, since sqlparser would read a
+    // trailing EMIT as a table alias.
+    let mut query_tokens = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        let token = parser.peek_nth_token(query_tokens.len());
+        match &token.token {
+            Token::EOF | Token::SemiColon if depth == 0 => break,
+            Token::Word(w)
+                if depth == 0
+                    && w.quote_style.is_none()
+                    && w.value.eq_ignore_ascii_case("EMIT")
+                    && matches!(&parser.peek_nth_token(query_tokens.len() + 1).token,
+                        Token::Word(on) if on.keyword == Keyword::ON) =>
+            {
+                break;
+            }
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::EOF => break,
+            _ => {}
+        }
+        query_tokens.push(token);
+    }
+    let consumed = query_tokens.len();
+    let mut query_parser =
+        Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(query_tokens);
+    let query = query_parser.parse_query()?;
+    if query_parser.peek_token().token != Token::EOF {
+        return query_parser.expected("the end of the view's query", query_parser.peek_token());
+    }
+    for _ in 0..consumed {
+        parser.next_token();
+    }
+    let mut emit = Emit::OnUpdate;
+    if parse_word(parser, "EMIT") {
+        parser.expect_keyword(Keyword::ON)?;
+        if parser.parse_keyword(Keyword::UPDATE) {
+            emit = Emit::OnUpdate;
+        } else if parse_word(parser, "WINDOW") {
+            parser.expect_keyword(Keyword::CLOSE)?;
+            emit = Emit::OnWindowClose;
+        } else {
+            return parser.expected("UPDATE or WINDOW CLOSE after EMIT ON", parser.peek_token());
+        }
+    }
+    let end = parser.peek_token().span.start;
+    Ok(Statement::CreateView(Box::new(CreateView {
+        name,
+        if_not_exists,
+        query,
+        emit,
+        text: statement_text(sql, start, end),
+    })))
+}
+
 fn parse_drop(parser: &mut Parser<'_>, kind: WeirObject) -> Result<Statement, ParserError> {
-    parser.next_token(); // DROP
-    parser.next_token(); // SOURCE
+    parser.next_token(); // DROP (or MATERIALIZED)
+    parser.next_token(); // SOURCE (or VIEW)
     let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
     let names = parser.parse_comma_separated(|p| p.parse_object_name(false))?;
     let cascade = matches!(
@@ -387,8 +465,33 @@ mod tests {
     #[test]
     fn planned_statements_are_refused_by_name() {
         assert!(matches!(
-            parse("create materialized view v as select 1"),
+            parse("create alert a on v"),
             Err(SqlError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn materialized_views() {
+        let statements = parse(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS v AS SELECT count(*) FROM e EMIT ON WINDOW CLOSE",
+        )
+        .unwrap();
+        let [Statement::CreateView(view)] = statements.as_slice() else {
+            panic!("not a view")
+        };
+        assert!(view.if_not_exists);
+        assert_eq!(view.emit, Emit::OnWindowClose);
+        assert_eq!(view.query.to_string(), "SELECT count(*) FROM e");
+        let statements = parse("drop materialized view if exists v cascade").unwrap();
+        let [Statement::Drop(drop)] = statements.as_slice() else {
+            panic!("not a drop")
+        };
+        assert_eq!(drop.kind, WeirObject::View);
+        assert_eq!(drop.names[0].to_string(), "v");
+        assert!(drop.if_exists && drop.cascade);
+        assert_eq!(
+            parse("SHOW MATERIALIZED VIEWS").unwrap(),
+            vec![Statement::Show(WeirObject::View)]
+        );
     }
 }

@@ -109,7 +109,7 @@ impl Engine {
     }
 
     /// Writes a DDL statement's batch, between the crash points the crash tests arm.
-    fn commit_ddl(&self, write: WriteBatch) -> Result<(), QueryError> {
+    pub(super) fn commit_ddl(&self, write: WriteBatch) -> Result<(), QueryError> {
         crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
         crate::failpoint::hit("ddl::after_commit");
@@ -151,12 +151,15 @@ impl Engine {
         Ok(QueryResult::Command("CREATE SOURCE".into()))
     }
 
-    /// `DROP TABLE` and `DROP SOURCE`: one write removes the entries and all their data.
+    /// `DROP TABLE`, `DROP SOURCE` and `DROP MATERIALIZED VIEW`: one write removes the entries
+    /// and all their data. Views over a dropped source go too with `CASCADE`; without it the
+    /// drop is refused.
     pub(super) async fn drop_objects(
         &self,
         kind: ObjectKind,
         names: &[ObjectName],
         if_exists: bool,
+        cascade: bool,
     ) -> Result<QueryResult, QueryError> {
         let _ddl = self.ddl.lock().await;
         let mut dropped = Vec::new();
@@ -175,6 +178,39 @@ impl Engine {
                         .into());
                     }
                 }
+            }
+            let dependents: Vec<CatalogObject> = catalog
+                .objects()
+                .filter(|o| match o {
+                    CatalogObject::View(v) => dropped.iter().any(|d| d.id() == v.source),
+                    _ => false,
+                })
+                .filter(|v| !dropped.iter().any(|d| d.id() == v.id()))
+                .cloned()
+                .collect();
+            if !cascade && let Some(CatalogObject::View(view)) = dependents.first() {
+                let source = dropped
+                    .iter()
+                    .find(|d| d.id() == view.source)
+                    .expect("a dependent depends on a dropped object");
+                return Err(CatalogError::HasDependents {
+                    kind: source.kind().as_str(),
+                    name: source.name().to_string(),
+                    dependents: dependents
+                        .iter()
+                        .map(|v| format!("materialized view \"{}\"", v.name()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+                .into());
+            }
+            dropped.extend(dependents);
+        }
+        // A dropped view stops before its data goes, so no epoch writes after the drop.
+        {
+            let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+            for object in &dropped {
+                views.remove(object.name());
             }
         }
         // Writers of the dropped objects wait until the drop committed, then fail.

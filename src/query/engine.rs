@@ -61,6 +61,8 @@ pub struct Engine {
     pub(super) tables: RwLock<HashMap<String, Arc<TableStore>>>,
     /// The log of every registered source, by name.
     pub(super) sources: RwLock<HashMap<String, Arc<SourceLog>>>,
+    /// Every running materialized view, by name.
+    pub(super) views: RwLock<HashMap<String, crate::stream::ViewHandle>>,
     /// Events refused at ingestion.
     dead_letters: Arc<DeadLetters>,
     /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
@@ -125,6 +127,7 @@ impl Engine {
             catalog_store,
             tables: RwLock::new(HashMap::new()),
             sources: RwLock::new(HashMap::new()),
+            views: RwLock::new(HashMap::new()),
             dead_letters,
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
@@ -134,6 +137,8 @@ impl Engine {
             match object {
                 CatalogObject::Table(def) => engine.register_table(Arc::new(def.clone()))?,
                 CatalogObject::Source(def) => engine.register_source(Arc::new(def.clone()))?,
+                // Views start in `start_views`, once a runtime is at hand to plan them.
+                CatalogObject::View(_) => {}
             }
         }
         Ok(engine)
@@ -203,7 +208,12 @@ impl Engine {
         params: Option<ParamValues>,
     ) -> Result<QueryResult, QueryError> {
         let result = match statement {
-            Statement::Flush => Ok(QueryResult::Command("FLUSH".into())),
+            Statement::Flush => self.flush().await,
+            Statement::CreateView(create) => {
+                let result = self.create_view(create).await;
+                session.note_write();
+                result
+            }
             Statement::Standard(s) => self.execute_standard(session, s, params).await,
             Statement::CreateSource(create) => {
                 let plan = weir_sql::plan::plan_create_source(create)?;
@@ -214,12 +224,16 @@ impl Engine {
             Statement::Drop(drop) => {
                 let kind = match drop.kind {
                     WeirObject::Source => ObjectKind::Source,
+                    WeirObject::View => ObjectKind::View,
                 };
-                let result = self.drop_objects(kind, &drop.names, drop.if_exists).await;
+                let result = self
+                    .drop_objects(kind, &drop.names, drop.if_exists, drop.cascade)
+                    .await;
                 session.note_write();
                 result
             }
             Statement::Show(WeirObject::Source) => Ok(self.show_sources()),
+            Statement::Show(WeirObject::View) => Ok(self.show_views()),
         };
         result.map_err(QueryError::into_weir)
     }
@@ -243,10 +257,11 @@ impl Engine {
                 object_type: ObjectType::Table,
                 if_exists,
                 names,
+                cascade,
                 ..
             } => {
                 let result = self
-                    .drop_objects(ObjectKind::Table, names, *if_exists)
+                    .drop_objects(ObjectKind::Table, names, *if_exists, *cascade)
                     .await?;
                 session.note_write();
                 Ok(result)
@@ -383,7 +398,11 @@ impl Engine {
                 _ => (vec![], None),
             },
             Statement::Show(WeirObject::Source) => (vec![], Some(show_sources_schema())),
-            Statement::Flush | Statement::CreateSource(_) | Statement::Drop(_) => (vec![], None),
+            Statement::Show(WeirObject::View) => (vec![], Some(super::views::show_views_schema())),
+            Statement::Flush
+            | Statement::CreateSource(_)
+            | Statement::CreateView(_)
+            | Statement::Drop(_) => (vec![], None),
         };
         Ok(Prepared {
             statement,
@@ -539,7 +558,7 @@ impl Engine {
 }
 
 impl Engine {
-    fn query_runtime(&self) -> &tokio::runtime::Runtime {
+    pub(super) fn query_runtime(&self) -> &tokio::runtime::Runtime {
         self.query_runtime
             .as_ref()
             .expect("the query runtime lives until the engine is dropped")

@@ -29,6 +29,14 @@ pub enum QueryError {
     /// A bound parameter could not be decoded.
     #[error("{0}")]
     InvalidParameter(String),
+    /// `FLUSH` gave up on a view that stopped making progress.
+    #[error("materialized view \"{view}\" is not keeping up: {reason}")]
+    ViewStalled {
+        /// The view.
+        view: String,
+        /// Its last error, or why the wait ended.
+        reason: String,
+    },
     /// The client cancelled the statement.
     #[error("canceling statement due to user request")]
     Canceled,

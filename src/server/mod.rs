@@ -52,6 +52,7 @@ impl Server {
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
             .await
             .expect("opening the engine does not panic")?;
+        engine.start_views().await?;
         let bind = |addr: String| async move {
             TcpListener::bind(&addr)
                 .await

@@ -31,10 +31,13 @@ pub enum Cf {
     /// `source id ++ seq` -> min and max event time (µs, i64 BE) of that log entry, so a scan
     /// with a time predicate reads only the entries that can match.
     LogStats,
+    /// `view id ++ 0` -> the next log sequence number the view reads; `view id ++ 1 ++ group
+    /// key` -> that group's aggregate state row.
+    ViewState,
 }
 
 impl Cf {
-    const ALL: [Cf; 7] = [
+    const ALL: [Cf; 8] = [
         Cf::Catalog,
         Cf::Meta,
         Cf::Rows,
@@ -42,6 +45,7 @@ impl Cf {
         Cf::Dedup,
         Cf::DeadLetters,
         Cf::LogStats,
+        Cf::ViewState,
     ];
 
     fn name(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Cf {
             Cf::Dedup => "dedup",
             Cf::DeadLetters => "dead_letters",
             Cf::LogStats => "source_log_stats",
+            Cf::ViewState => "view_state",
         }
     }
 }
@@ -152,6 +157,29 @@ impl Db {
                 read,
                 IteratorMode::From(prefix, Direction::Forward),
             )
+            .map(|item| item.map_err(StorageError::from))
+            .collect()
+    }
+
+    /// Up to `limit` entries with keys from `start` on that still start with `prefix`.
+    pub fn scan_from(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let mut read = ReadOptions::default();
+        if let Some(end) = prefix_end(prefix) {
+            read.set_iterate_upper_bound(end);
+        }
+        self.inner
+            .iterator_cf_opt(
+                self.cf(cf),
+                read,
+                IteratorMode::From(start, Direction::Forward),
+            )
+            .take(limit)
             .map(|item| item.map_err(StorageError::from))
             .collect()
     }

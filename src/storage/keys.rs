@@ -13,6 +13,24 @@ use datafusion::arrow::datatypes::{
 
 use super::StorageError;
 
+/// Like [`append_column`], for columns that may hold nulls (view group keys): each value is
+/// led by a byte, 0 for null (sorting first) and 1 for a value.
+pub fn append_nullable_column(keys: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), StorageError> {
+    if column.null_count() == 0 {
+        keys.iter_mut().for_each(|k| k.push(1));
+        return append_column(keys, column);
+    }
+    for (row, key) in keys.iter_mut().enumerate() {
+        if column.is_null(row) {
+            key.push(0);
+        } else {
+            key.push(1);
+            append_column(std::slice::from_mut(key), &column.slice(row, 1))?;
+        }
+    }
+    Ok(())
+}
+
 /// Appends to `keys[row]` the encoding of each row of `column`.
 pub fn append_column(keys: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), StorageError> {
     debug_assert_eq!(keys.len(), column.len());

@@ -13,6 +13,7 @@ mod lock;
 pub mod row_codec;
 mod source_log;
 mod table_store;
+mod view_store;
 
 pub use catalog_store::CatalogStore;
 pub use db::{Cf, Db};
@@ -21,3 +22,4 @@ pub use error::StorageError;
 pub use lock::DataDirLock;
 pub use source_log::{Appended, SourceDropLock, SourceLog};
 pub use table_store::{DropLock, ScannedRows, TableStore};
+pub use view_store::{EpochWrite, ViewStore};

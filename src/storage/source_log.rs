@@ -35,6 +35,8 @@ pub struct SourceLog {
     queue: Mutex<Queue>,
     /// Signalled when a leader finishes its group.
     idle: Condvar,
+    /// The sequence number after the last committed entry, for readers that follow the log.
+    head: tokio::sync::watch::Sender<u64>,
 }
 
 /// What an append stored.
@@ -96,7 +98,42 @@ impl SourceLog {
                 dropped: false,
             }),
             idle: Condvar::new(),
+            head: tokio::sync::watch::Sender::new(next_seq),
         })
+    }
+
+    /// The sequence number after the last committed entry.
+    pub fn head(&self) -> u64 {
+        *self.head.borrow()
+    }
+
+    /// Follows [`Self::head`] as entries commit.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Up to `max_entries` committed entries from sequence number `from` on, with their
+    /// sequence numbers, in order.
+    pub fn read_from(
+        &self,
+        from: u64,
+        max_entries: usize,
+    ) -> Result<Vec<(u64, RecordBatch)>, StorageError> {
+        let prefix = self.def.id.to_be_bytes();
+        let mut entries = Vec::new();
+        for (key, value) in self
+            .db
+            .scan_from(Cf::Log, &prefix, &self.key(from), max_entries)?
+        {
+            let seq =
+                u64::from_be_bytes(key[prefix.len()..].try_into().map_err(|_| {
+                    StorageError::Corrupt(format!("log key of {} bytes", key.len()))
+                })?);
+            for batch in decode(&value)? {
+                entries.push((seq, batch));
+            }
+        }
+        Ok(entries)
     }
 
     /// The source's definition.
@@ -166,6 +203,7 @@ impl SourceLog {
             match committed {
                 Ok(()) => {
                     queue.next_seq = next_seq;
+                    self.head.send_replace(next_seq);
                     for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
                         let _ = reply.send(outcome);
                     }

@@ -3,6 +3,7 @@
 mod source;
 mod system;
 mod table;
+mod view;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use futures::StreamExt;
 pub use source::SourceTable;
 pub use system::DeadLetterTable;
 pub use table::ReferenceTable;
+pub use view::ViewTable;
 
 use crate::storage::StorageError;
 

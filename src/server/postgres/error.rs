@@ -47,6 +47,7 @@ fn sqlstate(error: &QueryError) -> &'static str {
         QueryError::UnknownSetting(_) => "42704",
         QueryError::InvalidParameter(_) => "22023",
         QueryError::Canceled => "57014",
+        QueryError::ViewStalled { .. } => "55000",
     }
 }
 
@@ -57,6 +58,7 @@ fn catalog_state(error: &CatalogError) -> &'static str {
         CatalogError::WrongKind { .. } => "42809",
         CatalogError::UnsupportedType(_) => "0A000",
         CatalogError::InvalidDefinition(_) => "42P16",
+        CatalogError::HasDependents { .. } => "2BP01",
         CatalogError::Corrupt(_) => "XX001",
     }
 }

@@ -1,0 +1,49 @@
+//! Materialized views: a query over one source, maintained incrementally.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+use crate::{ColumnDef, ObjectId};
+
+/// When a view's rows are emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Emit {
+    /// Open windows are visible and change at every epoch (the default).
+    OnUpdate,
+    /// Each window is emitted once, final, when the watermark passes its end.
+    OnWindowClose,
+}
+
+/// A materialized view. Its query is kept as text and planned again at every start, so the
+/// stored form does not depend on the planner's internals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDef {
+    /// Stable id; keys the view's state, rows and input offset.
+    pub id: ObjectId,
+    /// The view's name.
+    pub name: String,
+    /// Output columns, as the query produced them at `CREATE`.
+    pub columns: Vec<ColumnDef>,
+    /// The source the view reads.
+    pub source: ObjectId,
+    /// The `SELECT` the view maintains.
+    pub query: String,
+    /// When rows are emitted.
+    pub emit: Emit,
+    /// The `CREATE MATERIALIZED VIEW` statement, as written.
+    pub definition: String,
+}
+
+impl ViewDef {
+    /// The Arrow schema of the view's rows.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| c.ty.arrow_field(&c.name, c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}

@@ -1,0 +1,214 @@
+//! Materialized views in the engine: `CREATE`, starting them at open, `SHOW`, and `FLUSH`,
+//! which waits until every view has processed everything acknowledged before it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use rocksdb::WriteBatch;
+use weir_catalog::{CatalogError, CatalogObject, ColumnDef, ColumnType, Emit, ObjectKind, ViewDef};
+use weir_sql::ast::CreateView;
+use weir_sql::plan::{ViewQuery, object_name, plan_view_query};
+use weir_sql::{SqlError, Statement};
+
+use super::engine::Engine;
+use super::{QueryError, QueryResult};
+use crate::storage::ViewStore;
+use crate::stream::{ViewRunner, spawn_view};
+use datafusion::arrow::datatypes::SchemaRef;
+
+/// How long `FLUSH` waits for a view that makes no progress before reporting its error.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(30);
+
+impl Engine {
+    /// `CREATE MATERIALIZED VIEW`: plans the view, stores it, and starts it; the view first
+    /// works through the events its source already holds (backfill), then follows new ones.
+    pub(super) async fn create_view(&self, create: &CreateView) -> Result<QueryResult, QueryError> {
+        let done = || Ok(QueryResult::Command("CREATE MATERIALIZED VIEW".into()));
+        let _ddl = self.ddl.lock().await;
+        let name = object_name(&create.name)?;
+        let query = plan_view_query(&create.query)?;
+        if create.emit == Emit::OnWindowClose {
+            return Err(SqlError::Unsupported("EMIT ON WINDOW CLOSE (yet)".into()).into());
+        }
+        let (id, next_id, source_id) = {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            match catalog.check_free(&name) {
+                Err(_) if create.if_not_exists => return done(),
+                result => result?,
+            }
+            let source = catalog
+                .get_kind(ObjectKind::Source, &query.source)?
+                .ok_or_else(|| CatalogError::NotFound {
+                    kind: ObjectKind::Source.as_str(),
+                    name: query.source.clone(),
+                })?;
+            (catalog.peek_id(), catalog.next_id(), source.id())
+        };
+        // Planning the whole query over the source checks it and names its columns.
+        let plan = self
+            .ctx
+            .state()
+            .create_logical_plan(&query.batch_sql)
+            .await?;
+        let columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(ColumnDef {
+                    name: f.name().clone(),
+                    ty: ColumnType::from_arrow(f)?,
+                    nullable: true,
+                    default: None,
+                })
+            })
+            .collect::<Result<Vec<_>, CatalogError>>()?;
+        let def = Arc::new(ViewDef {
+            id,
+            name,
+            columns,
+            source: source_id,
+            query: create.query.to_string(),
+            emit: create.emit,
+            definition: create.text.clone(),
+        });
+        // The runner is built before anything is stored: a query it cannot run fails here.
+        let runner = self.view_runner(def.clone(), query).await?;
+        let object = CatalogObject::View((*def).clone());
+        let mut write = WriteBatch::default();
+        self.catalog_store.put(&mut write, &object, next_id);
+        self.commit_ddl(write)?;
+        self.catalog
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(object);
+        self.start_view(&def, runner)?;
+        done()
+    }
+
+    /// Starts every stored view. Called once after [`Engine::open`], on the server's runtime.
+    pub async fn start_views(&self) -> Result<(), QueryError> {
+        let views: Vec<ViewDef> = {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            catalog
+                .objects()
+                .filter_map(|o| match o {
+                    CatalogObject::View(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        for def in views {
+            let statements = weir_sql::parse(&def.query)?;
+            let [Statement::Standard(statement)] = statements.as_slice() else {
+                return Err(
+                    CatalogError::Corrupt(format!("view \"{}\": stored query", def.name)).into(),
+                );
+            };
+            let datafusion::sql::sqlparser::ast::Statement::Query(query) = statement.as_ref()
+            else {
+                return Err(
+                    CatalogError::Corrupt(format!("view \"{}\": stored query", def.name)).into(),
+                );
+            };
+            let def = Arc::new(def);
+            let runner = self
+                .view_runner(def.clone(), plan_view_query(query)?)
+                .await?;
+            self.start_view(&def, runner)?;
+        }
+        Ok(())
+    }
+
+    async fn view_runner(
+        &self,
+        def: Arc<ViewDef>,
+        query: ViewQuery,
+    ) -> Result<ViewRunner, QueryError> {
+        let log = self
+            .source(&query.source)
+            .ok_or_else(|| CatalogError::NotFound {
+                kind: ObjectKind::Source.as_str(),
+                name: query.source.clone(),
+            })?;
+        let store = Arc::new(ViewStore::new(self.db.clone(), def.id, def.arrow_schema()));
+        Ok(ViewRunner::open(def, query, log, store).await?)
+    }
+
+    fn start_view(&self, def: &ViewDef, runner: ViewRunner) -> Result<(), QueryError> {
+        let store = runner.store().clone();
+        let handle = spawn_view(self.query_runtime().handle(), runner, def.name.clone());
+        self.views
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(def.name.clone(), handle);
+        self.ctx.register_table(
+            datafusion::common::TableReference::bare(def.name.clone()),
+            Arc::new(super::provider::ViewTable::new(store)),
+        )?;
+        Ok(())
+    }
+
+    /// `FLUSH`: returns once every view has committed every event its source had acknowledged
+    /// when the statement began. (Sources and tables are visible as soon as acknowledged.)
+    pub(super) async fn flush(&self) -> Result<QueryResult, QueryError> {
+        let targets: Vec<(String, u64, _)> = {
+            let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+            views
+                .iter()
+                .map(|(name, handle)| (name.clone(), handle.log().head(), handle.progress()))
+                .collect()
+        };
+        for (name, head, progress) in targets {
+            progress
+                .wait_for(head, FLUSH_PATIENCE)
+                .await
+                .map_err(|reason| QueryError::ViewStalled { view: name, reason })?;
+        }
+        Ok(QueryResult::Command("FLUSH".into()))
+    }
+
+    /// `SHOW MATERIALIZED VIEWS`: each view's name and source.
+    pub(super) fn show_views(&self) -> QueryResult {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let views: Vec<&ViewDef> = catalog
+            .objects()
+            .filter_map(|o| match o {
+                CatalogObject::View(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let source_name = |v: &ViewDef| {
+            catalog
+                .objects()
+                .find(|o| o.id() == v.source)
+                .map(|o| o.name().to_string())
+        };
+        let batch = RecordBatch::try_new(
+            show_views_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    views.iter().map(|v| v.name.as_str()),
+                )),
+                Arc::new(
+                    views
+                        .iter()
+                        .map(|v| source_name(v))
+                        .collect::<StringArray>(),
+                ),
+            ],
+        )
+        .expect("columns match the schema");
+        QueryResult::from_batch(batch)
+    }
+}
+
+/// The columns of `SHOW MATERIALIZED VIEWS`.
+pub(super) fn show_views_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, true),
+    ]))
+}

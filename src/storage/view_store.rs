@@ -1,0 +1,121 @@
+//! A materialized view's durable parts: its rows (in `Rows`, keyed by view id ++ group key, so
+//! they scan like a table's), its per-group aggregate state and the log position it has
+//! consumed (in `ViewState`). One epoch's changes to all three are one atomic write, so after a
+//! crash a view resumes from an offset that matches its state and rows exactly (DESIGN.md §4).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use rocksdb::WriteBatch;
+use weir_catalog::ObjectId;
+
+use super::row_codec::{decode_rows, encode_rows};
+use super::{Cf, Db, StorageError};
+
+/// `ViewState` key tags after the view id.
+const OFFSET_TAG: u8 = 0;
+const STATE_TAG: u8 = 1;
+
+/// One view's storage.
+#[derive(Debug)]
+pub struct ViewStore {
+    db: Arc<Db>,
+    id: ObjectId,
+    /// The view's rows.
+    schema: SchemaRef,
+}
+
+/// The changes one epoch commits.
+#[derive(Debug, Default)]
+pub struct EpochWrite {
+    /// Group key -> new state row (encoded).
+    pub state: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Group key -> new output row, or `None` to remove the group's row.
+    pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The next log sequence number to read.
+    pub next_seq: u64,
+}
+
+impl ViewStore {
+    /// The store of view `id`, whose rows have `schema`.
+    pub fn new(db: Arc<Db>, id: ObjectId, schema: SchemaRef) -> Self {
+        Self { db, id, schema }
+    }
+
+    /// The schema of the view's rows.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The next log sequence number the view has to read (0 for a new view).
+    pub fn next_seq(&self) -> Result<u64, StorageError> {
+        match self.db.get(Cf::ViewState, &self.key(OFFSET_TAG, &[]))? {
+            None => Ok(0),
+            Some(bytes) => Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
+                |_| StorageError::Corrupt(format!("view offset of {} bytes", bytes.len())),
+            )?)),
+        }
+    }
+
+    /// Every group's stored state row, decoded with `state_schema`, and the group keys.
+    pub fn load_state(
+        &self,
+        state_schema: &SchemaRef,
+    ) -> Result<(Vec<Vec<u8>>, RecordBatch), StorageError> {
+        let prefix = self.key(STATE_TAG, &[]);
+        let entries = self.db.scan_prefix(Cf::ViewState, &prefix)?;
+        let keys = entries
+            .iter()
+            .map(|(k, _)| k[prefix.len()..].to_vec())
+            .collect();
+        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
+        Ok((keys, decode_rows(state_schema, &values)?))
+    }
+
+    /// Encodes state or output rows for an [`EpochWrite`].
+    pub fn encode(batch: &RecordBatch) -> Result<Vec<Vec<u8>>, StorageError> {
+        encode_rows(batch)
+    }
+
+    /// Commits one epoch atomically.
+    pub fn commit(&self, epoch: EpochWrite) -> Result<(), StorageError> {
+        let mut write = WriteBatch::default();
+        for (key, row) in epoch.state {
+            write.put_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key), row);
+        }
+        for (key, row) in epoch.rows {
+            let key = self.row_key(&key);
+            match row {
+                Some(row) => write.put_cf(self.db.cf(Cf::Rows), key, row),
+                None => write.delete_cf(self.db.cf(Cf::Rows), key),
+            }
+        }
+        write.put_cf(
+            self.db.cf(Cf::ViewState),
+            self.key(OFFSET_TAG, &[]),
+            epoch.next_seq.to_be_bytes(),
+        );
+        self.db.write(write)
+    }
+
+    /// The view's rows, from one snapshot, in group-key order.
+    pub fn scan(&self) -> Result<RecordBatch, StorageError> {
+        let entries = self.db.scan_prefix(Cf::Rows, &self.id.to_be_bytes())?;
+        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
+        decode_rows(&self.schema, &values)
+    }
+
+    fn key(&self, tag: u8, rest: &[u8]) -> Vec<u8> {
+        let mut key = self.id.to_be_bytes().to_vec();
+        key.push(tag);
+        key.extend_from_slice(rest);
+        key
+    }
+
+    fn row_key(&self, group: &[u8]) -> Vec<u8> {
+        let mut key = self.id.to_be_bytes().to_vec();
+        key.extend_from_slice(group);
+        key
+    }
+}

@@ -1,0 +1,196 @@
+//! Per-group aggregate state: the `g` (group key) and `p` (partial state) columns of a view's
+//! partial query, merged group by group as epochs bring new partial rows.
+
+use std::collections::{HashMap, HashSet};
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::error::DataFusionError;
+use weir_sql::plan::Merge;
+
+use crate::storage::keys::append_nullable_column;
+
+/// Every group's state, in memory (loaded from RocksDB when the view starts).
+#[derive(Debug)]
+pub struct GroupStates {
+    schema: SchemaRef,
+    groups: usize,
+    merges: Vec<Merge>,
+    states: HashMap<Vec<u8>, Vec<ScalarValue>>,
+}
+
+impl GroupStates {
+    /// Empty states for rows of `schema`: `groups` key columns, then one column per merge.
+    pub fn new(schema: SchemaRef, groups: usize, merges: Vec<Merge>) -> Self {
+        debug_assert_eq!(schema.fields().len(), groups + merges.len());
+        Self {
+            schema,
+            groups,
+            merges,
+            states: HashMap::new(),
+        }
+    }
+
+    /// The schema of state rows.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Restores stored states.
+    pub fn load(&mut self, keys: Vec<Vec<u8>>, batch: &RecordBatch) -> Result<()> {
+        for (row, key) in keys.into_iter().enumerate() {
+            self.states.insert(key, row_values(batch, row)?);
+        }
+        Ok(())
+    }
+
+    /// Merges the rows of a partial batch into the states; returns the keys of the groups
+    /// that changed, each once, in first-seen order.
+    pub fn merge(&mut self, partial: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        let keys = group_keys(partial, self.groups)?;
+        let mut seen = HashSet::new();
+        let mut changed = Vec::new();
+        for (row, key) in keys.into_iter().enumerate() {
+            let incoming = row_values(partial, row)?;
+            match self.states.get_mut(&key) {
+                Some(state) => {
+                    for (i, merge) in self.merges.iter().enumerate() {
+                        let at = self.groups + i;
+                        state[at] = merge_value(*merge, &state[at], &incoming[at])?;
+                    }
+                }
+                None => {
+                    self.states.insert(key.clone(), incoming);
+                }
+            }
+            if seen.insert(key.clone()) {
+                changed.push(key);
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The states of `keys` as one batch, in that order.
+    pub fn batch(&self, keys: &[Vec<u8>]) -> Result<RecordBatch> {
+        if keys.is_empty() {
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
+        let columns = (0..self.schema.fields().len())
+            .map(|c| ScalarValue::iter_to_array(keys.iter().map(|k| self.states[k][c].clone())))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| datafusion::arrow::compute::cast(&c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// The memcomparable key of each row's first `groups` columns.
+pub fn group_keys(batch: &RecordBatch, groups: usize) -> Result<Vec<Vec<u8>>> {
+    let mut keys = vec![Vec::new(); batch.num_rows()];
+    for column in &batch.columns()[..groups] {
+        append_nullable_column(&mut keys, column)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    }
+    Ok(keys)
+}
+
+fn row_values(batch: &RecordBatch, row: usize) -> Result<Vec<ScalarValue>> {
+    batch
+        .columns()
+        .iter()
+        .map(|c| ScalarValue::try_from_array(c, row))
+        .collect()
+}
+
+/// Combines two partial states of one aggregate. NULL is "no value yet" for every merge.
+fn merge_value(merge: Merge, old: &ScalarValue, new: &ScalarValue) -> Result<ScalarValue> {
+    if new.is_null() {
+        return Ok(old.clone());
+    }
+    if old.is_null() {
+        return Ok(new.clone());
+    }
+    Ok(match merge {
+        Merge::Sum => old.add(new)?,
+        Merge::Min => {
+            if new < old {
+                new.clone()
+            } else {
+                old.clone()
+            }
+        }
+        Merge::Max => {
+            if new > old {
+                new.clone()
+            } else {
+                old.clone()
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn merges_sums_minimums_and_maximums_per_group_with_null_keys() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("g0", DataType::Utf8, true),
+            Field::new("p0", DataType::Int64, true),
+            Field::new("p1", DataType::Float64, true),
+            Field::new("p2", DataType::Float64, true),
+        ]));
+        let batch = |g: Vec<Option<&str>>, c: Vec<i64>, lo: Vec<Option<f64>>, hi: Vec<f64>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(g)),
+                    Arc::new(Int64Array::from(c)),
+                    Arc::new(Float64Array::from(lo)),
+                    Arc::new(Float64Array::from(hi)),
+                ],
+            )
+            .unwrap()
+        };
+        let mut states =
+            GroupStates::new(schema.clone(), 1, vec![Merge::Sum, Merge::Min, Merge::Max]);
+        let changed = states
+            .merge(&batch(
+                vec![Some("eu"), None],
+                vec![2, 1],
+                vec![Some(3.0), None],
+                vec![5.0, 1.0],
+            ))
+            .unwrap();
+        assert_eq!(changed.len(), 2);
+        let changed = states
+            .merge(&batch(
+                vec![Some("eu")],
+                vec![4],
+                vec![Some(1.0)],
+                vec![4.0],
+            ))
+            .unwrap();
+        let merged = states.batch(&changed).unwrap();
+        assert_eq!(
+            merged,
+            batch(vec![Some("eu")], vec![6], vec![Some(1.0)], vec![5.0])
+        );
+        let null_group = group_keys(&batch(vec![None], vec![0], vec![None], vec![0.0]), 1).unwrap();
+        assert_eq!(
+            states.batch(&null_group).unwrap(),
+            batch(vec![None], vec![1], vec![None], vec![1.0]),
+            "a NULL group key is a group of its own"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The dataflow that keeps materialized views up to date (DESIGN.md §3–5).
+//!
+//! Each view follows its source's log. An epoch reads the entries the view has not consumed,
+//! runs the view's partial aggregate over them (DataFusion, vectorized), merges the partial
+//! states into the stored per-group states, evaluates the view's select list over the groups
+//! that changed, and commits state, rows and the new log offset in one atomic write. After a
+//! crash a view resumes from its committed offset, so every accepted event counts exactly once.
+
+mod group_state;
+mod runner;
+mod view;
+
+pub use runner::{ViewHandle, ViewProgress, spawn_view};
+pub use view::ViewRunner;

@@ -1,0 +1,115 @@
+//! Running a view: a task on the query runtime that follows the source log, one epoch after
+//! another, and publishes how far it has got so `FLUSH` can wait for it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::ViewRunner;
+use crate::storage::SourceLog;
+
+/// Log entries one epoch reads at most, so a long backlog (a backfill) commits in steps.
+const MAX_EPOCH_ENTRIES: usize = 256;
+/// How long a failing view waits before trying its epoch again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A running view, as the engine holds it. Dropping it stops the view.
+#[derive(Debug)]
+pub struct ViewHandle {
+    log: Arc<SourceLog>,
+    progress: ViewProgress,
+    task: AbortHandle,
+}
+
+/// How far a view has got, for those who wait on it.
+#[derive(Debug, Clone)]
+pub struct ViewProgress {
+    progress: watch::Receiver<u64>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl ViewHandle {
+    /// The source log the view follows.
+    pub fn log(&self) -> &Arc<SourceLog> {
+        &self.log
+    }
+
+    /// The view's progress.
+    pub fn progress(&self) -> ViewProgress {
+        self.progress.clone()
+    }
+}
+
+impl ViewProgress {
+    /// Waits until the view has committed every log entry before `seq`. Returns the view's
+    /// last error instead if it stops making progress for `patience`.
+    pub async fn wait_for(&self, seq: u64, patience: Duration) -> Result<(), String> {
+        let mut progress = self.progress.clone();
+        loop {
+            if *progress.borrow_and_update() >= seq {
+                return Ok(());
+            }
+            match tokio::time::timeout(patience, progress.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err("the view stopped".into()),
+                Err(_) => {
+                    let error = self
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    return Err(error.unwrap_or_else(|| "the view made no progress".into()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ViewHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts maintaining a view on `runtime`.
+pub fn spawn_view(
+    runtime: &tokio::runtime::Handle,
+    mut runner: ViewRunner,
+    name: String,
+) -> ViewHandle {
+    let log = runner.log().clone();
+    let (progress_tx, progress) = watch::channel(runner.next_seq());
+    let last_error = Arc::new(Mutex::new(None));
+    let errors = last_error.clone();
+    let mut head = log.subscribe();
+    let task = runtime.spawn(async move {
+        loop {
+            // Sleep until the log has entries this view has not read.
+            while *head.borrow_and_update() <= runner.next_seq() {
+                if head.changed().await.is_err() {
+                    return;
+                }
+            }
+            match runner.epoch(MAX_EPOCH_ENTRIES).await {
+                Ok(_) => {
+                    progress_tx.send_replace(runner.next_seq());
+                }
+                Err(e) => {
+                    tracing::error!(view = %name, error = %e, "view epoch failed; retrying");
+                    *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
+            }
+        }
+    });
+    ViewHandle {
+        log,
+        progress: ViewProgress {
+            progress,
+            last_error,
+        },
+        task: task.abort_handle(),
+    }
+}

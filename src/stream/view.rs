@@ -1,0 +1,240 @@
+//! One view's epochs: new log entries in, state merged, changed rows and the new offset
+//! committed together.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::TableReference;
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use weir_catalog::ViewDef;
+use weir_sql::plan::ViewQuery;
+
+use super::group_state::{GroupStates, group_keys};
+use crate::storage::{EpochWrite, SourceLog, ViewStore};
+
+/// A group key and its new encoded row, or `None` to remove it.
+type RowChange = (Vec<u8>, Option<Vec<u8>>);
+
+/// The relation the final query reads: merged states of the groups an epoch changed.
+const GROUPS: &str = "__groups";
+/// The final query's column telling whether a group's row is kept (`HAVING`).
+const KEEP: &str = "__keep";
+
+/// Maintains one view.
+pub struct ViewRunner {
+    def: Arc<ViewDef>,
+    query: ViewQuery,
+    log: Arc<SourceLog>,
+    store: Arc<ViewStore>,
+    /// A private context: the source's name in it means "this epoch's new events".
+    ctx: SessionContext,
+    states: GroupStates,
+    final_sql: String,
+    next_seq: u64,
+}
+
+impl std::fmt::Debug for ViewRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewRunner")
+            .field("view", &self.def.name)
+            .field("next_seq", &self.next_seq)
+            .finish()
+    }
+}
+
+impl ViewRunner {
+    /// Plans the view's partial and final queries and loads its stored state and offset.
+    /// Fails (before anything is stored, at `CREATE`) if either query does not plan.
+    pub async fn open(
+        def: Arc<ViewDef>,
+        query: ViewQuery,
+        log: Arc<SourceLog>,
+        store: Arc<ViewStore>,
+    ) -> Result<Self> {
+        // One partition: an epoch's delta is small, and the view's order of work is its own.
+        let config = SessionConfig::new()
+            .with_target_partitions(1)
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+        let ctx = SessionContext::new_with_config(config);
+        register(&ctx, &query.source, log.schema().clone(), Vec::new())?;
+        let partial = ctx.sql(&query.partial_sql).await?;
+        // Stored in Weir's row format, whose timestamps are microseconds (`date_bin` yields
+        // nanoseconds).
+        let state_schema = Arc::new(Schema::new(
+            partial
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    let ty = match f.data_type() {
+                        DataType::Timestamp(_, tz) => {
+                            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+                        }
+                        other => other.clone(),
+                    };
+                    Field::new(f.name(), ty, true)
+                })
+                .collect::<Vec<_>>(),
+        ));
+        register(&ctx, GROUPS, state_schema.clone(), Vec::new())?;
+        let mut items: Vec<String> = query
+            .final_items
+            .iter()
+            .zip(&def.columns)
+            .map(|(item, column)| format!("{item} AS \"{}\"", column.name.replace('"', "\"\"")))
+            .collect();
+        items.push(match &query.final_filter {
+            Some(filter) => format!("COALESCE({filter}, false) AS \"{KEEP}\""),
+            None => format!("true AS \"{KEEP}\""),
+        });
+        items.extend((0..query.group_columns).map(|j| format!("\"g{j}\"")));
+        let final_sql = format!("SELECT {} FROM \"{GROUPS}\"", items.join(", "));
+        ctx.sql(&final_sql).await?;
+
+        let mut states = GroupStates::new(
+            state_schema.clone(),
+            query.group_columns,
+            query.partials.clone(),
+        );
+        let (next_seq, (keys, stored)) = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, crate::storage::StorageError>((
+                    store.next_seq()?,
+                    store.load_state(&state_schema)?,
+                ))
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+        };
+        states.load(keys, &stored)?;
+        Ok(Self {
+            def,
+            query,
+            log,
+            store,
+            ctx,
+            states,
+            final_sql,
+            next_seq,
+        })
+    }
+
+    /// The next log sequence number this view reads: everything before it is in its rows.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Where the view's rows are stored.
+    pub fn store(&self) -> &Arc<ViewStore> {
+        &self.store
+    }
+
+    /// The source log the view follows.
+    pub fn log(&self) -> &Arc<SourceLog> {
+        &self.log
+    }
+
+    /// Runs one epoch over at most `max_entries` new log entries; returns how many it read.
+    pub async fn epoch(&mut self, max_entries: usize) -> Result<usize> {
+        let (log, from) = (self.log.clone(), self.next_seq);
+        let entries = tokio::task::spawn_blocking(move || log.read_from(from, max_entries))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let Some(&(last, _)) = entries.last() else {
+            return Ok(0);
+        };
+        let read = entries.len();
+        let delta: Vec<RecordBatch> = entries.into_iter().map(|(_, batch)| batch).collect();
+        register(
+            &self.ctx,
+            &self.query.source,
+            self.log.schema().clone(),
+            delta,
+        )?;
+        let partials = self
+            .ctx
+            .sql(&self.query.partial_sql)
+            .await?
+            .collect()
+            .await?;
+        let mut changed = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for partial in &partials {
+            let partial = cast_to(partial, self.states.schema())?;
+            for key in self.states.merge(&partial)? {
+                if seen.insert(key.clone()) {
+                    changed.push(key);
+                }
+            }
+        }
+        let merged = self.states.batch(&changed)?;
+        let state_rows =
+            ViewStore::encode(&merged).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        register(&self.ctx, GROUPS, merged.schema(), vec![merged])?;
+        let finished = self.ctx.sql(&self.final_sql).await?.collect().await?;
+
+        let mut write = EpochWrite {
+            state: changed.into_iter().zip(state_rows).collect(),
+            rows: Vec::new(),
+            next_seq: last + 1,
+        };
+        for batch in &finished {
+            write.rows.extend(self.output_rows(batch)?);
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.commit(write))
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        self.next_seq = last + 1;
+        Ok(read)
+    }
+
+    /// Each finished row as (group key, encoded row or `None` when `HAVING` drops it).
+    fn output_rows(&self, batch: &RecordBatch) -> Result<Vec<RowChange>> {
+        let outputs = self.def.columns.len();
+        let output = batch.project(&(0..outputs).collect::<Vec<_>>())?;
+        let rows = ViewStore::encode(&cast_to(&output, self.store.schema())?)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let keep = batch.column(outputs).as_boolean();
+        let groups = batch.project(&(outputs + 1..batch.num_columns()).collect::<Vec<_>>())?;
+        let keys = group_keys(&groups, self.query.group_columns)?;
+        Ok(keys
+            .into_iter()
+            .zip(rows)
+            .enumerate()
+            .map(|(i, (key, row))| (key, (keep.is_valid(i) && keep.value(i)).then_some(row)))
+            .collect())
+    }
+}
+
+/// `batch` with its columns cast to `schema`'s types.
+fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// (Re)binds `name` in `ctx` to `batches`.
+fn register(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<()> {
+    let table = TableReference::bare(name.to_string());
+    ctx.deregister_table(table.clone())?;
+    ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
+}
