@@ -12,3 +12,4 @@ mod postgres_client;
 mod psql;
 mod server;
 mod sqllogictest;
+mod views;
