@@ -4,8 +4,10 @@
 //! server CPU and peak memory, beside a baseline measured in the same run: the same bodies
 //! decoded to Arrow by arrow-json on one core in this process (no HTTP, no storage).
 //!
-//! `cargo bench --bench ingest -- [--events N] [--clients C] [--batch B] [--events-file F]`
-//! (F: NDJSON from `../shared/bench/gen_events.py`). Figures go in `docs/benchmarks.md`.
+//! `cargo bench --bench ingest -- [--events N] [--clients C] [--batch B] [--events-file F]
+//! [--epoch-ms]` (F: NDJSON from `../shared/bench/gen_events.py`; `--epoch-ms` sends `ts` as
+//! epoch milliseconds, which the collector's per-event path decodes). Figures go in
+//! `docs/benchmarks.md`.
 
 mod support;
 
@@ -24,6 +26,7 @@ struct Options {
     clients: usize,
     batch: usize,
     events_file: Option<PathBuf>,
+    epoch_ms: bool,
 }
 
 impl Options {
@@ -33,6 +36,7 @@ impl Options {
             clients: 4,
             batch: 1_000,
             events_file: None,
+            epoch_ms: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -42,6 +46,7 @@ impl Options {
                 "--clients" => options.clients = value().parse().expect("--clients C"),
                 "--batch" => options.batch = value().parse().expect("--batch B"),
                 "--events-file" => options.events_file = Some(value().into()),
+                "--epoch-ms" => options.epoch_ms = true,
                 // `cargo bench` passes `--bench` to every benchmark binary.
                 "--bench" => {}
                 other => panic!("unknown argument {other}"),
@@ -55,7 +60,7 @@ fn main() {
     let options = Options::parse();
     let lines = match &options.events_file {
         Some(path) => events::read(path),
-        None => events::generate(options.events, 42),
+        None => events::generate(options.events, 42, options.epoch_ms),
     };
     let bodies: Vec<Bytes> = lines
         .chunks(options.batch)

@@ -48,8 +48,10 @@ const USERS: u64 = 100_000;
 /// 2024-01-01T00:00:00Z in epoch milliseconds.
 const START_MS: i64 = 1_704_067_200_000;
 
-/// NDJSON lines, one event each (newline included), deterministic for a seed.
-pub fn generate(events: usize, seed: u64) -> Vec<String> {
+/// NDJSON lines, one event each (newline included), deterministic for a seed. With
+/// `epoch_ms`, `ts` is epoch milliseconds instead of RFC 3339 text, which takes the collector's
+/// per-event path instead of the columnar one.
+pub fn generate(events: usize, seed: u64, epoch_ms: bool) -> Vec<String> {
     let mut rng = SplitMix64(seed);
     (0..events)
         .map(|i| {
@@ -64,7 +66,7 @@ pub fn generate(events: usize, seed: u64) -> Vec<String> {
             writeln!(
                 line,
                 "{{\"event_id\":\"{}-{}-{}-{}-{}\",\"event_name\":\"{}\",\"user_id\":\"user_{:06}\",\
-                 \"ts\":\"{}\",\"amount\":{amount:?},\"region\":\"{}\",\"device\":\"{}\"}}",
+                 \"ts\":{},\"amount\":{amount:?},\"region\":\"{}\",\"device\":\"{}\"}}",
                 &x[0..8],
                 &x[8..12],
                 &x[12..16],
@@ -72,7 +74,11 @@ pub fn generate(events: usize, seed: u64) -> Vec<String> {
                 &x[20..32],
                 EVENT_NAMES[rng.below(20) as usize],
                 rng.below(USERS),
-                rfc3339_ms(START_MS + ts),
+                if epoch_ms {
+                    (START_MS + ts).to_string()
+                } else {
+                    format!("\"{}\"", rfc3339_ms(START_MS + ts))
+                },
                 REGIONS[rng.below(8) as usize],
                 DEVICES[rng.below(3) as usize],
             )
