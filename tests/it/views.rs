@@ -36,6 +36,19 @@ const VIEWS: &[(&str, &str, &str)] = &[
          (INTERVAL '20 seconds')) AS shifts(d) GROUP BY 1, 2",
     ),
     (
+        "hop_region",
+        "SELECT window_end, region, max(amount) AS top, \
+         count(*) FILTER (WHERE kind = 'buy') AS buys \
+         FROM HOP(events, ts, INTERVAL '10 seconds', INTERVAL '20 seconds') \
+         WHERE amount IS NOT NULL GROUP BY window_end, region",
+        "SELECT s - d + INTERVAL '20 seconds', region, max(amount), \
+         count(*) FILTER (WHERE kind = 'buy') FROM \
+         (SELECT date_bin(INTERVAL '10 seconds', ts) AS s, region, amount, kind FROM events \
+          WHERE amount IS NOT NULL) \
+         CROSS JOIN (VALUES (INTERVAL '0 seconds'), (INTERVAL '10 seconds')) AS shifts(d) \
+         GROUP BY 1, 2",
+    ),
+    (
         "by_kind",
         "SELECT kind, count(*) FILTER (WHERE amount > 50) AS big, count(amount) AS priced \
          FROM events GROUP BY kind HAVING count(*) > 3",

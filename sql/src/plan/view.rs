@@ -215,10 +215,33 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         .as_ref()
         .map(|w| format!(" WHERE {w}"))
         .unwrap_or_default();
-    let partial_sql = format!(
-        "SELECT {} FROM {from}{filter_sql}{group_sql}",
-        partial_items.join(", ")
-    );
+    let aggregate_items = &partial_items[groups.len()..];
+    let by_panes = !select.selection.as_ref().is_some_and(mentions_window)
+        && calls.calls.iter().all(|c| !mentions_window(&c.expr));
+    let partial_sql = match (window, &time_column) {
+        (
+            Some(WindowSpec::Hop {
+                slide_ms,
+                size_ms,
+                offset_ms,
+            }),
+            Some(time),
+        ) if by_panes => hop_by_panes(HopPanes {
+            source: &source,
+            time,
+            slide_ms,
+            size_ms,
+            offset_ms,
+            groups,
+            aggregate_items,
+            merges: &partials,
+            filter_sql: &filter_sql,
+        }),
+        _ => format!(
+            "SELECT {} FROM {from}{filter_sql}{group_sql}",
+            partial_items.join(", ")
+        ),
+    };
 
     let mut rewriter = Finisher {
         calls: &calls.calls,
@@ -358,9 +381,6 @@ fn window_relation(
             }
             // Each event joins the size/slide windows that hold it: the one starting at its
             // slide boundary and those starting up to size - slide before it.
-            let shifts: Vec<String> = (0..size_ms / slide_ms)
-                .map(|k| format!("({})", ms(k * slide_ms)))
-                .collect();
             let start = format!(
                 "date_bin({}, __src.\"{time}\", {}) - __hop.shift",
                 ms(slide_ms),
@@ -376,7 +396,7 @@ fn window_relation(
                     "(SELECT __src.*, {start} AS window_start, {start} + {} AS window_end \
                      FROM \"{source}\" AS __src CROSS JOIN (VALUES {}) AS __hop(shift)) AS hop",
                     ms(size_ms),
-                    shifts.join(", ")
+                    hop_shifts(slide_ms, size_ms)
                 ),
             )
         }
@@ -397,6 +417,111 @@ fn window_relation(
         }
     };
     Ok((source, Some(time), Some(window), windowed))
+}
+
+/// What [`hop_by_panes`] needs.
+struct HopPanes<'a> {
+    source: &'a str,
+    time: &'a str,
+    slide_ms: u64,
+    size_ms: u64,
+    offset_ms: u64,
+    groups: &'a [Expr],
+    aggregate_items: &'a [String],
+    merges: &'a [Merge],
+    filter_sql: &'a str,
+}
+
+/// The partial query of a HOP view computed per pane (DESIGN.md §7): events are aggregated
+/// once into slide-sized panes, and only the pane rows, not the events, are joined with the
+/// size/slide windows that contain them and merged per window. Used when nothing but the
+/// group list mentions the window columns.
+fn hop_by_panes(hop: HopPanes<'_>) -> String {
+    let pane = format!(
+        "date_bin({}, \"{}\", {})",
+        ms(hop.slide_ms),
+        hop.time,
+        origin(hop.offset_ms)
+    );
+    let mut inner_items = vec![format!("{pane} AS \"__pane\"")];
+    let mut inner_groups = vec![pane];
+    let mut outer_items = Vec::new();
+    for (j, group) in hop.groups.iter().enumerate() {
+        let start = "(\"__pane\" - __hop.shift)".to_string();
+        outer_items.push(match window_column(group) {
+            Some("window_start") => format!("{start} AS \"g{j}\""),
+            Some(_) => format!("{start} + {} AS \"g{j}\"", ms(hop.size_ms)),
+            None => {
+                inner_items.push(format!("{group} AS \"i{j}\""));
+                inner_groups.push(group.to_string());
+                format!("\"i{j}\" AS \"g{j}\"")
+            }
+        });
+    }
+    inner_items.extend(hop.aggregate_items.iter().cloned());
+    for (k, merge) in hop.merges.iter().enumerate() {
+        let function = match merge {
+            Merge::Sum => "sum",
+            Merge::Min => "min",
+            Merge::Max => "max",
+        };
+        outer_items.push(format!("{function}(\"p{k}\") AS \"p{k}\""));
+    }
+    let outer_groups = if hop.groups.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " GROUP BY {}",
+            (1..=hop.groups.len())
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "SELECT {} FROM (SELECT {} FROM \"{}\"{} GROUP BY {}) AS __panes \
+         CROSS JOIN (VALUES {}) AS __hop(shift){outer_groups}",
+        outer_items.join(", "),
+        inner_items.join(", "),
+        hop.source,
+        hop.filter_sql,
+        inner_groups.join(", "),
+        hop_shifts(hop.slide_ms, hop.size_ms),
+    )
+}
+
+/// `window_start` or `window_end`, if `expr` is (only) that column.
+fn window_column(expr: &Expr) -> Option<&'static str> {
+    let name = match expr {
+        Expr::Identifier(i) => ident(i),
+        Expr::CompoundIdentifier(parts) => ident(parts.last()?),
+        _ => return None,
+    };
+    match name.as_str() {
+        "window_start" => Some("window_start"),
+        "window_end" => Some("window_end"),
+        _ => None,
+    }
+}
+
+/// Whether `expr` mentions a window column anywhere.
+fn mentions_window(expr: &Expr) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+        if window_column(e).is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// The window starts an event's slide boundary is shifted back by: 0, slide, ... size - slide.
+fn hop_shifts(slide_ms: u64, size_ms: u64) -> String {
+    (0..size_ms / slide_ms)
+        .map(|k| format!("({})", ms(k * slide_ms)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn ms(ms: u64) -> String {
@@ -600,6 +725,11 @@ mod tests {
                 size_ms: 300_000,
                 offset_ms: 0
             })
+        );
+        assert!(
+            view.partial_sql.contains("AS __panes"),
+            "the hop aggregates per pane: {}",
+            view.partial_sql
         );
         assert!(
             view.partial_sql.contains("INTERVAL '240000 milliseconds'"),

@@ -1,0 +1,132 @@
+//! View maintenance benchmark: events/s from the source log through a materialized view, for
+//! the shared workload's tumble and hop queries (`../shared/bench/`), beside DataFusion's time
+//! for the same query in batch over the same events, measured in the same run on the same
+//! server. The source is filled over HTTP first (not measured); then each view is created over
+//! it and timed until `FLUSH` returns, i.e. until it has processed every event (the view's
+//! backfill path is the same epoch loop as live maintenance).
+//!
+//! `cargo bench --bench views -- [--events N] [--events-file F]`
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use support::{Server, events};
+
+/// The shared workload's queries without `count(DISTINCT ...)`, which views do not maintain yet.
+const QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "tumble_count",
+        "SELECT window_start, window_end, event_name, region, count(*) AS n, sum(amount) AS total \
+         FROM TUMBLE(events, ts, INTERVAL '1 minute') GROUP BY window_start, window_end, event_name, region",
+        "SELECT date_bin(INTERVAL '1 minute', ts) AS window_start, event_name, region, count(*), \
+         sum(amount) FROM events GROUP BY 1, 2, 3",
+    ),
+    (
+        "hop_agg",
+        "SELECT window_start, window_end, event_name, region, count(*) AS n, sum(amount) AS total, \
+         max(amount) AS top FROM HOP(events, ts, INTERVAL '1 minute', INTERVAL '5 minutes') \
+         GROUP BY window_start, window_end, event_name, region",
+        "SELECT date_bin(INTERVAL '1 minute', ts) - d AS window_start, event_name, region, \
+         count(*), sum(amount), max(amount) FROM events CROSS JOIN (VALUES (INTERVAL '0 minutes'), \
+         (INTERVAL '1 minute'), (INTERVAL '2 minutes'), (INTERVAL '3 minutes'), \
+         (INTERVAL '4 minutes')) AS shifts(d) GROUP BY 1, 2, 3",
+    ),
+];
+
+fn main() {
+    let mut events_count = 1_000_000;
+    let mut events_file = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--events" => {
+                events_count = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--events N")
+            }
+            "--events-file" => events_file = args.next(),
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let lines = match &events_file {
+        Some(path) => events::read(path.as_ref()),
+        None => events::generate(events_count, 42, false),
+    };
+    let total = lines.len();
+    let bodies: Vec<Bytes> = lines
+        .chunks(1000)
+        .map(|c| Bytes::from(c.concat()))
+        .collect();
+    drop(lines);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let sql = server.client().await;
+        sql.batch_execute(events::CREATE_SOURCE).await.expect("create source");
+        eprintln!("filling the source with {total} events over HTTP ...");
+        let http = reqwest::Client::new();
+        let url = format!("http://{}/api/events/events", server.http);
+        for (i, body) in bodies.iter().enumerate() {
+            let response = http
+                .post(&url)
+                .header("content-type", "application/x-ndjson")
+                .body(body.clone())
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(response.status(), 202);
+            if i % 500 == 0 {
+                eprintln!("  {} events", i * 1000);
+            }
+        }
+        println!("\n## View maintenance: {total} events, 2 cores");
+        println!("| view | events/s through the view | server cores busy | events/s per core | DataFusion batch, s | streaming/batch time | view rows |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for (name, view, batch) in QUERIES {
+            // Batch first: the same query over the same events, read from the same log.
+            let started = Instant::now();
+            let batch_rows = sql
+                .query(&format!("SELECT count(*) FROM ({batch}) AS q"), &[])
+                .await
+                .expect("batch query")[0]
+                .get::<_, i64>(0);
+            let batch_time = started.elapsed();
+
+            let cpu = server.cpu_time();
+            let started = Instant::now();
+            sql.batch_execute(&format!("CREATE MATERIALIZED VIEW {name} AS {view}"))
+                .await
+                .expect("create view");
+            sql.batch_execute("FLUSH").await.expect("flush");
+            let streaming = started.elapsed();
+            let cores = (server.cpu_time() - cpu).as_secs_f64() / streaming.as_secs_f64();
+            let view_rows: i64 = sql
+                .query_one(&format!("SELECT count(*) FROM {name}"), &[])
+                .await
+                .expect("count view")
+                .get(0);
+            assert_eq!(view_rows, batch_rows, "{name}: the view and its batch query agree");
+            let rate = total as f64 / streaming.as_secs_f64();
+            println!(
+                "| {name} | {rate:.0} | {cores:.2} | {:.0} | {:.2} | {:.2} | {view_rows} |",
+                rate / cores.max(f64::EPSILON),
+                batch_time.as_secs_f64(),
+                ratio(streaming, batch_time),
+            );
+        }
+        println!("\nserver peak RSS: {:.0} MB", server.peak_rss() as f64 / 1e6);
+    });
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON)
+}
