@@ -106,6 +106,12 @@ impl Engine {
             "dead_letters".into(),
             Arc::new(super::provider::DeadLetterTable::new(dead_letters.clone())),
         )?;
+        system.register_table(
+            "late_events".into(),
+            Arc::new(super::provider::LateEventTable::new(Arc::new(
+                crate::storage::LateEvents::new(db.clone()),
+            ))),
+        )?;
         ctx.catalog(DATABASE)
             .expect("the default catalog exists")
             .register_schema(SYSTEM_SCHEMA, system)?;

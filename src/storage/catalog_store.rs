@@ -57,7 +57,14 @@ impl CatalogStore {
         let id = object.id();
         batch.delete_cf(self.db.cf(Cf::Catalog), id.to_be_bytes());
         // Data keys start with the owner's id, and ids are never reused.
-        for cf in [Cf::Rows, Cf::Log, Cf::LogStats, Cf::Dedup, Cf::ViewState] {
+        for cf in [
+            Cf::Rows,
+            Cf::Log,
+            Cf::LogStats,
+            Cf::Dedup,
+            Cf::ViewState,
+            Cf::LateEvents,
+        ] {
             batch.delete_range_cf(self.db.cf(cf), id.to_be_bytes(), (id.0 + 1).to_be_bytes());
         }
     }

@@ -34,10 +34,12 @@ pub enum Cf {
     /// `view id ++ 0` -> the next log sequence number the view reads; `view id ++ 1 ++ group
     /// key` -> that group's aggregate state row.
     ViewState,
+    /// `view id ++ seq ++ row index` -> a late event (row codec), `weir.late_events`.
+    LateEvents,
 }
 
 impl Cf {
-    const ALL: [Cf; 8] = [
+    const ALL: [Cf; 9] = [
         Cf::Catalog,
         Cf::Meta,
         Cf::Rows,
@@ -46,6 +48,7 @@ impl Cf {
         Cf::DeadLetters,
         Cf::LogStats,
         Cf::ViewState,
+        Cf::LateEvents,
     ];
 
     fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Cf {
             Cf::DeadLetters => "dead_letters",
             Cf::LogStats => "source_log_stats",
             Cf::ViewState => "view_state",
+            Cf::LateEvents => "late_events",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A materialized view's durable parts: its rows (in `Rows`, keyed by view id ++ group key, so
-//! they scan like a table's), its per-group aggregate state and the log position it has
-//! consumed (in `ViewState`). One epoch's changes to all three are one atomic write, so after a
+//! they scan like a table's), its per-group aggregate state, the log position it has consumed
+//! and its watermark (in `ViewState`), and the late events it set aside. One epoch's changes to
+//! all of them are one atomic write, so after a
 //! crash a view resumes from an offset that matches its state and rows exactly (DESIGN.md §4).
 
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use rocksdb::WriteBatch;
 use weir_catalog::ObjectId;
 
 use super::row_codec::{decode_rows, encode_rows};
-use super::{Cf, Db, StorageError};
+use super::{Cf, Db, StorageError, stage_late_events};
 
 /// `ViewState` key tags after the view id.
 const OFFSET_TAG: u8 = 0;
 const STATE_TAG: u8 = 1;
+const WATERMARK_TAG: u8 = 2;
 
 /// One view's storage.
 #[derive(Debug)]
@@ -33,6 +35,10 @@ pub struct EpochWrite {
     pub state: Vec<(Vec<u8>, Vec<u8>)>,
     /// Group key -> new output row, or `None` to remove the group's row.
     pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Late rows (in `weir.late_events`' schema) by the log entry they came in.
+    pub late: Vec<(u64, RecordBatch)>,
+    /// The source watermark after this epoch (µs), if the view follows one.
+    pub watermark: Option<i64>,
     /// The next log sequence number to read.
     pub next_seq: u64,
 }
@@ -55,6 +61,18 @@ impl ViewStore {
             Some(bytes) => Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
                 |_| StorageError::Corrupt(format!("view offset of {} bytes", bytes.len())),
             )?)),
+        }
+    }
+
+    /// The watermark the view had reached (µs), if it follows one and has seen an event.
+    pub fn watermark(&self) -> Result<Option<i64>, StorageError> {
+        match self.db.get(Cf::ViewState, &self.key(WATERMARK_TAG, &[]))? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(i64::from_be_bytes(
+                bytes.as_slice().try_into().map_err(|_| {
+                    StorageError::Corrupt(format!("view watermark of {} bytes", bytes.len()))
+                })?,
+            ))),
         }
     }
 
@@ -90,6 +108,16 @@ impl ViewStore {
                 Some(row) => write.put_cf(self.db.cf(Cf::Rows), key, row),
                 None => write.delete_cf(self.db.cf(Cf::Rows), key),
             }
+        }
+        for (seq, rows) in &epoch.late {
+            stage_late_events(&self.db, &mut write, self.id, *seq, rows)?;
+        }
+        if let Some(watermark) = epoch.watermark {
+            write.put_cf(
+                self.db.cf(Cf::ViewState),
+                self.key(WATERMARK_TAG, &[]),
+                watermark.to_be_bytes(),
+            );
         }
         write.put_cf(
             self.db.cf(Cf::ViewState),

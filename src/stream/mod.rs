@@ -5,10 +5,12 @@
 //! states into the stored per-group states, evaluates the view's select list over the groups
 //! that changed, and commits state, rows and the new log offset in one atomic write. After a
 //! crash a view resumes from its committed offset, so every accepted event counts exactly once.
+//! Events behind the source's watermark are set aside as late events in the same commit.
 
 mod group_state;
 mod runner;
 mod view;
+mod watermark;
 
 pub use runner::{ViewHandle, ViewProgress, spawn_view};
 pub use view::ViewRunner;

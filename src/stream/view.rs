@@ -14,6 +14,7 @@ use weir_catalog::ViewDef;
 use weir_sql::plan::ViewQuery;
 
 use super::group_state::{GroupStates, group_keys};
+use super::watermark::EventClock;
 use crate::storage::{EpochWrite, SourceLog, ViewStore};
 
 /// A group key and its new encoded row, or `None` to remove it.
@@ -35,6 +36,8 @@ pub struct ViewRunner {
     states: GroupStates,
     final_sql: String,
     next_seq: u64,
+    /// For windowed views over a source with a watermark: what is late.
+    clock: Option<EventClock>,
 }
 
 impl std::fmt::Debug for ViewRunner {
@@ -100,11 +103,12 @@ impl ViewRunner {
             query.group_columns,
             query.partials.clone(),
         );
-        let (next_seq, (keys, stored)) = {
+        let (next_seq, watermark, (keys, stored)) = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || {
                 Ok::<_, crate::storage::StorageError>((
                     store.next_seq()?,
+                    store.watermark()?,
                     store.load_state(&state_schema)?,
                 ))
             })
@@ -113,6 +117,16 @@ impl ViewRunner {
             .map_err(|e| DataFusionError::External(Box::new(e)))?
         };
         states.load(keys, &stored)?;
+        let clock = match (&query.window, &log.def().watermark, log.event_time_column()) {
+            (Some(_), Some(w), Some(column)) => Some(EventClock::new(
+                column,
+                w.delay_ms,
+                watermark,
+                &def.name,
+                &log.def().name,
+            )),
+            _ => None,
+        };
         Ok(Self {
             def,
             query,
@@ -122,6 +136,7 @@ impl ViewRunner {
             states,
             final_sql,
             next_seq,
+            clock,
         })
     }
 
@@ -151,7 +166,18 @@ impl ViewRunner {
             return Ok(0);
         };
         let read = entries.len();
-        let delta: Vec<RecordBatch> = entries.into_iter().map(|(_, batch)| batch).collect();
+        let mut delta = Vec::with_capacity(read);
+        let mut late = Vec::new();
+        for (seq, entry) in entries {
+            match &mut self.clock {
+                Some(clock) => {
+                    let (on_time, late_rows) = clock.split(entry)?;
+                    delta.push(on_time);
+                    late.extend(late_rows.map(|rows| (seq, rows)));
+                }
+                None => delta.push(entry),
+            }
+        }
         register(
             &self.ctx,
             &self.query.source,
@@ -183,6 +209,8 @@ impl ViewRunner {
         let mut write = EpochWrite {
             state: changed.into_iter().zip(state_rows).collect(),
             rows: Vec::new(),
+            late,
+            watermark: self.clock.as_ref().and_then(EventClock::watermark),
             next_seq: last + 1,
         };
         for batch in &finished {

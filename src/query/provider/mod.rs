@@ -16,7 +16,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 pub use source::SourceTable;
-pub use system::DeadLetterTable;
+pub use system::{DeadLetterTable, LateEventTable};
 pub use table::ReferenceTable;
 pub use view::ViewTable;
 
