@@ -29,8 +29,13 @@ impl Engine {
         let _ddl = self.ddl.lock().await;
         let name = object_name(&create.name)?;
         let query = plan_view_query(&create.query)?;
-        if create.emit == Emit::OnWindowClose {
-            return Err(SqlError::Unsupported("EMIT ON WINDOW CLOSE (yet)".into()).into());
+        if create.emit == Emit::OnWindowClose && query.window_end.is_none() {
+            return Err(SqlError::InvalidOption(
+                "EMIT ON WINDOW CLOSE needs a TUMBLE or HOP window with window_start or \
+                 window_end in GROUP BY"
+                    .into(),
+            )
+            .into());
         }
         let (id, next_id, source_id) = {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
@@ -44,6 +49,16 @@ impl Engine {
                     kind: ObjectKind::Source.as_str(),
                     name: query.source.clone(),
                 })?;
+            if create.emit == Emit::OnWindowClose
+                && let CatalogObject::Source(source) = source
+                && source.watermark.is_none()
+            {
+                return Err(SqlError::InvalidOption(format!(
+                    "EMIT ON WINDOW CLOSE needs a watermark on source \"{}\"",
+                    source.name
+                ))
+                .into());
+            }
             (catalog.peek_id(), catalog.next_id(), source.id())
         };
         // Planning the whole query over the source checks it and names its columns.

@@ -33,6 +33,8 @@ pub struct ViewStore {
 pub struct EpochWrite {
     /// Group key -> new state row (encoded).
     pub state: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Groups whose state is no longer needed (their window closed).
+    pub state_deletes: Vec<Vec<u8>>,
     /// Group key -> new output row, or `None` to remove the group's row.
     pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Late rows (in `weir.late_events`' schema) by the log entry they came in.
@@ -101,6 +103,9 @@ impl ViewStore {
         let mut write = WriteBatch::default();
         for (key, row) in epoch.state {
             write.put_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key), row);
+        }
+        for key in epoch.state_deletes {
+            write.delete_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key));
         }
         for (key, row) in epoch.rows {
             let key = self.row_key(&key);

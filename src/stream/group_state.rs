@@ -7,7 +7,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::error::DataFusionError;
-use weir_sql::plan::Merge;
+use weir_sql::plan::{Merge, WindowEnd};
 
 use crate::storage::keys::append_nullable_column;
 
@@ -69,6 +69,29 @@ impl GroupStates {
             }
         }
         Ok(changed)
+    }
+
+    /// The keys of the groups whose window ends at or before `watermark` (µs): no on-time
+    /// event can change them any more.
+    pub fn closed(&self, end: WindowEnd, watermark: i64) -> Vec<Vec<u8>> {
+        let plus_us = end.plus_ms as i64 * 1000;
+        self.states
+            .iter()
+            .filter(|(_, state)| match &state[end.group_column] {
+                ScalarValue::TimestampMicrosecond(Some(t), _) => {
+                    t.saturating_add(plus_us) <= watermark
+                }
+                _ => false,
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Forgets the groups of `keys`.
+    pub fn remove(&mut self, keys: &[Vec<u8>]) {
+        for key in keys {
+            self.states.remove(key);
+        }
     }
 
     /// The states of `keys` as one batch, in that order.

@@ -10,7 +10,7 @@ use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use weir_catalog::ViewDef;
+use weir_catalog::{Emit, ViewDef};
 use weir_sql::plan::ViewQuery;
 
 use super::group_state::{GroupStates, group_keys};
@@ -200,17 +200,37 @@ impl ViewRunner {
                 }
             }
         }
-        let merged = self.states.batch(&changed)?;
+        // Windows the watermark has passed can change no more: their state goes, and with
+        // EMIT ON WINDOW CLOSE this is when their rows appear, once.
+        let watermark = self.clock.as_ref().and_then(EventClock::watermark);
+        let closed = match (self.query.window_end, watermark) {
+            (Some(end), Some(watermark)) => self.states.closed(end, watermark),
+            _ => Vec::new(),
+        };
+        let closed_set: std::collections::HashSet<&Vec<u8>> = closed.iter().collect();
+        let open: Vec<Vec<u8>> = changed
+            .iter()
+            .filter(|k| !closed_set.contains(k))
+            .cloned()
+            .collect();
+        let emit = match self.def.emit {
+            Emit::OnUpdate => &changed,
+            Emit::OnWindowClose => &closed,
+        };
+        let open_states = self.states.batch(&open)?;
         let state_rows =
-            ViewStore::encode(&merged).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        register(&self.ctx, GROUPS, merged.schema(), vec![merged])?;
+            ViewStore::encode(&open_states).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let emitted = self.states.batch(emit)?;
+        register(&self.ctx, GROUPS, emitted.schema(), vec![emitted])?;
         let finished = self.ctx.sql(&self.final_sql).await?.collect().await?;
+        self.states.remove(&closed);
 
         let mut write = EpochWrite {
-            state: changed.into_iter().zip(state_rows).collect(),
+            state: open.into_iter().zip(state_rows).collect(),
+            state_deletes: closed,
             rows: Vec::new(),
             late,
-            watermark: self.clock.as_ref().and_then(EventClock::watermark),
+            watermark,
             next_seq: last + 1,
         };
         for batch in &finished {

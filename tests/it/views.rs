@@ -51,6 +51,14 @@ const VIEWS: &[(&str, &str, &str)] = &[
          GROUP BY 1, 2",
     ),
     (
+        "closed",
+        "SELECT window_start, count(*) AS n, sum(amount) AS total \
+         FROM TUMBLE(events, ts, INTERVAL '10 seconds') GROUP BY window_start \
+         EMIT ON WINDOW CLOSE",
+        "SELECT date_bin(INTERVAL '10 seconds', ts), count(*), sum(amount) FROM events \
+         GROUP BY 1 HAVING date_bin(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' <= {watermark}",
+    ),
+    (
         "by_kind",
         "SELECT kind, count(*) FILTER (WHERE amount > 50) AS big, count(amount) AS priced \
          FROM events GROUP BY kind HAVING count(*) > 3",
@@ -120,10 +128,10 @@ fn stream(seed: u64, requests: usize) -> Vec<Request> {
         .collect()
 }
 
-/// The events that must be late, computed from the stream alone: the log holds each request's
-/// new events as one entry, in order; an event is late when its time is behind the watermark
-/// (largest time so far less 5 s) reached before its entry.
-fn expected_late(requests: &[Request]) -> std::collections::BTreeSet<String> {
+/// The events that must be late, computed from the stream alone, and the final watermark (ms):
+/// the log holds each request's new events as one entry, in order; an event is late when its
+/// time is behind the watermark (largest time so far less 5 s) reached before its entry.
+fn expected_late(requests: &[Request]) -> (std::collections::BTreeSet<String>, u64) {
     let mut seen = std::collections::HashSet::new();
     let mut watermark: Option<u64> = None;
     let mut late = std::collections::BTreeSet::new();
@@ -142,7 +150,7 @@ fn expected_late(requests: &[Request]) -> std::collections::BTreeSet<String> {
             watermark = Some(watermark.map_or(newest - 5_000, |w| w.max(newest - 5_000)));
         }
     }
-    late
+    (late, watermark.expect("the stream has events"))
 }
 
 /// Rows as sorted text lines, so a view and its batch query compare whatever their column names.
@@ -225,12 +233,17 @@ async fn run_seed(seed: u64) {
     let client = server.client().await;
     client.batch_execute("FLUSH").await.unwrap();
     let late = late_events(&client).await;
-    let expected = expected_late(&requests);
+    let (expected, watermark) = expected_late(&requests);
     assert!(
         !expected.is_empty(),
         "seed {seed}: the stream has no late event to check"
     );
-    for name in ["tumble", "hop", "hop_region"] {
+    let watermark = chrono::DateTime::from_timestamp_millis(watermark as i64).unwrap();
+    let watermark = format!(
+        "'{}'::timestamptz",
+        watermark.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    );
+    for name in ["tumble", "hop", "hop_region", "closed"] {
         assert_eq!(
             late.get(name),
             Some(&expected),
@@ -253,7 +266,8 @@ async fn run_seed(seed: u64) {
                 1,
             ),
             None => batch.to_string(),
-        };
+        }
+        .replace("{watermark}", &watermark);
         let oracle = rows(&client, &batch).await;
         assert!(
             !oracle.is_empty(),

@@ -12,4 +12,4 @@ pub use create_source::{CreateSourcePlan, plan_create_source};
 pub use create_table::{CreateTablePlan, plan_create_table};
 pub use duration::parse_duration_ms;
 pub use names::{DEFAULT_SCHEMA, object_name};
-pub use view::{Merge, ViewQuery, WindowSpec, plan_view_query};
+pub use view::{Merge, ViewQuery, WindowEnd, WindowSpec, plan_view_query};

@@ -82,6 +82,18 @@ pub struct ViewQuery {
     pub final_items: Vec<String>,
     /// `HAVING`, over the same relation.
     pub final_filter: Option<String>,
+    /// Where a group's window ends, when the view groups by its window: the `g` column holding
+    /// `window_end`, or `window_start` plus the window size.
+    pub window_end: Option<WindowEnd>,
+}
+
+/// How to read a group's window end from its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowEnd {
+    /// The `g` column.
+    pub group_column: usize,
+    /// Added to that column's value (0 for `window_end`, the size for `window_start`).
+    pub plus_ms: u64,
 }
 
 /// Aggregates a view can maintain incrementally, and those it cannot yet.
@@ -270,6 +282,27 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         "SELECT {} FROM {from}{filter_sql}{group_sql}{having_sql}",
         batch_items.join(", ")
     );
+    let size_ms = match window {
+        Some(WindowSpec::Tumble { size_ms, .. } | WindowSpec::Hop { size_ms, .. }) => size_ms,
+        None => 0,
+    };
+    let window_end =
+        window.and(
+            groups
+                .iter()
+                .enumerate()
+                .find_map(|(j, g)| match window_column(g) {
+                    Some("window_end") => Some(WindowEnd {
+                        group_column: j,
+                        plus_ms: 0,
+                    }),
+                    Some(_) => Some(WindowEnd {
+                        group_column: j,
+                        plus_ms: size_ms,
+                    }),
+                    None => None,
+                }),
+        );
     Ok(ViewQuery {
         source,
         time_column,
@@ -280,6 +313,7 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         group_columns: groups.len(),
         final_items,
         final_filter,
+        window_end,
     })
 }
 
@@ -681,6 +715,13 @@ mod tests {
             })
         );
         assert_eq!(view.group_columns, 3);
+        assert_eq!(
+            view.window_end,
+            Some(WindowEnd {
+                group_column: 0,
+                plus_ms: 60_000
+            })
+        );
         assert_eq!(
             view.partials,
             vec![Merge::Sum, Merge::Sum, Merge::Sum, Merge::Sum]
