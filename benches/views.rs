@@ -5,6 +5,9 @@
 //! it and timed until `FLUSH` returns, i.e. until it has processed every event (the view's
 //! backfill path is the same epoch loop as live maintenance).
 //!
+//! Then freshness: p50/p99 time from a POST's 202 to its event being visible in a view while
+//! 100,000 events a second arrive.
+//!
 //! `cargo bench --bench views -- [--events N] [--events-file F]`
 
 mod support;
@@ -124,7 +127,94 @@ fn main() {
             );
         }
         println!("\nserver peak RSS: {:.0} MB", server.peak_rss() as f64 / 1e6);
+        freshness(&server, &bodies).await;
     });
+}
+
+/// Requests per second of the freshness run (1,000 events each: 100,000 events/s).
+const FRESHNESS_RATE: u64 = 100;
+const FRESHNESS_SECONDS: u64 = 10;
+/// Every this many requests carries a probe event.
+const PROBE_EVERY: u64 = 10;
+
+/// Freshness: time from a POST's 202 to its event being visible in a view, while events arrive
+/// at 100,000 a second. Every tenth request carries a probe event with a region of its own; a
+/// poller queries the view for it every millisecond from the moment of the 202.
+async fn freshness(server: &Server, bodies: &[Bytes]) {
+    let sql = server.client().await;
+    sql.batch_execute(
+        "CREATE MATERIALIZED VIEW fresh AS SELECT region, count(*) AS n FROM events GROUP BY region",
+    )
+    .await
+    .expect("create view");
+    sql.batch_execute("FLUSH").await.expect("flush");
+    eprintln!(
+        "freshness: {} events/s for {FRESHNESS_SECONDS} s ...",
+        FRESHNESS_RATE * 1000
+    );
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/events/events", server.http);
+    let poller = std::sync::Arc::new(server.client().await);
+    let mut ticks = tokio::time::interval(Duration::from_millis(1000 / FRESHNESS_RATE));
+    let mut probes = Vec::new();
+    let cpu = server.cpu_time();
+    let started = Instant::now();
+    for i in 0..FRESHNESS_RATE * FRESHNESS_SECONDS {
+        ticks.tick().await;
+        let mut body = bodies[i as usize % bodies.len()].to_vec();
+        let probe = (i % PROBE_EVERY == 0).then(|| format!("probe-{i}"));
+        if let Some(region) = &probe {
+            body.extend(
+                format!(
+                    "{{\"event_id\":\"{region}\",\"event_name\":\"probe\",\"user_id\":\"p\",\
+                 \"ts\":\"2024-01-01T00:00:00.000Z\",\"amount\":1.0,\"region\":\"{region}\",\
+                 \"device\":\"d\"}}\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let response = http
+            .post(&url)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 202);
+        if let Some(region) = probe {
+            let acknowledged = Instant::now();
+            let poller = poller.clone();
+            probes.push(tokio::spawn(async move {
+                loop {
+                    let seen: i64 = poller
+                        .query_one("SELECT count(*) FROM fresh WHERE region = $1", &[&region])
+                        .await
+                        .expect("probe query")
+                        .get(0);
+                    if seen == 1 {
+                        return acknowledged.elapsed();
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }));
+        }
+    }
+    let elapsed = started.elapsed();
+    let mut samples = Vec::new();
+    for probe in probes {
+        samples.push(probe.await.expect("probe"));
+    }
+    let cores = (server.cpu_time() - cpu).as_secs_f64() / elapsed.as_secs_f64();
+    let latencies = support::Latencies::new(samples);
+    println!(
+        "\n## Freshness at {} events/s offered ({:.0} achieved), {} probes\n\
+         | p50 | p99 | server cores busy |\n| ---: | ---: | ---: |\n| {} | {} | {cores:.2} |",
+        FRESHNESS_RATE * 1000,
+        (FRESHNESS_RATE * FRESHNESS_SECONDS * 1000) as f64 / elapsed.as_secs_f64(),
+        FRESHNESS_RATE * FRESHNESS_SECONDS / PROBE_EVERY,
+        support::ms(latencies.percentile(50.0)),
+        support::ms(latencies.percentile(99.0)),
+    );
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
