@@ -65,6 +65,29 @@ impl ViewRunner {
         let ctx = SessionContext::new_with_config(config);
         register(&ctx, &query.source, log.schema().clone(), Vec::new())?;
         let partial = ctx.sql(&query.partial_sql).await?;
+        if query.append_only {
+            let (next_seq, watermark) = {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || {
+                    Ok::<_, crate::storage::StorageError>((store.next_seq()?, store.watermark()?))
+                })
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+            };
+            let clock = event_clock(&def, &query, &log, watermark);
+            return Ok(Self {
+                states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new()),
+                final_sql: String::new(),
+                def,
+                query,
+                log,
+                store,
+                ctx,
+                next_seq,
+                clock,
+            });
+        }
         // Stored in Weir's row format, whose timestamps are microseconds (`date_bin` yields
         // nanoseconds).
         let state_schema = Arc::new(Schema::new(
@@ -117,16 +140,7 @@ impl ViewRunner {
             .map_err(|e| DataFusionError::External(Box::new(e)))?
         };
         states.load(keys, &stored)?;
-        let clock = match (&query.window, &log.def().watermark, log.event_time_column()) {
-            (Some(_), Some(w), Some(column)) => Some(EventClock::new(
-                column,
-                w.delay_ms,
-                watermark,
-                &def.name,
-                &log.def().name,
-            )),
-            _ => None,
-        };
+        let clock = event_clock(&def, &query, &log, watermark);
         Ok(Self {
             def,
             query,
@@ -162,7 +176,7 @@ impl ViewRunner {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let Some(&(last, _)) = entries.last() else {
+        let (Some(&(first, _)), Some(&(last, _))) = (entries.first(), entries.last()) else {
             return Ok(0);
         };
         let read = entries.len();
@@ -190,6 +204,30 @@ impl ViewRunner {
             .await?
             .collect()
             .await?;
+        let watermark = self.clock.as_ref().and_then(EventClock::watermark);
+        let mut write = EpochWrite {
+            late,
+            watermark,
+            next_seq: last + 1,
+            ..EpochWrite::default()
+        };
+        if self.query.append_only {
+            // Each output row once, keyed by where it came from: the epoch's first log
+            // position and its place in the epoch's output. An epoch that did not commit
+            // wrote nothing, so a retry after a crash cannot duplicate a row.
+            let mut index = 0u32;
+            for batch in &partials {
+                let rows = ViewStore::encode(&cast_to(batch, self.store.schema())?)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                for row in rows {
+                    let mut key = first.to_be_bytes().to_vec();
+                    key.extend(index.to_be_bytes());
+                    index += 1;
+                    write.rows.push((key, Some(row)));
+                }
+            }
+            return self.commit(write).await.map(|()| read);
+        }
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for partial in &partials {
@@ -202,7 +240,6 @@ impl ViewRunner {
         }
         // Windows the watermark has passed can change no more: their state goes, and with
         // EMIT ON WINDOW CLOSE this is when their rows appear, once.
-        let watermark = self.clock.as_ref().and_then(EventClock::watermark);
         let closed = match (self.query.window_end, watermark) {
             (Some(end), Some(watermark)) => self.states.closed(end, watermark),
             _ => Vec::new(),
@@ -225,24 +262,24 @@ impl ViewRunner {
         let finished = self.ctx.sql(&self.final_sql).await?.collect().await?;
         self.states.remove(&closed);
 
-        let mut write = EpochWrite {
-            state: open.into_iter().zip(state_rows).collect(),
-            state_deletes: closed,
-            rows: Vec::new(),
-            late,
-            watermark,
-            next_seq: last + 1,
-        };
+        write.state = open.into_iter().zip(state_rows).collect();
+        write.state_deletes = closed;
         for batch in &finished {
             write.rows.extend(self.output_rows(batch)?);
         }
+        self.commit(write).await.map(|()| read)
+    }
+
+    /// Commits an epoch and moves past it.
+    async fn commit(&mut self, write: EpochWrite) -> Result<()> {
+        let next_seq = write.next_seq;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.commit(write))
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        self.next_seq = last + 1;
-        Ok(read)
+        self.next_seq = next_seq;
+        Ok(())
     }
 
     /// Each finished row as (group key, encoded row or `None` when `HAVING` drops it).
@@ -260,6 +297,25 @@ impl ViewRunner {
             .enumerate()
             .map(|(i, (key, row))| (key, (keep.is_valid(i) && keep.value(i)).then_some(row)))
             .collect())
+    }
+}
+
+/// The watermark a windowed view over a source with one follows.
+fn event_clock(
+    def: &ViewDef,
+    query: &ViewQuery,
+    log: &SourceLog,
+    watermark: Option<i64>,
+) -> Option<EventClock> {
+    match (&query.window, &log.def().watermark, log.event_time_column()) {
+        (Some(_), Some(w), Some(column)) => Some(EventClock::new(
+            column,
+            w.delay_ms,
+            watermark,
+            &def.name,
+            &log.def().name,
+        )),
+        _ => None,
     }
 }
 

@@ -59,6 +59,11 @@ const VIEWS: &[(&str, &str, &str)] = &[
          GROUP BY 1 HAVING date_bin(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' <= {watermark}",
     ),
     (
+        "big_amounts",
+        "SELECT event_id, kind, amount * 2 AS doubled FROM events WHERE amount > 90",
+        "SELECT event_id, kind, amount * 2 FROM events WHERE amount > 90",
+    ),
+    (
         "by_kind",
         "SELECT kind, count(*) FILTER (WHERE amount > 50) AS big, count(amount) AS priced \
          FROM events GROUP BY kind HAVING count(*) > 3",

@@ -85,6 +85,9 @@ pub struct ViewQuery {
     /// Where a group's window ends, when the view groups by its window: the `g` column holding
     /// `window_end`, or `window_start` plus the window size.
     pub window_end: Option<WindowEnd>,
+    /// A view without aggregates: `partial_sql` is the whole query, and its rows are appended
+    /// as events arrive.
+    pub append_only: bool,
 }
 
 /// How to read a group's window end from its key.
@@ -144,6 +147,43 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
             "ROLLUP, CUBE or GROUPING SETS in a materialized view".into(),
         ));
     }
+    let mut calls = AggregateCalls::default();
+    for item in &select.projection {
+        if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
+            calls.collect(expr)?;
+        }
+    }
+    if let Some(having) = &select.having {
+        calls.collect(having)?;
+    }
+    let filter_sql = select
+        .selection
+        .as_ref()
+        .map(|w| format!(" WHERE {w}"))
+        .unwrap_or_default();
+    if calls.calls.is_empty() && groups.is_empty() && select.having.is_none() {
+        // No aggregates: the view is the query's rows, appended as events arrive.
+        let projection = select
+            .projection
+            .iter()
+            .map(|item| item.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {projection} FROM {from}{filter_sql}");
+        return Ok(ViewQuery {
+            source,
+            time_column,
+            window,
+            batch_sql: sql.clone(),
+            partial_sql: sql,
+            partials: Vec::new(),
+            group_columns: 0,
+            final_items: Vec::new(),
+            final_filter: None,
+            window_end: None,
+            append_only: true,
+        });
+    }
     let items: Vec<(Expr, Option<&Ident>)> = select
         .projection
         .iter()
@@ -155,19 +195,6 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
             )),
         })
         .collect::<Result<_, _>>()?;
-
-    let mut calls = AggregateCalls::default();
-    for (expr, _) in &items {
-        calls.collect(expr)?;
-    }
-    if let Some(having) = &select.having {
-        calls.collect(having)?;
-    }
-    if calls.calls.is_empty() && groups.is_empty() {
-        return Err(SqlError::Unsupported(
-            "a materialized view without aggregates (filters and projections come later)".into(),
-        ));
-    }
 
     let mut partial_items: Vec<String> = groups
         .iter()
@@ -222,11 +249,6 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
                 .join(", ")
         )
     };
-    let filter_sql = select
-        .selection
-        .as_ref()
-        .map(|w| format!(" WHERE {w}"))
-        .unwrap_or_default();
     let aggregate_items = &partial_items[groups.len()..];
     let by_panes = !select.selection.as_ref().is_some_and(mentions_window)
         && calls.calls.iter().all(|c| !mentions_window(&c.expr));
@@ -314,6 +336,7 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         final_items,
         final_filter,
         window_end,
+        append_only: false,
     })
 }
 
@@ -788,7 +811,6 @@ mod tests {
                 "SELECT approx_count_distinct(user_id) FROM events",
                 "approx_count_distinct",
             ),
-            ("SELECT a FROM events", "without aggregates"),
             (
                 "SELECT count(*) FROM HOP(events, ts, INTERVAL '2 minutes', INTERVAL '3 minutes')",
                 "multiple",
