@@ -90,12 +90,38 @@ impl TableDef {
 
     /// The Arrow schema rows of this table are scanned with.
     pub fn arrow_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(|c| c.ty.arrow_field(&c.name, c.nullable))
-                .collect::<Vec<_>>(),
-        ))
+        columns_schema(&self.columns)
+    }
+}
+
+/// The Arrow schema of `columns`.
+pub fn columns_schema(columns: &[ColumnDef]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| c.ty.arrow_field(&c.name, c.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+impl ColumnDef {
+    /// Nullable columns named and typed as `schema`'s fields: the columns of what a query
+    /// produces (`CREATE TABLE ... AS`, a view).
+    pub fn from_query_schema(
+        schema: &datafusion::arrow::datatypes::Schema,
+    ) -> Result<Vec<Self>, CatalogError> {
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(ColumnDef {
+                    name: f.name().clone(),
+                    ty: ColumnType::from_arrow(f)?,
+                    nullable: true,
+                    default: None,
+                })
+            })
+            .collect()
     }
 }
 

@@ -1,8 +1,6 @@
 //! Materialized views: a query over one source, maintained incrementally.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use crate::{ColumnDef, ObjectId};
@@ -39,11 +37,6 @@ pub struct ViewDef {
 impl ViewDef {
     /// The Arrow schema of the view's rows.
     pub fn arrow_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(|c| c.ty.arrow_field(&c.name, c.nullable))
-                .collect::<Vec<_>>(),
-        ))
+        crate::object::columns_schema(&self.columns)
     }
 }

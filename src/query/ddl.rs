@@ -6,9 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::sql::sqlparser::ast::{self, ObjectName};
 use rocksdb::WriteBatch;
-use weir_catalog::{
-    CatalogError, CatalogObject, ColumnDef, ColumnType, ObjectKind, SourceDef, TableDef,
-};
+use weir_catalog::{CatalogError, CatalogObject, ColumnDef, ObjectKind, SourceDef, TableDef};
 use weir_sql::plan::{CreateSourcePlan, CreateTablePlan, object_name};
 
 use super::engine::Engine;
@@ -48,18 +46,7 @@ impl Engine {
                     .await?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await?;
-                let columns = schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        Ok(ColumnDef {
-                            name: f.name().clone(),
-                            ty: ColumnType::from_arrow(f)?,
-                            nullable: true,
-                            default: None,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, CatalogError>>()?;
+                let columns = ColumnDef::from_query_schema(&schema)?;
                 (
                     columns,
                     Some(

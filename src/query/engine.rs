@@ -104,11 +104,13 @@ impl Engine {
         let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
         system.register_table(
             "dead_letters".into(),
-            Arc::new(super::provider::DeadLetterTable::new(dead_letters.clone())),
+            Arc::new(super::provider::ReadOnlyTable::dead_letters(
+                dead_letters.clone(),
+            )),
         )?;
         system.register_table(
             "late_events".into(),
-            Arc::new(super::provider::LateEventTable::new(Arc::new(
+            Arc::new(super::provider::ReadOnlyTable::late_events(Arc::new(
                 crate::storage::LateEvents::new(db.clone()),
             ))),
         )?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use rocksdb::WriteBatch;
-use weir_catalog::{CatalogError, CatalogObject, ColumnDef, ColumnType, Emit, ObjectKind, ViewDef};
+use weir_catalog::{CatalogError, CatalogObject, ColumnDef, Emit, ObjectKind, ViewDef};
 use weir_sql::ast::CreateView;
 use weir_sql::plan::{ViewQuery, object_name, plan_view_query};
 use weir_sql::{SqlError, Statement};
@@ -67,19 +67,7 @@ impl Engine {
             .state()
             .create_logical_plan(&query.batch_sql)
             .await?;
-        let columns = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| {
-                Ok(ColumnDef {
-                    name: f.name().clone(),
-                    ty: ColumnType::from_arrow(f)?,
-                    nullable: true,
-                    default: None,
-                })
-            })
-            .collect::<Result<Vec<_>, CatalogError>>()?;
+        let columns = ColumnDef::from_query_schema(plan.schema().as_arrow())?;
         let def = Arc::new(ViewDef {
             id,
             name,
@@ -161,7 +149,7 @@ impl Engine {
             .insert(def.name.clone(), handle);
         self.ctx.register_table(
             datafusion::common::TableReference::bare(def.name.clone()),
-            Arc::new(super::provider::ViewTable::new(store)),
+            Arc::new(super::provider::ReadOnlyTable::view(store)),
         )?;
         Ok(())
     }

@@ -151,18 +151,7 @@ impl Db {
 
     /// Every entry whose key starts with `prefix`, in key order, from one consistent snapshot.
     pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<Entry>, StorageError> {
-        let mut read = ReadOptions::default();
-        if let Some(end) = prefix_end(prefix) {
-            read.set_iterate_upper_bound(end);
-        }
-        self.inner
-            .iterator_cf_opt(
-                self.cf(cf),
-                read,
-                IteratorMode::From(prefix, Direction::Forward),
-            )
-            .map(|item| item.map_err(StorageError::from))
-            .collect()
+        self.scan_from(cf, prefix, prefix, usize::MAX)
     }
 
     /// Up to `limit` entries with keys from `start` on that still start with `prefix`.

@@ -250,54 +250,28 @@ fn fill_nulls(column: &ArrayRef, value: &str) -> ArrayRef {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
-    use weir_catalog::{
-        ColumnDef, Connector, Encoding, ObjectId, SourceOptions, UnknownFields, Watermark,
-    };
+    use weir_catalog::UnknownFields;
 
     use super::*;
     use crate::connectors::json::{BadJson, EventDecoder};
 
     fn source(with_properties: bool) -> SourceDef {
-        let column = |name: &str, ty, nullable| ColumnDef {
-            name: name.into(),
-            ty,
-            nullable,
-            default: None,
-        };
         let mut columns = vec![
-            column("event_id", ColumnType::Text, true),
-            column("event_name", ColumnType::Text, false),
-            column("n", ColumnType::Int32, true),
-            column("big", ColumnType::Int64, true),
-            column("ts", ColumnType::TimestampTz, false),
-            column("amount", ColumnType::Float64, true),
-            column("ratio", ColumnType::Float32, true),
-            column("ok", ColumnType::Boolean, true),
-            column("device", ColumnType::Text, true),
-            column("client_ip", ColumnType::Text, true),
+            ("event_id", ColumnType::Text, true),
+            ("event_name", ColumnType::Text, false),
+            ("n", ColumnType::Int32, true),
+            ("big", ColumnType::Int64, true),
+            ("ts", ColumnType::TimestampTz, false),
+            ("amount", ColumnType::Float64, true),
+            ("ratio", ColumnType::Float32, true),
+            ("ok", ColumnType::Boolean, true),
+            ("device", ColumnType::Text, true),
+            ("client_ip", ColumnType::Text, true),
         ];
         if with_properties {
-            columns.push(column("properties", ColumnType::Jsonb, true));
+            columns.push(("properties", ColumnType::Jsonb, true));
         }
-        let options = SourceOptions {
-            connector: Connector::Http,
-            encoding: Encoding::Json,
-            dedup: None,
-            unknown_fields: UnknownFields::Reject,
-        };
-        let watermark = Some(Watermark {
-            column: "ts".into(),
-            delay_ms: 0,
-        });
-        SourceDef::try_new(
-            ObjectId(1),
-            "e".into(),
-            columns,
-            watermark,
-            options,
-            "".into(),
-        )
-        .unwrap()
+        super::super::test_source(&columns, UnknownFields::Reject)
     }
 
     /// A deterministic stream of choices (an LCG is plenty to vary test events).

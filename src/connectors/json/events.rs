@@ -474,47 +474,22 @@ fn build<'a>(ty: ColumnType, cells: impl Iterator<Item = &'a Cell>) -> ArrayRef 
 
 #[cfg(test)]
 mod tests {
-    use weir_catalog::{ColumnDef, Connector, Encoding, ObjectId, SourceOptions, Watermark};
-
     use super::*;
 
     fn decoder(unknown_fields: UnknownFields, with_properties: bool) -> EventDecoder {
-        let column = |name: &str, ty, nullable| ColumnDef {
-            name: name.into(),
-            ty,
-            nullable,
-            default: None,
-        };
         let mut columns = vec![
-            column("event_id", ColumnType::Text, true),
-            column("event_name", ColumnType::Text, false),
-            column("ts", ColumnType::TimestampTz, false),
-            column("amount", ColumnType::Float64, true),
+            ("event_id", ColumnType::Text, true),
+            ("event_name", ColumnType::Text, false),
+            ("ts", ColumnType::TimestampTz, false),
+            ("amount", ColumnType::Float64, true),
         ];
         if with_properties {
-            columns.push(column("properties", ColumnType::Jsonb, true));
+            columns.push(("properties", ColumnType::Jsonb, true));
         }
-        let options = SourceOptions {
-            connector: Connector::Http,
-            encoding: Encoding::Json,
-            dedup: None,
+        EventDecoder::new(Arc::new(super::super::test_source(
+            &columns,
             unknown_fields,
-        };
-        let watermark = Some(Watermark {
-            column: "ts".into(),
-            delay_ms: 0,
-        });
-        EventDecoder::new(Arc::new(
-            SourceDef::try_new(
-                ObjectId(1),
-                "e".into(),
-                columns,
-                watermark,
-                options,
-                String::new(),
-            )
-            .unwrap(),
-        ))
+        )))
     }
 
     impl EventDecoder {

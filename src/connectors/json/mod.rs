@@ -23,3 +23,40 @@ pub enum Framing {
     /// One JSON object per line.
     NdJson,
 }
+
+/// A source for decoder tests: `columns` as (name, type, nullable), watermark on `ts`.
+#[cfg(test)]
+fn test_source(
+    columns: &[(&str, weir_catalog::ColumnType, bool)],
+    unknown_fields: weir_catalog::UnknownFields,
+) -> weir_catalog::SourceDef {
+    use weir_catalog::{ColumnDef, Connector, Encoding, ObjectId, SourceOptions, Watermark};
+    let columns = columns
+        .iter()
+        .map(|&(name, ty, nullable)| ColumnDef {
+            name: name.into(),
+            ty,
+            nullable,
+            default: None,
+        })
+        .collect();
+    let options = SourceOptions {
+        connector: Connector::Http,
+        encoding: Encoding::Json,
+        dedup: None,
+        unknown_fields,
+    };
+    let watermark = Some(Watermark {
+        column: "ts".into(),
+        delay_ms: 0,
+    });
+    weir_catalog::SourceDef::try_new(
+        ObjectId(1),
+        "e".into(),
+        columns,
+        watermark,
+        options,
+        "".into(),
+    )
+    .expect("a valid test source")
+}

@@ -3,7 +3,6 @@
 mod source;
 mod system;
 mod table;
-mod view;
 
 use std::sync::Arc;
 
@@ -16,9 +15,8 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 pub use source::SourceTable;
-pub use system::{DeadLetterTable, LateEventTable};
+pub use system::ReadOnlyTable;
 pub use table::ReferenceTable;
-pub use view::ViewTable;
 
 use crate::storage::StorageError;
 

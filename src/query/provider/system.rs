@@ -1,8 +1,11 @@
-//! System tables: Weir's own records, read-only (`weir.dead_letters`, `weir.late_events`).
+//! Read-only relations whose rows Weir produces: the system tables (`weir.dead_letters`,
+//! `weir.late_events`) and materialized views. One provider serves them all: a schema and a
+//! function that reads the current rows from storage.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::Result;
@@ -11,25 +14,55 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::scan_blocking;
-use crate::storage::{DeadLetters, LateEvents, late_events_schema};
+use crate::storage::{DeadLetters, LateEvents, StorageError, ViewStore, late_events_schema};
 
-/// `weir.dead_letters`: every event refused at ingestion.
-#[derive(Debug)]
-pub struct DeadLetterTable {
-    letters: Arc<DeadLetters>,
+/// Reads a relation's rows (blocking: RocksDB).
+type Read = Arc<dyn Fn() -> std::result::Result<Vec<RecordBatch>, StorageError> + Send + Sync>;
+
+/// A relation that queries can read but not write.
+pub struct ReadOnlyTable {
+    schema: SchemaRef,
+    read: Read,
 }
 
-impl DeadLetterTable {
-    /// The table over `letters`.
-    pub fn new(letters: Arc<DeadLetters>) -> Self {
-        Self { letters }
+impl std::fmt::Debug for ReadOnlyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadOnlyTable")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl ReadOnlyTable {
+    /// `weir.dead_letters`: every event refused at ingestion.
+    pub fn dead_letters(letters: Arc<DeadLetters>) -> Self {
+        Self {
+            schema: letters.schema().clone(),
+            read: Arc::new(move || letters.scan()),
+        }
+    }
+
+    /// `weir.late_events`: every event a view set aside as late.
+    pub fn late_events(events: Arc<LateEvents>) -> Self {
+        Self {
+            schema: late_events_schema(),
+            read: Arc::new(move || events.scan()),
+        }
+    }
+
+    /// A materialized view's committed rows.
+    pub fn view(store: Arc<ViewStore>) -> Self {
+        Self {
+            schema: store.schema().clone(),
+            read: Arc::new(move || Ok(vec![store.scan()?])),
+        }
     }
 }
 
 #[async_trait]
-impl TableProvider for DeadLetterTable {
+impl TableProvider for ReadOnlyTable {
     fn schema(&self) -> SchemaRef {
-        self.letters.schema().clone()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -43,42 +76,7 @@ impl TableProvider for DeadLetterTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let letters = self.letters.clone();
-        scan_blocking(self.schema(), projection, move || letters.scan()).await
-    }
-}
-
-/// `weir.late_events`: every event a view set aside as late.
-#[derive(Debug)]
-pub struct LateEventTable {
-    events: Arc<LateEvents>,
-}
-
-impl LateEventTable {
-    /// The table over `events`.
-    pub fn new(events: Arc<LateEvents>) -> Self {
-        Self { events }
-    }
-}
-
-#[async_trait]
-impl TableProvider for LateEventTable {
-    fn schema(&self) -> SchemaRef {
-        late_events_schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let events = self.events.clone();
-        scan_blocking(self.schema(), projection, move || events.scan()).await
+        let read = self.read.clone();
+        scan_blocking(self.schema(), projection, move || read()).await
     }
 }
