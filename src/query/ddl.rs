@@ -95,8 +95,24 @@ impl Engine {
         }))
     }
 
+    /// Stores a new object that brings no data of its own, then makes the catalog know it.
+    pub(super) fn commit_new_object(
+        &self,
+        object: CatalogObject,
+        next_id: u64,
+    ) -> Result<(), QueryError> {
+        let mut write = WriteBatch::default();
+        self.catalog_store.put(&mut write, &object, next_id);
+        self.commit_ddl(write)?;
+        self.catalog
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(object);
+        Ok(())
+    }
+
     /// Writes a DDL statement's batch, between the crash points the crash tests arm.
-    pub(super) fn commit_ddl(&self, write: WriteBatch) -> Result<(), QueryError> {
+    fn commit_ddl(&self, write: WriteBatch) -> Result<(), QueryError> {
         crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
         crate::failpoint::hit("ddl::after_commit");
@@ -126,14 +142,7 @@ impl Engine {
             plan.options,
             plan.definition,
         )?;
-        let object = CatalogObject::Source(def.clone());
-        let mut write = WriteBatch::default();
-        self.catalog_store.put(&mut write, &object, next_id);
-        self.commit_ddl(write)?;
-        self.catalog
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(object);
+        self.commit_new_object(CatalogObject::Source(def.clone()), next_id)?;
         self.register_source(Arc::new(def))?;
         Ok(QueryResult::Command("CREATE SOURCE".into()))
     }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use rocksdb::WriteBatch;
 use weir_catalog::{CatalogError, CatalogObject, ColumnDef, Emit, ObjectKind, ViewDef};
 use weir_sql::ast::CreateView;
 use weir_sql::plan::{ViewQuery, object_name, plan_view_query};
@@ -79,14 +78,7 @@ impl Engine {
         });
         // The runner is built before anything is stored: a query it cannot run fails here.
         let runner = self.view_runner(def.clone(), query).await?;
-        let object = CatalogObject::View((*def).clone());
-        let mut write = WriteBatch::default();
-        self.catalog_store.put(&mut write, &object, next_id);
-        self.commit_ddl(write)?;
-        self.catalog
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(object);
+        self.commit_new_object(CatalogObject::View((*def).clone()), next_id)?;
         self.start_view(&def, runner)?;
         done()
     }
