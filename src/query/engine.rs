@@ -62,7 +62,7 @@ pub struct Engine {
     /// The log of every registered source, by name.
     pub(super) sources: RwLock<HashMap<String, Arc<SourceLog>>>,
     /// Every running materialized view, by name.
-    pub(super) views: RwLock<HashMap<String, crate::stream::ViewHandle>>,
+    pub(super) views: super::views::Views,
     /// Events refused at ingestion.
     dead_letters: Arc<DeadLetters>,
     /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
@@ -114,6 +114,11 @@ impl Engine {
                 crate::storage::LateEvents::new(db.clone()),
             ))),
         )?;
+        let views = super::views::Views::default();
+        system.register_table(
+            "views".into(),
+            Arc::new(super::views::progress_table(&views)),
+        )?;
         ctx.catalog(DATABASE)
             .expect("the default catalog exists")
             .register_schema(SYSTEM_SCHEMA, system)?;
@@ -135,7 +140,7 @@ impl Engine {
             catalog_store,
             tables: RwLock::new(HashMap::new()),
             sources: RwLock::new(HashMap::new()),
-            views: RwLock::new(HashMap::new()),
+            views,
             dead_letters,
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),

@@ -1,11 +1,14 @@
 //! Materialized views in the engine: `CREATE`, starting them at open, `SHOW`, and `FLUSH`,
 //! which waits until every view has processed everything acknowledged before it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use weir_catalog::{CatalogError, CatalogObject, ColumnDef, Emit, ObjectKind, ViewDef};
 use weir_sql::ast::CreateView;
 use weir_sql::plan::{ViewQuery, object_name, plan_view_query};
@@ -14,8 +17,11 @@ use weir_sql::{SqlError, Statement};
 use super::engine::Engine;
 use super::{QueryError, QueryResult};
 use crate::storage::ViewStore;
-use crate::stream::{ViewRunner, spawn_view};
+use crate::stream::{ViewHandle, ViewRunner, spawn_view};
 use datafusion::arrow::datatypes::SchemaRef;
+
+/// The running views, by name; shared with the `weir.views` system table.
+pub(super) type Views = Arc<RwLock<HashMap<String, ViewHandle>>>;
 
 /// How long `FLUSH` waits for a view that makes no progress before reporting its error.
 const FLUSH_PATIENCE: Duration = Duration::from_secs(30);
@@ -206,4 +212,61 @@ pub(super) fn show_views_schema() -> SchemaRef {
         Field::new("name", DataType::Utf8, false),
         Field::new("source", DataType::Utf8, true),
     ]))
+}
+
+/// `weir.views`: each view's progress through its source's log (backfill and live), its
+/// watermark, and its last error.
+pub(super) fn progress_table(views: &Views) -> super::provider::ReadOnlyTable {
+    let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("events_done", DataType::Int64, false),
+        Field::new("events_total", DataType::Int64, false),
+        Field::new("log_entries_done", DataType::Int64, false),
+        Field::new("log_entries_total", DataType::Int64, false),
+        Field::new("watermark", time(), true),
+        Field::new("last_error", DataType::Utf8, true),
+    ]));
+    let views = views.clone();
+    let table_schema = schema.clone();
+    super::provider::ReadOnlyTable::new(schema, move || {
+        let views = views.read().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<(&String, &ViewHandle)> = views.iter().collect();
+        rows.sort_by_key(|(name, _)| *name);
+        let progress: Vec<_> = rows.iter().map(|(_, h)| h.progress()).collect();
+        let now: Vec<_> = progress.iter().map(|p| p.now()).collect();
+        let int = |f: &dyn Fn(usize) -> u64| -> ArrayRef {
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows.len()).map(|i| f(i) as i64),
+            ))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|(n, _)| n.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|(_, h)| h.log().def().name.as_str()),
+            )),
+            int(&|i| now[i].events_done),
+            int(&|i| rows[i].1.log().rows()),
+            int(&|i| now[i].next_seq),
+            int(&|i| rows[i].1.log().head()),
+            Arc::new(
+                now.iter()
+                    .map(|p| p.watermark)
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("+00:00"),
+            ),
+            Arc::new(
+                progress
+                    .iter()
+                    .map(|p| p.last_error())
+                    .collect::<StringArray>(),
+            ),
+        ];
+        Ok(vec![
+            RecordBatch::try_new(table_schema.clone(), columns).expect("columns match the schema"),
+        ])
+    })
 }

@@ -56,6 +56,7 @@ impl CatalogStore {
     pub fn delete(&self, batch: &mut WriteBatch, object: &CatalogObject) {
         let id = object.id();
         batch.delete_cf(self.db.cf(Cf::Catalog), id.to_be_bytes());
+        batch.delete_cf(self.db.cf(Cf::Meta), super::source_log::rows_key(id));
         // Data keys start with the owner's id, and ids are never reused.
         for cf in [
             Cf::Rows,

@@ -39,6 +39,13 @@ pub struct SourceLog {
     head: tokio::sync::watch::Sender<u64>,
 }
 
+/// The `meta` key of a source log's event count.
+pub fn rows_key(source: weir_catalog::ObjectId) -> Vec<u8> {
+    let mut key = b"log_rows:".to_vec();
+    key.extend(source.to_be_bytes());
+    key
+}
+
 /// What an append stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -62,6 +69,8 @@ struct Queue {
     writing: bool,
     /// The sequence number of the next batch.
     next_seq: u64,
+    /// Events stored in the log so far.
+    rows: u64,
     /// Set once a `DROP SOURCE` committed: appends that race with the drop must not write
     /// under the retired id.
     dropped: bool,
@@ -87,6 +96,12 @@ impl SourceLog {
             db.dedup_windows().set(def.id, dedup.window_ms);
         }
         let next_seq = db.next_seq(Cf::Log, &def.id.to_be_bytes())?;
+        let rows = match db.get(Cf::Meta, &rows_key(def.id))? {
+            Some(bytes) => u64::from_be_bytes(bytes.as_slice().try_into().map_err(|_| {
+                StorageError::Corrupt(format!("log row count of {} bytes", bytes.len()))
+            })?),
+            None => 0,
+        };
         Ok(Self {
             schema: def.arrow_schema(),
             db,
@@ -95,11 +110,17 @@ impl SourceLog {
                 pending: Vec::new(),
                 writing: false,
                 next_seq,
+                rows,
                 dropped: false,
             }),
             idle: Condvar::new(),
             head: tokio::sync::watch::Sender::new(next_seq),
         })
+    }
+
+    /// Events stored in the log so far.
+    pub fn rows(&self) -> u64 {
+        self.lock_queue().rows
     }
 
     /// The sequence number after the last committed entry.
@@ -194,15 +215,27 @@ impl SourceLog {
     fn lead<'a>(&'a self, mut queue: MutexGuard<'a, Queue>) {
         while !queue.pending.is_empty() && !queue.dropped {
             let group = std::mem::take(&mut queue.pending);
-            let first = queue.next_seq;
+            let (first, rows_before) = (queue.next_seq, queue.rows);
             drop(queue);
-            let (write, outcomes, next_seq) = self.prepare_group(&group, first);
+            let (mut write, outcomes, next_seq) = self.prepare_group(&group, first);
+            let added: u64 = outcomes
+                .iter()
+                .filter_map(|o| o.as_ref().ok())
+                .map(|a| a.rows as u64)
+                .sum();
+            // The count commits with the entries it counts.
+            write.put_cf(
+                self.db.cf(Cf::Meta),
+                rows_key(self.def.id),
+                (rows_before + added).to_be_bytes(),
+            );
             crate::failpoint::hit("source_log::before_commit");
             let committed = self.db.write(write);
             queue = self.lock_queue();
             match committed {
                 Ok(()) => {
                     queue.next_seq = next_seq;
+                    queue.rows = rows_before + added;
                     self.head.send_replace(next_seq);
                     for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
                         let _ = reply.send(outcome);

@@ -18,6 +18,7 @@ use super::{Cf, Db, StorageError, stage_late_events};
 const OFFSET_TAG: u8 = 0;
 const STATE_TAG: u8 = 1;
 const WATERMARK_TAG: u8 = 2;
+const EVENTS_TAG: u8 = 3;
 
 /// One view's storage.
 #[derive(Debug)]
@@ -43,6 +44,8 @@ pub struct EpochWrite {
     pub watermark: Option<i64>,
     /// The next log sequence number to read.
     pub next_seq: u64,
+    /// Log events the view has read in all, after this epoch.
+    pub events_done: u64,
 }
 
 impl ViewStore {
@@ -62,6 +65,16 @@ impl ViewStore {
             None => Ok(0),
             Some(bytes) => Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
                 |_| StorageError::Corrupt(format!("view offset of {} bytes", bytes.len())),
+            )?)),
+        }
+    }
+
+    /// Log events the view has read in all (0 for a new view).
+    pub fn events_done(&self) -> Result<u64, StorageError> {
+        match self.db.get(Cf::ViewState, &self.key(EVENTS_TAG, &[]))? {
+            None => Ok(0),
+            Some(bytes) => Ok(u64::from_be_bytes(bytes.as_slice().try_into().map_err(
+                |_| StorageError::Corrupt(format!("view event count of {} bytes", bytes.len())),
             )?)),
         }
     }
@@ -128,6 +141,11 @@ impl ViewStore {
             self.db.cf(Cf::ViewState),
             self.key(OFFSET_TAG, &[]),
             epoch.next_seq.to_be_bytes(),
+        );
+        write.put_cf(
+            self.db.cf(Cf::ViewState),
+            self.key(EVENTS_TAG, &[]),
+            epoch.events_done.to_be_bytes(),
         );
         self.db.write(write)
     }

@@ -12,5 +12,5 @@ mod runner;
 mod view;
 mod watermark;
 
-pub use runner::{ViewHandle, ViewProgress, spawn_view};
+pub use runner::{Progress, ViewHandle, ViewProgress, spawn_view};
 pub use view::ViewRunner;

@@ -26,8 +26,19 @@ pub struct ViewHandle {
 /// How far a view has got, for those who wait on it.
 #[derive(Debug, Clone)]
 pub struct ViewProgress {
-    progress: watch::Receiver<u64>,
+    progress: watch::Receiver<Progress>,
     last_error: Arc<Mutex<Option<String>>>,
+}
+
+/// A view's committed position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The next log sequence number to read.
+    pub next_seq: u64,
+    /// Log events read.
+    pub events_done: u64,
+    /// The watermark reached (µs), if the view follows one.
+    pub watermark: Option<i64>,
 }
 
 impl ViewHandle {
@@ -43,12 +54,25 @@ impl ViewHandle {
 }
 
 impl ViewProgress {
+    /// The committed position now.
+    pub fn now(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// The last epoch error, if the view has failed since it started.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Waits until the view has committed every log entry before `seq`. Returns the view's
     /// last error instead if it stops making progress for `patience`.
     pub async fn wait_for(&self, seq: u64, patience: Duration) -> Result<(), String> {
         let mut progress = self.progress.clone();
         loop {
-            if *progress.borrow_and_update() >= seq {
+            if progress.borrow_and_update().next_seq >= seq {
                 return Ok(());
             }
             match tokio::time::timeout(patience, progress.changed()).await {
@@ -80,7 +104,12 @@ pub fn spawn_view(
     name: String,
 ) -> ViewHandle {
     let log = runner.log().clone();
-    let (progress_tx, progress) = watch::channel(runner.next_seq());
+    let position = |runner: &ViewRunner| Progress {
+        next_seq: runner.next_seq(),
+        events_done: runner.events_done(),
+        watermark: runner.watermark(),
+    };
+    let (progress_tx, progress) = watch::channel(position(&runner));
     let last_error = Arc::new(Mutex::new(None));
     let errors = last_error.clone();
     let mut head = log.subscribe();
@@ -94,7 +123,7 @@ pub fn spawn_view(
             }
             match runner.epoch(MAX_EPOCH_ENTRIES).await {
                 Ok(_) => {
-                    progress_tx.send_replace(runner.next_seq());
+                    progress_tx.send_replace(position(&runner));
                 }
                 Err(e) => {
                     tracing::error!(view = %name, error = %e, "view epoch failed; retrying");

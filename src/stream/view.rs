@@ -36,6 +36,8 @@ pub struct ViewRunner {
     states: GroupStates,
     final_sql: String,
     next_seq: u64,
+    /// Log events read so far.
+    events_done: u64,
     /// For windowed views over a source with a watermark: what is late.
     clock: Option<EventClock>,
 }
@@ -66,10 +68,14 @@ impl ViewRunner {
         register(&ctx, &query.source, log.schema().clone(), Vec::new())?;
         let partial = ctx.sql(&query.partial_sql).await?;
         if query.append_only {
-            let (next_seq, watermark) = {
+            let (next_seq, events_done, watermark) = {
                 let store = store.clone();
                 tokio::task::spawn_blocking(move || {
-                    Ok::<_, crate::storage::StorageError>((store.next_seq()?, store.watermark()?))
+                    Ok::<_, crate::storage::StorageError>((
+                        store.next_seq()?,
+                        store.events_done()?,
+                        store.watermark()?,
+                    ))
                 })
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?
@@ -85,6 +91,7 @@ impl ViewRunner {
                 store,
                 ctx,
                 next_seq,
+                events_done,
                 clock,
             });
         }
@@ -126,11 +133,12 @@ impl ViewRunner {
             query.group_columns,
             query.partials.clone(),
         );
-        let (next_seq, watermark, (keys, stored)) = {
+        let (next_seq, events_done, watermark, (keys, stored)) = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || {
                 Ok::<_, crate::storage::StorageError>((
                     store.next_seq()?,
+                    store.events_done()?,
                     store.watermark()?,
                     store.load_state(&state_schema)?,
                 ))
@@ -150,6 +158,7 @@ impl ViewRunner {
             states,
             final_sql,
             next_seq,
+            events_done,
             clock,
         })
     }
@@ -157,6 +166,16 @@ impl ViewRunner {
     /// The next log sequence number this view reads: everything before it is in its rows.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Log events the view has read.
+    pub fn events_done(&self) -> u64 {
+        self.events_done
+    }
+
+    /// The watermark the view has reached (µs), if it follows one.
+    pub fn watermark(&self) -> Option<i64> {
+        self.clock.as_ref().and_then(EventClock::watermark)
     }
 
     /// Where the view's rows are stored.
@@ -180,6 +199,7 @@ impl ViewRunner {
             return Ok(0);
         };
         let read = entries.len();
+        let events: u64 = entries.iter().map(|(_, e)| e.num_rows() as u64).sum();
         let mut delta = Vec::with_capacity(read);
         let mut late = Vec::new();
         for (seq, entry) in entries {
@@ -209,6 +229,7 @@ impl ViewRunner {
             late,
             watermark,
             next_seq: last + 1,
+            events_done: self.events_done + events,
             ..EpochWrite::default()
         };
         if self.query.append_only {
@@ -272,13 +293,14 @@ impl ViewRunner {
 
     /// Commits an epoch and moves past it.
     async fn commit(&mut self, write: EpochWrite) -> Result<()> {
-        let next_seq = write.next_seq;
+        let (next_seq, events_done) = (write.next_seq, write.events_done);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.commit(write))
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         self.next_seq = next_seq;
+        self.events_done = events_done;
         Ok(())
     }
 

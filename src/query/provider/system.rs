@@ -1,5 +1,5 @@
 //! Read-only relations whose rows Weir produces: the system tables (`weir.dead_letters`,
-//! `weir.late_events`) and materialized views. One provider serves them all: a schema and a
+//! `weir.late_events`, `weir.views`) and materialized views. One provider serves them all: a schema and a
 //! function that reads the current rows from storage.
 
 use std::sync::Arc;
@@ -34,6 +34,17 @@ impl std::fmt::Debug for ReadOnlyTable {
 }
 
 impl ReadOnlyTable {
+    /// A relation of `schema` whose rows `read` returns.
+    pub fn new(
+        schema: SchemaRef,
+        read: impl Fn() -> std::result::Result<Vec<RecordBatch>, StorageError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            schema,
+            read: Arc::new(read),
+        }
+    }
+
     /// `weir.dead_letters`: every event refused at ingestion.
     pub fn dead_letters(letters: Arc<DeadLetters>) -> Self {
         Self {
