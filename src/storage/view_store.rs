@@ -19,6 +19,7 @@ const OFFSET_TAG: u8 = 0;
 const STATE_TAG: u8 = 1;
 const WATERMARK_TAG: u8 = 2;
 const EVENTS_TAG: u8 = 3;
+const DISTINCT_TAG: u8 = 4;
 
 /// One view's storage.
 #[derive(Debug)]
@@ -29,12 +30,17 @@ pub struct ViewStore {
     schema: SchemaRef,
 }
 
+/// A value of a group's `count(DISTINCT)` set: group key, column, encoded value.
+pub type DistinctEntry = (Vec<u8>, u16, Vec<u8>);
+
 /// The changes one epoch commits.
 #[derive(Debug, Default)]
 pub struct EpochWrite {
     /// Group key -> new state row (encoded).
     pub state: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Groups whose state is no longer needed (their window closed).
+    /// Values new to a group's `count(DISTINCT)` set.
+    pub distinct: Vec<DistinctEntry>,
+    /// Groups whose state is no longer needed (their window closed), sets included.
     pub state_deletes: Vec<Vec<u8>>,
     /// Group key -> new output row, or `None` to remove the group's row.
     pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -106,6 +112,33 @@ impl ViewStore {
         Ok((keys, decode_rows(state_schema, &values)?))
     }
 
+    /// Every stored `count(DISTINCT)` value: group key, column, encoded value.
+    pub fn load_distinct(&self) -> Result<Vec<DistinctEntry>, StorageError> {
+        let prefix = self.key(DISTINCT_TAG, &[]);
+        let corrupt = || StorageError::Corrupt("view distinct-value key".into());
+        self.db
+            .scan_prefix(Cf::ViewState, &prefix)?
+            .into_iter()
+            .map(|(key, _)| {
+                let rest = &key[prefix.len()..];
+                let len = u32::from_be_bytes(
+                    rest.get(..4)
+                        .ok_or_else(corrupt)?
+                        .try_into()
+                        .map_err(|_| corrupt())?,
+                ) as usize;
+                let group = rest.get(4..4 + len).ok_or_else(corrupt)?.to_vec();
+                let column = u16::from_be_bytes(
+                    rest.get(4 + len..6 + len)
+                        .ok_or_else(corrupt)?
+                        .try_into()
+                        .map_err(|_| corrupt())?,
+                );
+                Ok((group, column, rest[6 + len..].to_vec()))
+            })
+            .collect()
+    }
+
     /// Encodes state or output rows for an [`EpochWrite`].
     pub fn encode(batch: &RecordBatch) -> Result<Vec<Vec<u8>>, StorageError> {
         encode_rows(batch)
@@ -117,8 +150,18 @@ impl ViewStore {
         for (key, row) in epoch.state {
             write.put_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key), row);
         }
+        for (group, column, value) in &epoch.distinct {
+            let mut key = self.distinct_prefix(group);
+            key.extend(column.to_be_bytes());
+            key.extend(value);
+            write.put_cf(self.db.cf(Cf::ViewState), self.key(DISTINCT_TAG, &key), []);
+        }
         for key in epoch.state_deletes {
             write.delete_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key));
+            let sets = self.key(DISTINCT_TAG, &self.distinct_prefix(&key));
+            if let Some(end) = super::db::prefix_end(&sets) {
+                write.delete_range_cf(self.db.cf(Cf::ViewState), sets, end);
+            }
         }
         for (key, row) in epoch.rows {
             let key = self.row_key(&key);
@@ -162,6 +205,14 @@ impl ViewStore {
         key.push(tag);
         key.extend_from_slice(rest);
         key
+    }
+
+    /// A group's `count(DISTINCT)` keys start with its key's length and the key itself, so one
+    /// group's values never share a prefix with another's.
+    fn distinct_prefix(&self, group: &[u8]) -> Vec<u8> {
+        let mut prefix = (group.len() as u32).to_be_bytes().to_vec();
+        prefix.extend_from_slice(group);
+        prefix
     }
 
     fn row_key(&self, group: &[u8]) -> Vec<u8> {

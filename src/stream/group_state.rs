@@ -2,8 +2,9 @@
 //! partial query, merged group by group as epochs bring new partial rows.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::error::DataFusionError;
@@ -14,11 +15,20 @@ use crate::storage::keys::append_nullable_column;
 /// Every group's state, in memory (loaded from RocksDB when the view starts).
 #[derive(Debug)]
 pub struct GroupStates {
+    /// State rows: the `g` columns, then one per merge (a `count(DISTINCT)` column holds the
+    /// count, an `Int64`).
     schema: SchemaRef,
     groups: usize,
     merges: Vec<Merge>,
     states: HashMap<Vec<u8>, Vec<ScalarValue>>,
+    /// For `count(DISTINCT)` columns: each group's set of values seen, by merge index.
+    distinct: HashMap<Vec<u8>, HashMap<usize, HashSet<ScalarValue>>>,
+    /// Values that joined a group's set since [`Self::take_new_distinct`].
+    new_distinct: Vec<DistinctValue>,
 }
+
+/// A value of a group's `count(DISTINCT)` set: group key, merge index, value.
+pub type DistinctValue = (Vec<u8>, usize, ScalarValue);
 
 impl GroupStates {
     /// Empty states for rows of `schema`: `groups` key columns, then one column per merge.
@@ -29,12 +39,26 @@ impl GroupStates {
             groups,
             merges,
             states: HashMap::new(),
+            distinct: HashMap::new(),
+            new_distinct: Vec::new(),
         }
     }
 
-    /// The schema of state rows.
-    pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+    /// Restores stored `count(DISTINCT)` sets (their counts are in the state rows).
+    pub fn load_distinct(&mut self, values: impl IntoIterator<Item = DistinctValue>) {
+        for (key, column, value) in values {
+            self.distinct
+                .entry(key)
+                .or_default()
+                .entry(column)
+                .or_default()
+                .insert(value);
+        }
+    }
+
+    /// The values that joined a set since the last call, to be stored with the epoch.
+    pub fn take_new_distinct(&mut self) -> Vec<DistinctValue> {
+        std::mem::take(&mut self.new_distinct)
     }
 
     /// Restores stored states.
@@ -46,22 +70,76 @@ impl GroupStates {
     }
 
     /// Merges the rows of a partial batch into the states; returns the keys of the groups
-    /// that changed, each once, in first-seen order.
+    /// that changed, each once, in first-seen order. Columns are cast to the state's types,
+    /// but for `count(DISTINCT)` ones, which arrive as lists of the epoch's distinct values.
     pub fn merge(&mut self, partial: &RecordBatch) -> Result<Vec<Vec<u8>>> {
-        let keys = group_keys(partial, self.groups)?;
+        let columns = partial
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .enumerate()
+            .map(|(c, (column, field))| {
+                if self.is_distinct(c) {
+                    Ok(column.clone())
+                } else {
+                    Ok(datafusion::arrow::compute::cast(column, field.data_type())?)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let partial = RecordBatch::try_new(
+            Arc::new(datafusion::arrow::datatypes::Schema::new(
+                columns
+                    .iter()
+                    .zip(self.schema.fields())
+                    .map(|(c, f)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+                    .collect::<Vec<_>>(),
+            )),
+            columns,
+        )?;
+        let keys = group_keys(&partial, self.groups)?;
         let mut seen = HashSet::new();
         let mut changed = Vec::new();
         for (row, key) in keys.into_iter().enumerate() {
-            let incoming = row_values(partial, row)?;
-            match self.states.get_mut(&key) {
-                Some(state) => {
-                    for (i, merge) in self.merges.iter().enumerate() {
-                        let at = self.groups + i;
-                        state[at] = merge_value(*merge, &state[at], &incoming[at])?;
+            let incoming = row_values(&partial, row)?;
+            let state = match self.states.entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    // The group's keys, and typed "nothing yet" for the merge below to fill.
+                    let mut fresh = incoming[..self.groups].to_vec();
+                    for field in &self.schema.fields()[self.groups..] {
+                        fresh.push(ScalarValue::try_from(field.data_type())?);
                     }
+                    entry.insert(fresh)
                 }
-                None => {
-                    self.states.insert(key.clone(), incoming);
+            };
+            for (i, merge) in self.merges.iter().enumerate() {
+                let at = self.groups + i;
+                if *merge == Merge::Distinct {
+                    let set = self
+                        .distinct
+                        .entry(key.clone())
+                        .or_default()
+                        .entry(i)
+                        .or_default();
+                    let mut count = match &state[at] {
+                        ScalarValue::Int64(Some(n)) => *n,
+                        _ => 0,
+                    };
+                    if let ScalarValue::List(list) = &incoming[at]
+                        && !list.is_null(0)
+                    {
+                        let values = list.value(0);
+                        for j in 0..values.len() {
+                            let value = ScalarValue::try_from_array(&values, j)?;
+                            if set.insert(value.clone()) {
+                                count += 1;
+                                self.new_distinct.push((key.clone(), i, value));
+                            }
+                        }
+                    }
+                    state[at] = ScalarValue::Int64(Some(count));
+                } else {
+                    state[at] = merge_value(*merge, &state[at], &incoming[at])?;
                 }
             }
             if seen.insert(key.clone()) {
@@ -69,6 +147,10 @@ impl GroupStates {
             }
         }
         Ok(changed)
+    }
+
+    fn is_distinct(&self, column: usize) -> bool {
+        column >= self.groups && self.merges[column - self.groups] == Merge::Distinct
     }
 
     /// The keys of the groups whose window ends at or before `watermark` (µs): no on-time
@@ -91,6 +173,7 @@ impl GroupStates {
     pub fn remove(&mut self, keys: &[Vec<u8>]) {
         for key in keys {
             self.states.remove(key);
+            self.distinct.remove(key);
         }
     }
 
@@ -153,6 +236,7 @@ fn merge_value(merge: Merge, old: &ScalarValue, new: &ScalarValue) -> Result<Sca
                 old.clone()
             }
         }
+        Merge::Distinct => unreachable!("distinct counts are merged through their sets"),
     })
 }
 

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::ScalarValue;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use weir_catalog::{Emit, ViewDef};
-use weir_sql::plan::ViewQuery;
+use weir_sql::plan::{Merge, ViewQuery};
 
 use super::group_state::{GroupStates, group_keys};
 use super::watermark::EventClock;
@@ -97,12 +98,24 @@ impl ViewRunner {
         }
         // Stored in Weir's row format, whose timestamps are microseconds (`date_bin` yields
         // nanoseconds).
+        let mut distinct_types = Vec::new();
         let state_schema = Arc::new(Schema::new(
             partial
                 .schema()
                 .fields()
                 .iter()
-                .map(|f| {
+                .enumerate()
+                .map(|(c, f)| {
+                    if c >= query.group_columns
+                        && query.partials[c - query.group_columns] == Merge::Distinct
+                    {
+                        // The state keeps the count; the set is stored value by value.
+                        let DataType::List(element) = f.data_type() else {
+                            unreachable!("array_agg yields a list")
+                        };
+                        distinct_types.push((c - query.group_columns, element.data_type().clone()));
+                        return Field::new(f.name(), DataType::Int64, true);
+                    }
                     let ty = match f.data_type() {
                         DataType::Timestamp(_, tz) => {
                             DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
@@ -133,7 +146,7 @@ impl ViewRunner {
             query.group_columns,
             query.partials.clone(),
         );
-        let (next_seq, events_done, watermark, (keys, stored)) = {
+        let (next_seq, events_done, watermark, (keys, stored), distinct) = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || {
                 Ok::<_, crate::storage::StorageError>((
@@ -141,6 +154,7 @@ impl ViewRunner {
                     store.events_done()?,
                     store.watermark()?,
                     store.load_state(&state_schema)?,
+                    store.load_distinct()?,
                 ))
             })
             .await
@@ -148,6 +162,16 @@ impl ViewRunner {
             .map_err(|e| DataFusionError::External(Box::new(e)))?
         };
         states.load(keys, &stored)?;
+        let mut values = Vec::with_capacity(distinct.len());
+        for (group, column, bytes) in distinct {
+            let ty = distinct_types
+                .iter()
+                .find(|(c, _)| *c == column as usize)
+                .map(|(_, ty)| ty.clone())
+                .ok_or_else(|| DataFusionError::Internal(format!("no distinct column {column}")))?;
+            values.push((group, column as usize, decode_value(&ty, &bytes)?));
+        }
+        states.load_distinct(values);
         let clock = event_clock(&def, &query, &log, watermark);
         Ok(Self {
             def,
@@ -252,8 +276,7 @@ impl ViewRunner {
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for partial in &partials {
-            let partial = cast_to(partial, self.states.schema())?;
-            for key in self.states.merge(&partial)? {
+            for key in self.states.merge(partial)? {
                 if seen.insert(key.clone()) {
                     changed.push(key);
                 }
@@ -284,6 +307,11 @@ impl ViewRunner {
         self.states.remove(&closed);
 
         write.state = open.into_iter().zip(state_rows).collect();
+        for (group, column, value) in self.states.take_new_distinct() {
+            write
+                .distinct
+                .push((group, column as u16, encode_value(&value)?));
+        }
         write.state_deletes = closed;
         for batch in &finished {
             write.rows.extend(self.output_rows(batch)?);
@@ -339,6 +367,26 @@ fn event_clock(
         )),
         _ => None,
     }
+}
+
+/// A `count(DISTINCT)` value in Weir's row format.
+fn encode_value(value: &ScalarValue) -> Result<Vec<u8>> {
+    let column = value.to_array()?;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "v",
+        column.data_type().clone(),
+        true,
+    )]));
+    let mut rows = ViewStore::encode(&RecordBatch::try_new(schema, vec![column])?)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(rows.pop().expect("one row"))
+}
+
+fn decode_value(ty: &DataType, bytes: &[u8]) -> Result<ScalarValue> {
+    let schema = Arc::new(Schema::new(vec![Field::new("v", ty.clone(), true)]));
+    let batch = crate::storage::row_codec::decode_rows(&schema, &[bytes])
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    ScalarValue::try_from_array(batch.column(0), 0)
 }
 
 /// `batch` with its columns cast to `schema`'s types.

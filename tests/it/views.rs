@@ -59,6 +59,14 @@ const VIEWS: &[(&str, &str, &str)] = &[
          GROUP BY 1 HAVING date_bin(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' <= {watermark}",
     ),
     (
+        "distinct",
+        "SELECT window_start, count(DISTINCT region) AS regions, \
+         count(DISTINCT kind) FILTER (WHERE amount > 50) AS kinds \
+         FROM TUMBLE(events, ts, INTERVAL '10 seconds') GROUP BY window_start",
+        "SELECT date_bin(INTERVAL '10 seconds', ts), count(DISTINCT region), \
+         count(DISTINCT kind) FILTER (WHERE amount > 50) FROM events GROUP BY 1",
+    ),
+    (
         "big_amounts",
         "SELECT event_id, kind, amount * 2 AS doubled FROM events WHERE amount > 90",
         "SELECT event_id, kind, amount * 2 FROM events WHERE amount > 90",
@@ -248,7 +256,7 @@ async fn run_seed(seed: u64) {
         "'{}'::timestamptz",
         watermark.format("%Y-%m-%dT%H:%M:%S%.3fZ")
     );
-    for name in ["tumble", "hop", "hop_region", "closed"] {
+    for name in ["tumble", "hop", "hop_region", "closed", "distinct"] {
         assert_eq!(
             late.get(name),
             Some(&expected),

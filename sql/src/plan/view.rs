@@ -20,8 +20,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Query, Select,
-    SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
+    DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident,
+    Query, Select, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut,
 };
 
 use super::duration::interval_ms;
@@ -37,6 +37,9 @@ pub enum Merge {
     Min,
     /// Keep the larger; NULL loses.
     Max,
+    /// `count(DISTINCT x)`: the partial state is the list of an epoch's distinct values; the
+    /// server keeps each group's set and its size.
+    Distinct,
 }
 
 /// The window a view aggregates over.
@@ -212,6 +215,19 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
             .map(|f| format!(" FILTER (WHERE {f})"))
             .unwrap_or_default();
         match name.as_str() {
+            "count_distinct" => {
+                // The distinct values of the epoch's events; the server keeps each group's set
+                // and counts what is new.
+                let keep = match &call.filter {
+                    Some(f) => format!("{arguments} IS NOT NULL AND ({f})"),
+                    None => format!("{arguments} IS NOT NULL"),
+                };
+                partial_items.push(format!(
+                    "array_agg(DISTINCT {arguments}) FILTER (WHERE {keep}) AS \"p{p}\""
+                ));
+                partials.push(Merge::Distinct);
+                finished.push(format!("COALESCE(\"p{p}\", 0)"));
+            }
             "avg" => {
                 partial_items.push(format!("sum({arguments}){filter} AS \"p{p}\""));
                 partial_items.push(format!("count({arguments}){filter} AS \"p{}\"", p + 1));
@@ -251,7 +267,8 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
     };
     let aggregate_items = &partial_items[groups.len()..];
     let by_panes = !select.selection.as_ref().is_some_and(mentions_window)
-        && calls.calls.iter().all(|c| !mentions_window(&c.expr));
+        && calls.calls.iter().all(|c| !mentions_window(&c.expr))
+        && !partials.contains(&Merge::Distinct);
     let partial_sql = match (window, &time_column) {
         (
             Some(WindowSpec::Hop {
@@ -521,6 +538,7 @@ fn hop_by_panes(hop: HopPanes<'_>) -> String {
             Merge::Sum => "sum",
             Merge::Min => "min",
             Merge::Max => "max",
+            Merge::Distinct => unreachable!("distinct counts do not take the pane path"),
         };
         outer_items.push(format!("{function}(\"p{k}\") AS \"p{k}\""));
     }
@@ -622,15 +640,23 @@ impl AggregateCalls {
                         error = Some(SqlError::InvalidOption(format!("{name} needs arguments")));
                         return ControlFlow::Break(());
                     };
-                    if list.duplicate_treatment.is_some()
+                    let distinct =
+                        matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+                    if (distinct && (name != "count" || list.args.len() != 1))
                         || f.over.is_some()
                         || !f.within_group.is_empty()
                     {
                         error = Some(SqlError::Unsupported(format!(
-                            "{name} with DISTINCT, OVER or WITHIN GROUP in a materialized view"
+                            "{name} with DISTINCT (but count of one value), OVER or WITHIN GROUP \
+                             in a materialized view"
                         )));
                         return ControlFlow::Break(());
                     }
+                    let name = if distinct {
+                        "count_distinct".to_string()
+                    } else {
+                        name
+                    };
                     let arguments = list
                         .args
                         .iter()
@@ -806,7 +832,7 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_maintain_by_name() {
         for (sql, named) in [
-            ("SELECT count(DISTINCT user_id) FROM events", "DISTINCT"),
+            ("SELECT sum(DISTINCT amount) FROM events", "DISTINCT"),
             (
                 "SELECT approx_count_distinct(user_id) FROM events",
                 "approx_count_distinct",
