@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use support::{Server, events};
 
-/// The shared workload's queries without `count(DISTINCT ...)`, which views do not maintain yet.
+/// The shared workload's queries (`../shared/bench/README.md`), and each one's batch form.
 const QUERIES: &[(&str, &str, &str)] = &[
     (
         "tumble_count",
-        "SELECT window_start, window_end, event_name, region, count(*) AS n, sum(amount) AS total \
+        "SELECT window_start, window_end, event_name, region, count(*) AS n, sum(amount) AS total, \
+         count(DISTINCT user_id) AS users \
          FROM TUMBLE(events, ts, INTERVAL '1 minute') GROUP BY window_start, window_end, event_name, region",
         "SELECT date_bin(INTERVAL '1 minute', ts) AS window_start, event_name, region, count(*), \
-         sum(amount) FROM events GROUP BY 1, 2, 3",
+         sum(amount), count(DISTINCT user_id) FROM events GROUP BY 1, 2, 3",
     ),
     (
         "hop_agg",
