@@ -75,6 +75,11 @@ impl ViewStore {
         }
     }
 
+    /// Where the view stands: next log seq to read, events read, watermark.
+    pub fn position(&self) -> Result<(u64, u64, Option<i64>), StorageError> {
+        Ok((self.next_seq()?, self.events_done()?, self.watermark()?))
+    }
+
     /// Log events the view has read in all (0 for a new view).
     pub fn events_done(&self) -> Result<u64, StorageError> {
         match self.db.get(Cf::ViewState, &self.key(EVENTS_TAG, &[]))? {

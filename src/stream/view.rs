@@ -71,16 +71,7 @@ impl ViewRunner {
         if query.append_only {
             let (next_seq, events_done, watermark) = {
                 let store = store.clone();
-                tokio::task::spawn_blocking(move || {
-                    Ok::<_, crate::storage::StorageError>((
-                        store.next_seq()?,
-                        store.events_done()?,
-                        store.watermark()?,
-                    ))
-                })
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?
-                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                blocking(move || store.position()).await?
             };
             let clock = event_clock(&def, &query, &log, watermark);
             return Ok(Self {
@@ -146,20 +137,16 @@ impl ViewRunner {
             query.group_columns,
             query.partials.clone(),
         );
-        let (next_seq, events_done, watermark, (keys, stored), distinct) = {
+        let ((next_seq, events_done, watermark), (keys, stored), distinct) = {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || {
-                Ok::<_, crate::storage::StorageError>((
-                    store.next_seq()?,
-                    store.events_done()?,
-                    store.watermark()?,
+            blocking(move || {
+                Ok((
+                    store.position()?,
                     store.load_state(&state_schema)?,
                     store.load_distinct()?,
                 ))
             })
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .await?
         };
         states.load(keys, &stored)?;
         let mut values = Vec::with_capacity(distinct.len());
@@ -215,10 +202,7 @@ impl ViewRunner {
     /// Runs one epoch over at most `max_entries` new log entries; returns how many it read.
     pub async fn epoch(&mut self, max_entries: usize) -> Result<usize> {
         let (log, from) = (self.log.clone(), self.next_seq);
-        let entries = tokio::task::spawn_blocking(move || log.read_from(from, max_entries))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let entries = blocking(move || log.read_from(from, max_entries)).await?;
         let (Some(&(first, _)), Some(&(last, _))) = (entries.first(), entries.last()) else {
             return Ok(0);
         };
@@ -323,10 +307,7 @@ impl ViewRunner {
     async fn commit(&mut self, write: EpochWrite) -> Result<()> {
         let (next_seq, events_done) = (write.next_seq, write.events_done);
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.commit(write))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        blocking(move || store.commit(write)).await?;
         self.next_seq = next_seq;
         self.events_done = events_done;
         Ok(())
@@ -348,6 +329,16 @@ impl ViewRunner {
             .map(|(i, (key, row))| (key, (keep.is_valid(i) && keep.value(i)).then_some(row)))
             .collect())
     }
+}
+
+/// Runs storage work on a blocking thread (RocksDB does I/O).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, crate::storage::StorageError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+        .map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
 /// The watermark a windowed view over a source with one follows.
