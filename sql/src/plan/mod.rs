@@ -7,6 +7,7 @@ mod create_table;
 mod duration;
 mod names;
 mod view;
+mod window;
 
 pub use create_source::{CreateSourcePlan, plan_create_source};
 pub use create_table::{CreateTablePlan, plan_create_table};

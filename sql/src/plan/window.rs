@@ -1,0 +1,262 @@
+//! Window table functions as SQL over the source: `TUMBLE(src, ts, size [, offset])` and
+//! `HOP(src, ts, slide, size [, offset])` in a view's `FROM` become `date_bin` expressions, and
+//! HOP views whose window columns appear only in `GROUP BY` aggregate per slide-sized pane.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Select, TableFactor};
+
+use super::duration::interval_ms;
+use super::names::{ident, object_name};
+use super::view::{Merge, WindowSpec};
+use crate::SqlError;
+
+/// The source, the window, and the `FROM` text that computes the window columns.
+pub(super) fn window_relation(
+    select: &Select,
+) -> Result<(String, Option<String>, Option<WindowSpec>, String), SqlError> {
+    let [from] = select.from.as_slice() else {
+        return Err(SqlError::Unsupported(
+            "a materialized view over more than one relation (joins come later)".into(),
+        ));
+    };
+    if !from.joins.is_empty() {
+        return Err(SqlError::Unsupported("joins in a materialized view".into()));
+    }
+    let TableFactor::Table { name, args, .. } = &from.relation else {
+        return Err(SqlError::Unsupported(
+            "a materialized view over a subquery or table function other than TUMBLE/HOP".into(),
+        ));
+    };
+    let function = object_name(name)?;
+    let Some(args) = args else {
+        return Ok((function.clone(), None, None, format!("\"{function}\"")));
+    };
+    let args: Vec<&Expr> = args
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+            _ => Err(SqlError::InvalidOption(format!(
+                "{function}: arguments must be plain expressions"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    let column = |e: &Expr, what: &str| match e {
+        Expr::Identifier(i) => Ok(ident(i)),
+        other => Err(SqlError::InvalidOption(format!(
+            "{function}: the {what} must be a name, not {other}"
+        ))),
+    };
+    let duration = |e: &Expr, what: &str| match e {
+        Expr::Interval(i) => interval_ms(i).and_then(|ms| {
+            if ms == 0 && what != "offset" {
+                Err(SqlError::InvalidOption(format!(
+                    "{function}: the {what} must be positive"
+                )))
+            } else {
+                Ok(ms)
+            }
+        }),
+        other => Err(SqlError::InvalidOption(format!(
+            "{function}: the {what} must be an INTERVAL, not {other}"
+        ))),
+    };
+    let (source, time) = match args.as_slice() {
+        [source, time, ..] => (
+            column(source, "first argument (the source)")?,
+            column(time, "time column")?,
+        ),
+        _ => {
+            return Err(SqlError::InvalidOption(format!(
+                "{function} takes (source, time column, interval, ...)"
+            )));
+        }
+    };
+    let (window, windowed) = match (function.as_str(), &args[2..]) {
+        ("tumble", [size, rest @ ..]) if rest.len() <= 1 => {
+            let size_ms = duration(size, "size")?;
+            let offset_ms = rest
+                .first()
+                .map(|o| duration(o, "offset"))
+                .transpose()?
+                .unwrap_or(0);
+            let start = format!(
+                "date_bin({}, \"{time}\", {})",
+                ms(size_ms),
+                origin(offset_ms)
+            );
+            (
+                WindowSpec::Tumble { size_ms, offset_ms },
+                format!(
+                    "(SELECT *, {start} AS window_start, {start} + {} AS window_end FROM \"{source}\") AS tumble",
+                    ms(size_ms)
+                ),
+            )
+        }
+        ("hop", [slide, size, rest @ ..]) if rest.len() <= 1 => {
+            let slide_ms = duration(slide, "slide")?;
+            let size_ms = duration(size, "size")?;
+            let offset_ms = rest
+                .first()
+                .map(|o| duration(o, "offset"))
+                .transpose()?
+                .unwrap_or(0);
+            if size_ms % slide_ms != 0 {
+                return Err(SqlError::InvalidOption(format!(
+                    "HOP: the size ({size_ms} ms) must be a multiple of the slide ({slide_ms} ms)"
+                )));
+            }
+            // Each event joins the size/slide windows that hold it: the one starting at its
+            // slide boundary and those starting up to size - slide before it.
+            let start = format!(
+                "date_bin({}, __src.\"{time}\", {}) - __hop.shift",
+                ms(slide_ms),
+                origin(offset_ms)
+            );
+            (
+                WindowSpec::Hop {
+                    slide_ms,
+                    size_ms,
+                    offset_ms,
+                },
+                format!(
+                    "(SELECT __src.*, {start} AS window_start, {start} + {} AS window_end \
+                     FROM \"{source}\" AS __src CROSS JOIN (VALUES {}) AS __hop(shift)) AS hop",
+                    ms(size_ms),
+                    hop_shifts(slide_ms, size_ms)
+                ),
+            )
+        }
+        ("tumble", _) => {
+            return Err(SqlError::InvalidOption(
+                "TUMBLE takes (source, time column, size [, offset])".into(),
+            ));
+        }
+        ("hop", _) => {
+            return Err(SqlError::InvalidOption(
+                "HOP takes (source, time column, slide, size [, offset])".into(),
+            ));
+        }
+        (other, _) => {
+            return Err(SqlError::Unsupported(format!(
+                "the table function {other} in a materialized view (TUMBLE and HOP are)"
+            )));
+        }
+    };
+    Ok((source, Some(time), Some(window), windowed))
+}
+
+/// What [`hop_by_panes`] needs.
+pub(super) struct HopPanes<'a> {
+    pub(super) source: &'a str,
+    pub(super) time: &'a str,
+    pub(super) slide_ms: u64,
+    pub(super) size_ms: u64,
+    pub(super) offset_ms: u64,
+    pub(super) groups: &'a [Expr],
+    pub(super) aggregate_items: &'a [String],
+    pub(super) merges: &'a [Merge],
+    pub(super) filter_sql: &'a str,
+}
+
+/// The partial query of a HOP view computed per pane (DESIGN.md §7): events are aggregated
+/// once into slide-sized panes, and only the pane rows, not the events, are joined with the
+/// size/slide windows that contain them and merged per window. Used when nothing but the
+/// group list mentions the window columns.
+pub(super) fn hop_by_panes(hop: HopPanes<'_>) -> String {
+    let pane = format!(
+        "date_bin({}, \"{}\", {})",
+        ms(hop.slide_ms),
+        hop.time,
+        origin(hop.offset_ms)
+    );
+    let mut inner_items = vec![format!("{pane} AS \"__pane\"")];
+    let mut inner_groups = vec![pane];
+    let mut outer_items = Vec::new();
+    for (j, group) in hop.groups.iter().enumerate() {
+        let start = "(\"__pane\" - __hop.shift)".to_string();
+        outer_items.push(match window_column(group) {
+            Some("window_start") => format!("{start} AS \"g{j}\""),
+            Some(_) => format!("{start} + {} AS \"g{j}\"", ms(hop.size_ms)),
+            None => {
+                inner_items.push(format!("{group} AS \"i{j}\""));
+                inner_groups.push(group.to_string());
+                format!("\"i{j}\" AS \"g{j}\"")
+            }
+        });
+    }
+    inner_items.extend(hop.aggregate_items.iter().cloned());
+    for (k, merge) in hop.merges.iter().enumerate() {
+        let function = match merge {
+            Merge::Sum => "sum",
+            Merge::Min => "min",
+            Merge::Max => "max",
+            Merge::Distinct => unreachable!("distinct counts do not take the pane path"),
+        };
+        outer_items.push(format!("{function}(\"p{k}\") AS \"p{k}\""));
+    }
+    let outer_groups = if hop.groups.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " GROUP BY {}",
+            (1..=hop.groups.len())
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "SELECT {} FROM (SELECT {} FROM \"{}\"{} GROUP BY {}) AS __panes \
+         CROSS JOIN (VALUES {}) AS __hop(shift){outer_groups}",
+        outer_items.join(", "),
+        inner_items.join(", "),
+        hop.source,
+        hop.filter_sql,
+        inner_groups.join(", "),
+        hop_shifts(hop.slide_ms, hop.size_ms),
+    )
+}
+
+/// `window_start` or `window_end`, if `expr` is (only) that column.
+pub(super) fn window_column(expr: &Expr) -> Option<&'static str> {
+    let name = match expr {
+        Expr::Identifier(i) => ident(i),
+        Expr::CompoundIdentifier(parts) => ident(parts.last()?),
+        _ => return None,
+    };
+    match name.as_str() {
+        "window_start" => Some("window_start"),
+        "window_end" => Some("window_end"),
+        _ => None,
+    }
+}
+
+/// Whether `expr` mentions a window column anywhere.
+pub(super) fn mentions_window(expr: &Expr) -> bool {
+    datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
+        if window_column(e).is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
+}
+
+/// The window starts an event's slide boundary is shifted back by: 0, slide, ... size - slide.
+fn hop_shifts(slide_ms: u64, size_ms: u64) -> String {
+    (0..size_ms / slide_ms)
+        .map(|k| format!("({})", ms(k * slide_ms)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ms(ms: u64) -> String {
+    format!("INTERVAL '{ms} milliseconds'")
+}
+
+fn origin(offset_ms: u64) -> String {
+    format!("TIMESTAMP '1970-01-01T00:00:00Z' + {}", ms(offset_ms))
+}
