@@ -7,7 +7,7 @@
 //! crash a view resumes from its committed offset, so every accepted event counts exactly once.
 //! Events behind the source's watermark are set aside as late events in the same commit.
 
-pub(crate) mod group_state;
+mod group_state;
 mod runner;
 mod view;
 mod watermark;

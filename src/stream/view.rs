@@ -291,11 +291,7 @@ impl ViewRunner {
         self.states.remove(&closed);
 
         write.state = open.into_iter().zip(state_rows).collect();
-        for (group, column, value) in self.states.take_new_distinct() {
-            write
-                .distinct
-                .push((group, column as u16, encode_value(&value)?));
-        }
+        write.distinct = encode_distinct(self.states.take_new_distinct())?;
         write.state_deletes = closed;
         for batch in &finished {
             write.rows.extend(self.output_rows(batch)?);
@@ -360,17 +356,30 @@ fn event_clock(
     }
 }
 
-/// A `count(DISTINCT)` value in Weir's row format.
-fn encode_value(value: &ScalarValue) -> Result<Vec<u8>> {
-    let column = value.to_array()?;
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        "v",
-        column.data_type().clone(),
-        true,
-    )]));
-    let mut rows = ViewStore::encode(&RecordBatch::try_new(schema, vec![column])?)
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    Ok(rows.pop().expect("one row"))
+/// New `count(DISTINCT)` values in Weir's row format, encoded a column at a time.
+fn encode_distinct(
+    values: Vec<super::group_state::DistinctValue>,
+) -> Result<Vec<crate::storage::DistinctEntry>> {
+    let mut by_column: std::collections::BTreeMap<usize, Vec<(Vec<u8>, ScalarValue)>> =
+        std::collections::BTreeMap::new();
+    for (group, column, value) in values {
+        by_column.entry(column).or_default().push((group, value));
+    }
+    let mut entries = Vec::new();
+    for (column, values) in by_column {
+        let array = ScalarValue::iter_to_array(values.iter().map(|(_, v)| v.clone()))?;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "v",
+            array.data_type().clone(),
+            true,
+        )]));
+        let rows = ViewStore::encode(&RecordBatch::try_new(schema, vec![array])?)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for ((group, _), row) in values.into_iter().zip(rows) {
+            entries.push((group, column as u16, row));
+        }
+    }
+    Ok(entries)
 }
 
 fn decode_value(ty: &DataType, bytes: &[u8]) -> Result<ScalarValue> {
