@@ -65,6 +65,10 @@ pub struct SourceOptions {
     pub dedup: Option<Dedup>,
     /// `unknown_fields = 'reject' | 'ignore'`.
     pub unknown_fields: UnknownFields,
+    /// `idle_timeout`: after this long without events, the watermark follows the wall clock
+    /// (less the watermark delay), so windows on a quiet source still close.
+    #[serde(default)]
+    pub idle_timeout_ms: Option<u64>,
 }
 
 /// A source definition.
@@ -183,6 +187,7 @@ mod tests {
 
     fn options(dedup: Option<&str>) -> SourceOptions {
         SourceOptions {
+            idle_timeout_ms: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: dedup.map(|key| Dedup {

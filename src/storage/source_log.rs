@@ -439,6 +439,7 @@ mod tests {
     /// A one-column source; with `watermark`, the column is its event time.
     fn source(id: u64, column: &str, ty: ColumnType, watermark: bool) -> Arc<SourceDef> {
         let options = SourceOptions {
+            idle_timeout_ms: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: None,

@@ -115,10 +115,28 @@ pub fn spawn_view(
     let mut head = log.subscribe();
     let task = runtime.spawn(async move {
         loop {
-            // Sleep until the log has entries this view has not read.
+            // Sleep until the log has entries this view has not read, or, for a source with
+            // `idle_timeout`, until it has been quiet that long.
             while *head.borrow_and_update() <= runner.next_seq() {
-                if head.changed().await.is_err() {
-                    return;
+                let Some(idle) = runner.idle_timeout() else {
+                    if head.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                };
+                match tokio::time::timeout(idle, head.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => match runner.idle(chrono::Utc::now().timestamp_micros()).await {
+                        Ok(true) => {
+                            progress_tx.send_replace(position(&runner));
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(view = %name, error = %e, "view idle epoch failed");
+                            *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                        }
+                    },
                 }
             }
             match runner.epoch(MAX_EPOCH_ENTRIES).await {

@@ -199,12 +199,48 @@ impl ViewRunner {
         &self.log
     }
 
+    /// How long the source may be quiet before the watermark follows the wall clock, for a
+    /// view that follows a watermark over a source with `idle_timeout`.
+    pub fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.clock.as_ref()?;
+        self.log
+            .def()
+            .options
+            .idle_timeout_ms
+            .map(std::time::Duration::from_millis)
+    }
+
+    /// The source has been idle: moves the watermark to the wall clock `now_us` (less the
+    /// delay) and, if it moved, runs an epoch without events so windows it passed close.
+    /// Returns whether it moved.
+    pub async fn idle(&mut self, now_us: i64) -> Result<bool> {
+        let Some(clock) = &mut self.clock else {
+            return Ok(false);
+        };
+        if !clock.follow_clock(now_us) {
+            return Ok(false);
+        }
+        self.run_epoch(Vec::new()).await?;
+        Ok(true)
+    }
+
     /// Runs one epoch over at most `max_entries` new log entries; returns how many it read.
     pub async fn epoch(&mut self, max_entries: usize) -> Result<usize> {
         let (log, from) = (self.log.clone(), self.next_seq);
         let entries = blocking(move || log.read_from(from, max_entries)).await?;
-        let (Some(&(first, _)), Some(&(last, _))) = (entries.first(), entries.last()) else {
+        if entries.is_empty() {
             return Ok(0);
+        }
+        let read = entries.len();
+        self.run_epoch(entries).await?;
+        Ok(read)
+    }
+
+    /// Processes `entries` (none: only the watermark moved) and commits the epoch.
+    async fn run_epoch(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
+        let (first, next_seq) = match (entries.first(), entries.last()) {
+            (Some(&(first, _)), Some(&(last, _))) => (first, last + 1),
+            _ => (self.next_seq, self.next_seq),
         };
         let read = entries.len();
         let events: u64 = entries.iter().map(|(_, e)| e.num_rows() as u64).sum();
@@ -236,7 +272,7 @@ impl ViewRunner {
         let mut write = EpochWrite {
             late,
             watermark,
-            next_seq: last + 1,
+            next_seq,
             events_done: self.events_done + events,
             ..EpochWrite::default()
         };
@@ -255,7 +291,7 @@ impl ViewRunner {
                     write.rows.push((key, Some(row)));
                 }
             }
-            return self.commit(write).await.map(|()| read);
+            return self.commit(write).await;
         }
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -296,7 +332,7 @@ impl ViewRunner {
         for batch in &finished {
             write.rows.extend(self.output_rows(batch)?);
         }
-        self.commit(write).await.map(|()| read)
+        self.commit(write).await
     }
 
     /// Commits an epoch and moves past it.

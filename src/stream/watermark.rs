@@ -86,6 +86,17 @@ impl EventClock {
         Ok((entry, late_rows))
     }
 
+    /// After the source has been idle: the watermark follows the wall clock `now_us` less the
+    /// delay. Returns whether it moved.
+    pub fn follow_clock(&mut self, now_us: i64) -> bool {
+        let candidate = now_us.saturating_sub(self.delay_us);
+        if self.watermark.is_some_and(|w| w >= candidate) {
+            return false;
+        }
+        self.watermark = Some(candidate);
+        true
+    }
+
     fn advance(&mut self, times: &TimestampMicrosecondArray) {
         if let Some(newest) = max(times) {
             let candidate = newest.saturating_sub(self.delay_us);

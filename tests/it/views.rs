@@ -303,3 +303,53 @@ async fn views_equal_batch_queries_through_disorder_duplicates_and_kill_9() {
         run_seed(seed).await;
     }
 }
+
+/// An idle source's watermark follows the wall clock after `idle_timeout`, so a window on a
+/// quiet stream still closes: its `EMIT ON WINDOW CLOSE` row appears with no later event.
+#[tokio::test]
+async fn idle_source_watermark_follows_the_clock_and_closes_windows() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE SOURCE quiet (id BIGINT, ts TIMESTAMPTZ NOT NULL, \
+             WATERMARK FOR ts AS ts - INTERVAL '1 second') \
+             WITH (connector = 'http', idle_timeout = '300 milliseconds'); \
+             CREATE MATERIALIZED VIEW per_second AS SELECT window_start, count(*) AS n \
+             FROM TUMBLE(quiet, ts, INTERVAL '1 second') GROUP BY window_start \
+             EMIT ON WINDOW CLOSE",
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    client
+        .execute("INSERT INTO quiet VALUES (1, $1), (2, $1)", &[&now])
+        .await
+        .unwrap();
+    client.batch_execute("FLUSH").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows = client.query("SELECT n FROM per_second", &[]).await.unwrap();
+        if let Some(row) = rows.first() {
+            assert_eq!(row.get::<_, i64>(0), 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window never closed on the idle source"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let watermark: Option<chrono::DateTime<chrono::Utc>> = client
+        .query_one(
+            "SELECT watermark FROM weir.views WHERE name = 'per_second'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        watermark.unwrap() > now,
+        "the watermark moved past the last event"
+    );
+}

@@ -13,7 +13,13 @@ use crate::SqlError;
 use crate::ast::CreateSource;
 
 /// The `WITH` keys a source takes.
-const OPTION_KEYS: &[&str] = &["connector", "dedup_key", "dedup_window", "unknown_fields"];
+const OPTION_KEYS: &[&str] = &[
+    "connector",
+    "dedup_key",
+    "dedup_window",
+    "unknown_fields",
+    "idle_timeout",
+];
 
 /// How long `dedup_key` remembers an id when `dedup_window` is not given.
 const DEFAULT_DEDUP_WINDOW_MS: u64 = 3_600_000;
@@ -93,6 +99,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
     let mut dedup_key = None;
     let mut dedup_window = None;
     let mut unknown_fields = UnknownFields::Reject;
+    let mut idle_timeout_ms = None;
     for option in with {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(SqlError::InvalidOption(format!(
@@ -117,6 +124,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
             }
             "dedup_key" => dedup_key = Some(text),
             "dedup_window" => dedup_window = Some(parse_duration_ms(&text)?),
+            "idle_timeout" => idle_timeout_ms = Some(parse_duration_ms(&text)?),
             "unknown_fields" => {
                 unknown_fields = match text.to_ascii_lowercase().as_str() {
                     "reject" => UnknownFields::Reject,
@@ -165,6 +173,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
         encoding,
         dedup,
         unknown_fields,
+        idle_timeout_ms,
     })
 }
 

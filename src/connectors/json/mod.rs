@@ -41,6 +41,7 @@ fn test_source(
         })
         .collect();
     let options = SourceOptions {
+        idle_timeout_ms: None,
         connector: Connector::Http,
         encoding: Encoding::Json,
         dedup: None,
