@@ -69,6 +69,10 @@ pub struct SourceOptions {
     /// (less the watermark delay), so windows on a quiet source still close.
     #[serde(default)]
     pub idle_timeout_ms: Option<u64>,
+    /// `max_future_skew`: how far ahead of its arrival an event's time may be before views set
+    /// it aside instead of letting it move the watermark (views default to 5 minutes).
+    #[serde(default)]
+    pub max_future_skew_ms: Option<u64>,
 }
 
 /// A source definition.
@@ -188,6 +192,7 @@ mod tests {
     fn options(dedup: Option<&str>) -> SourceOptions {
         SourceOptions {
             idle_timeout_ms: None,
+            max_future_skew_ms: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: dedup.map(|key| Dedup {

@@ -23,7 +23,7 @@ pub fn late_events_schema() -> SchemaRef {
         Field::new("view", DataType::Utf8, false),
         Field::new("source", DataType::Utf8, false),
         Field::new("event_time", time(), true),
-        Field::new("watermark", time(), false),
+        Field::new("watermark", time(), true),
         Field::new("reason", DataType::Utf8, false),
         Field::new("payload", DataType::Utf8, false),
     ]))

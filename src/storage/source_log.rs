@@ -440,6 +440,7 @@ mod tests {
     fn source(id: u64, column: &str, ty: ColumnType, watermark: bool) -> Arc<SourceDef> {
         let options = SourceOptions {
             idle_timeout_ms: None,
+            max_future_skew_ms: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: None,

@@ -15,8 +15,11 @@ use weir_catalog::{Emit, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
 use super::group_state::{GroupStates, group_keys};
-use super::watermark::EventClock;
+use super::watermark::{ClockColumns, EventClock};
 use crate::storage::{EpochWrite, SourceLog, ViewStore};
+
+/// How far ahead of its arrival an event may be when the source does not say.
+const DEFAULT_MAX_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// A group key and its new encoded row, or `None` to remove it.
 type RowChange = (Vec<u8>, Option<Vec<u8>>);
@@ -382,8 +385,17 @@ fn event_clock(
 ) -> Option<EventClock> {
     match (&query.window, &log.def().watermark, log.event_time_column()) {
         (Some(_), Some(w), Some(column)) => Some(EventClock::new(
-            column,
-            w.delay_ms,
+            ClockColumns {
+                event_time: column,
+                // `_received_at` follows the declared columns.
+                received_at: log.def().columns.len(),
+                delay_ms: w.delay_ms,
+                max_future_skew_ms: log
+                    .def()
+                    .options
+                    .max_future_skew_ms
+                    .unwrap_or(DEFAULT_MAX_FUTURE_SKEW_MS),
+            },
             watermark,
             &def.name,
             &log.def().name,

@@ -3,15 +3,17 @@
 //!
 //! The watermark advances per log entry, in log order, so which events are late is a function
 //! of the log alone: the same after a crash and restart as without one, whatever the epochs'
-//! boundaries. An event is late when its time is behind the watermark reached before its entry.
-//! Late events are not counted by the view; they are kept in `weir.late_events`.
+//! boundaries. An event is late when its time is behind the watermark reached before its entry,
+//! and "from the future" when its time is more than `max_future_skew` (default 5 minutes) ahead
+//! of its own `_received_at`; neither is counted by the view (nor does a future event move the
+//! watermark), and both are kept in `weir.late_events` with the reason.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use datafusion::arrow::compute::{filter_record_batch, max, not};
+use datafusion::arrow::compute::{filter_record_batch, not};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::error::{DataFusionError, Result};
@@ -26,24 +28,43 @@ const BEHIND_WATERMARK: &str = "event time is behind the source watermark";
 pub struct EventClock {
     /// The event-time column in the log's rows.
     column: usize,
+    /// The `_received_at` column: an event is judged against its own arrival, so the decision
+    /// is a function of the log, whenever it is made.
+    received: usize,
     delay_us: i64,
+    max_future_us: i64,
+    /// Why an event too far ahead was set aside.
+    ahead: String,
     watermark: Option<i64>,
     view: String,
     source: String,
 }
 
+/// Where a view's clock reads time, and how it judges it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockColumns {
+    /// The event-time column in the log's rows.
+    pub event_time: usize,
+    /// The `_received_at` column.
+    pub received_at: usize,
+    /// The watermark delay.
+    pub delay_ms: u64,
+    /// How far ahead of its arrival an event's time may be.
+    pub max_future_skew_ms: u64,
+}
+
 impl EventClock {
-    /// A clock over `column`, resuming at `watermark` (µs).
-    pub fn new(
-        column: usize,
-        delay_ms: u64,
-        watermark: Option<i64>,
-        view: &str,
-        source: &str,
-    ) -> Self {
+    /// A clock over `columns`, resuming at `watermark` (µs).
+    pub fn new(columns: ClockColumns, watermark: Option<i64>, view: &str, source: &str) -> Self {
         Self {
-            column,
-            delay_us: delay_ms as i64 * 1000,
+            column: columns.event_time,
+            received: columns.received_at,
+            delay_us: columns.delay_ms as i64 * 1000,
+            max_future_us: columns.max_future_skew_ms as i64 * 1000,
+            ahead: format!(
+                "event time is more than {} ms ahead of its arrival (max_future_skew)",
+                columns.max_future_skew_ms
+            ),
             watermark,
             view: view.into(),
             source: source.into(),
@@ -55,35 +76,52 @@ impl EventClock {
         self.watermark
     }
 
-    /// Splits one log entry into the rows on time and the late rows (as `weir.late_events`
-    /// rows), then advances the watermark past the entry.
+    /// Splits one log entry into the rows on time and the rows set aside (as
+    /// `weir.late_events` rows): those behind the watermark reached before the entry, and those
+    /// too far ahead of their own arrival, which do not move the watermark either. Then
+    /// advances the watermark past the entry.
     pub fn split(&mut self, entry: RecordBatch) -> Result<(RecordBatch, Option<RecordBatch>)> {
-        let times = entry
-            .column(self.column)
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| {
-                DataFusionError::Internal("event-time column is not a timestamp".into())
-            })?
-            .clone();
-        let late_rows = match self.watermark {
-            Some(watermark) => {
-                // A NULL time is never late.
-                let behind: BooleanArray = times
-                    .iter()
-                    .map(|t| Some(t.is_some_and(|t| t < watermark)))
-                    .collect();
-                if behind.true_count() > 0 {
-                    let late = filter_record_batch(&entry, &behind)?;
-                    let on_time = filter_record_batch(&entry, &not(&behind)?)?;
-                    self.advance(&times);
-                    return Ok((on_time, Some(self.records(&late, watermark)?)));
-                }
-                None
-            }
-            None => None,
+        let timestamps = |column: usize| {
+            entry
+                .column(column)
+                .as_primitive_opt::<TimestampMicrosecondType>()
+                .cloned()
+                .ok_or_else(|| DataFusionError::Internal("time column is not a timestamp".into()))
         };
-        self.advance(&times);
-        Ok((entry, late_rows))
+        let (times, received) = (timestamps(self.column)?, timestamps(self.received)?);
+        let watermark = self.watermark;
+        // A NULL time is never set aside.
+        let reasons: Vec<Option<&str>> = times
+            .iter()
+            .zip(received.iter())
+            .map(|(time, arrived)| match time {
+                Some(t) if arrived.is_some_and(|a| t > a.saturating_add(self.max_future_us)) => {
+                    Some(self.ahead.as_str())
+                }
+                Some(t) if watermark.is_some_and(|w| t < w) => Some(BEHIND_WATERMARK),
+                _ => None,
+            })
+            .collect();
+        let newest = times
+            .iter()
+            .zip(&reasons)
+            .filter(|(_, reason)| reason.is_none_or(|r| r == BEHIND_WATERMARK))
+            .filter_map(|(time, _)| time)
+            .max();
+        let aside: BooleanArray = reasons.iter().map(|r| Some(r.is_some())).collect();
+        let result = if aside.true_count() > 0 {
+            let late = filter_record_batch(&entry, &aside)?;
+            let on_time = filter_record_batch(&entry, &not(&aside)?)?;
+            let why: Vec<&str> = reasons.iter().flatten().copied().collect();
+            (on_time, Some(self.records(&late, &why, watermark)?))
+        } else {
+            (entry, None)
+        };
+        if let Some(newest) = newest {
+            let candidate = newest.saturating_sub(self.delay_us);
+            self.watermark = Some(self.watermark.map_or(candidate, |w| w.max(candidate)));
+        }
+        Ok(result)
     }
 
     /// After the source has been idle: the watermark follows the wall clock `now_us` less the
@@ -97,15 +135,13 @@ impl EventClock {
         true
     }
 
-    fn advance(&mut self, times: &TimestampMicrosecondArray) {
-        if let Some(newest) = max(times) {
-            let candidate = newest.saturating_sub(self.delay_us);
-            self.watermark = Some(self.watermark.map_or(candidate, |w| w.max(candidate)));
-        }
-    }
-
     /// `late` as `weir.late_events` rows: the event itself as JSON, and why.
-    fn records(&self, late: &RecordBatch, watermark: i64) -> Result<RecordBatch> {
+    fn records(
+        &self,
+        late: &RecordBatch,
+        reasons: &[&str],
+        watermark: Option<i64>,
+    ) -> Result<RecordBatch> {
         let mut writer = LineDelimitedWriter::new(Vec::new());
         writer.write(late)?;
         writer.finish()?;
@@ -124,7 +160,7 @@ impl EventClock {
                 Arc::new(StringArray::from(vec![self.source.as_str(); n])),
                 Arc::new(utc(times.iter().collect())),
                 Arc::new(utc(vec![watermark; n].into())),
-                Arc::new(StringArray::from(vec![BEHIND_WATERMARK; n])),
+                Arc::new(StringArray::from(reasons.to_vec())),
                 Arc::new(payloads),
             ],
         )?)

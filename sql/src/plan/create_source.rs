@@ -19,6 +19,7 @@ const OPTION_KEYS: &[&str] = &[
     "dedup_window",
     "unknown_fields",
     "idle_timeout",
+    "max_future_skew",
 ];
 
 /// How long `dedup_key` remembers an id when `dedup_window` is not given.
@@ -100,6 +101,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
     let mut dedup_window = None;
     let mut unknown_fields = UnknownFields::Reject;
     let mut idle_timeout_ms = None;
+    let mut max_future_skew_ms = None;
     for option in with {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(SqlError::InvalidOption(format!(
@@ -125,6 +127,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
             "dedup_key" => dedup_key = Some(text),
             "dedup_window" => dedup_window = Some(parse_duration_ms(&text)?),
             "idle_timeout" => idle_timeout_ms = Some(parse_duration_ms(&text)?),
+            "max_future_skew" => max_future_skew_ms = Some(parse_duration_ms(&text)?),
             "unknown_fields" => {
                 unknown_fields = match text.to_ascii_lowercase().as_str() {
                     "reject" => UnknownFields::Reject,
@@ -174,6 +177,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
         dedup,
         unknown_fields,
         idle_timeout_ms,
+        max_future_skew_ms,
     })
 }
 

@@ -42,6 +42,7 @@ fn test_source(
         .collect();
     let options = SourceOptions {
         idle_timeout_ms: None,
+        max_future_skew_ms: None,
         connector: Connector::Http,
         encoding: Encoding::Json,
         dedup: None,
