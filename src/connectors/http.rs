@@ -112,7 +112,7 @@ pub fn ingest(
                     Ok(events) => events,
                     Err(error) => return Err(dead_body(error)),
                 };
-                EventDecoder::new(Arc::new(log.def().clone())).decode(events, &request.enrichment)
+                EventDecoder::new(log.shared_def()).decode(events, &request.enrichment)
             }
         };
     let letters: Vec<DeadLetter> = decoded

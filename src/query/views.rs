@@ -103,17 +103,14 @@ impl Engine {
         };
         for def in views {
             let statements = weir_sql::parse(&def.query)?;
-            let [Statement::Standard(statement)] = statements.as_slice() else {
-                return Err(
-                    CatalogError::Corrupt(format!("view \"{}\": stored query", def.name)).into(),
-                );
-            };
-            let datafusion::sql::sqlparser::ast::Statement::Query(query) = statement.as_ref()
-            else {
-                return Err(
-                    CatalogError::Corrupt(format!("view \"{}\": stored query", def.name)).into(),
-                );
-            };
+            let query = match statements.as_slice() {
+                [Statement::Standard(statement)] => match statement.as_ref() {
+                    datafusion::sql::sqlparser::ast::Statement::Query(query) => Some(query),
+                    _ => None,
+                },
+                _ => None,
+            }
+            .ok_or_else(|| CatalogError::Corrupt(format!("view \"{}\": stored query", def.name)))?;
             let def = Arc::new(def);
             let runner = self
                 .view_runner(def.clone(), plan_view_query(query)?)

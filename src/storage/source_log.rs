@@ -162,6 +162,11 @@ impl SourceLog {
         &self.def
     }
 
+    /// The source's definition, shared.
+    pub fn shared_def(&self) -> Arc<SourceDef> {
+        self.def.clone()
+    }
+
     /// The schema of logged rows (declared columns, then `_received_at`).
     pub fn schema(&self) -> &SchemaRef {
         &self.schema

@@ -112,6 +112,10 @@ pub fn spawn_view(
     let (progress_tx, progress) = watch::channel(position(&runner));
     let last_error = Arc::new(Mutex::new(None));
     let errors = last_error.clone();
+    let record = move |error: &datafusion::error::DataFusionError| {
+        tracing::error!(view = %name, %error, "view epoch failed; retrying");
+        *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+    };
     let mut head = log.subscribe();
     let task = runtime.spawn(async move {
         loop {
@@ -132,10 +136,7 @@ pub fn spawn_view(
                             progress_tx.send_replace(position(&runner));
                         }
                         Ok(false) => {}
-                        Err(e) => {
-                            tracing::error!(view = %name, error = %e, "view idle epoch failed");
-                            *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-                        }
+                        Err(e) => record(&e),
                     },
                 }
             }
@@ -144,8 +145,7 @@ pub fn spawn_view(
                     progress_tx.send_replace(position(&runner));
                 }
                 Err(e) => {
-                    tracing::error!(view = %name, error = %e, "view epoch failed; retrying");
-                    *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                    record(&e);
                     tokio::time::sleep(RETRY_AFTER).await;
                 }
             }

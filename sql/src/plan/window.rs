@@ -73,14 +73,16 @@ pub(super) fn window_relation(
             )));
         }
     };
+    let offset = |rest: &[&Expr]| {
+        rest.first()
+            .map(|o| duration(o, "offset"))
+            .transpose()
+            .map(|o| o.unwrap_or(0))
+    };
     let (window, windowed) = match (function.as_str(), &args[2..]) {
         ("tumble", [size, rest @ ..]) if rest.len() <= 1 => {
             let size_ms = duration(size, "size")?;
-            let offset_ms = rest
-                .first()
-                .map(|o| duration(o, "offset"))
-                .transpose()?
-                .unwrap_or(0);
+            let offset_ms = offset(rest)?;
             let start = format!(
                 "date_bin({}, \"{time}\", {})",
                 ms(size_ms),
@@ -97,11 +99,7 @@ pub(super) fn window_relation(
         ("hop", [slide, size, rest @ ..]) if rest.len() <= 1 => {
             let slide_ms = duration(slide, "slide")?;
             let size_ms = duration(size, "size")?;
-            let offset_ms = rest
-                .first()
-                .map(|o| duration(o, "offset"))
-                .transpose()?
-                .unwrap_or(0);
+            let offset_ms = offset(rest)?;
             if size_ms % slide_ms != 0 {
                 return Err(SqlError::InvalidOption(format!(
                     "HOP: the size ({size_ms} ms) must be a multiple of the slide ({slide_ms} ms)"
