@@ -70,7 +70,8 @@ impl GroupStates {
     }
 
     /// Merges the rows of a partial batch into the states; returns the keys of the groups
-    /// that changed, each once, in first-seen order. Columns are cast to the state's types,
+    /// of its rows, in order (a partial batch holds each group once: it is a `GROUP BY`
+    /// result; callers merging several batches dedupe). Columns are cast to the state's types,
     /// but for `count(DISTINCT)` ones, which arrive as lists of the epoch's distinct values.
     pub fn merge(&mut self, partial: &RecordBatch) -> Result<Vec<Vec<u8>>> {
         let columns = partial
@@ -97,8 +98,7 @@ impl GroupStates {
             columns,
         )?;
         let keys = group_keys(&partial, self.groups)?;
-        let mut seen = HashSet::new();
-        let mut changed = Vec::new();
+        let mut changed = Vec::with_capacity(keys.len());
         for (row, key) in keys.into_iter().enumerate() {
             let incoming = row_values(&partial, row)?;
             let state = match self.states.entry(key.clone()) {
@@ -142,9 +142,7 @@ impl GroupStates {
                     state[at] = merge_value(*merge, &state[at], &incoming[at])?;
                 }
             }
-            if seen.insert(key.clone()) {
-                changed.push(key);
-            }
+            changed.push(key);
         }
         Ok(changed)
     }
