@@ -154,6 +154,28 @@ impl Db {
         self.scan_from(cf, prefix, prefix, usize::MAX)
     }
 
+    /// Every entry with `start <= key < end` (no end: to the end of `cf`), in key order, from
+    /// one consistent snapshot.
+    pub fn scan_range(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: Option<Vec<u8>>,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let mut read = ReadOptions::default();
+        if let Some(end) = end {
+            read.set_iterate_upper_bound(end);
+        }
+        self.inner
+            .iterator_cf_opt(
+                self.cf(cf),
+                read,
+                IteratorMode::From(start, Direction::Forward),
+            )
+            .map(|item| item.map_err(StorageError::from))
+            .collect()
+    }
+
     /// Up to `limit` entries with keys from `start` on that still start with `prefix`.
     pub fn scan_from(
         &self,

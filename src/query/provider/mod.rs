@@ -3,6 +3,8 @@
 mod source;
 mod system;
 mod table;
+mod time_bound;
+mod view;
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use futures::StreamExt;
 pub use source::SourceTable;
 pub use system::ReadOnlyTable;
 pub use table::ReferenceTable;
+pub use view::ViewTable;
 
 use crate::storage::StorageError;
 

@@ -6,18 +6,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::catalog::Session;
 use datafusion::common::Result;
-use datafusion::common::ScalarValue;
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 
+use super::time_bound::{TimeBound, time_bound};
 use super::{collect_statement, nullable, scan_blocking};
 use crate::storage::SourceLog;
 
@@ -37,48 +36,6 @@ impl SourceTable {
         self.log
             .event_time_column()
             .map(|i| self.log.def().columns[i].name.clone())
-    }
-}
-
-/// Inclusive event-time bounds (µs) a filter implies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct TimeBound {
-    lo: Option<i64>,
-    hi: Option<i64>,
-}
-
-/// The bound `filter` puts on `column`, if it compares the column with a constant.
-fn time_bound(filter: &Expr, column: &str) -> Option<TimeBound> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
-        return None;
-    };
-    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
-    let (value, op) = match (left.as_ref(), right.as_ref()) {
-        (l, Expr::Literal(v, _)) if is_column(l) => (v, *op),
-        (Expr::Literal(v, _), r) if is_column(r) => (v, op.swap()?),
-        _ => return None,
-    };
-    let micros = match value
-        .cast_to(&DataType::Timestamp(TimeUnit::Microsecond, None))
-        .ok()?
-    {
-        ScalarValue::TimestampMicrosecond(Some(t), _) => t,
-        _ => return None,
-    };
-    match op {
-        Operator::Gt | Operator::GtEq => Some(TimeBound {
-            lo: Some(micros),
-            hi: None,
-        }),
-        Operator::Lt | Operator::LtEq => Some(TimeBound {
-            lo: None,
-            hi: Some(micros),
-        }),
-        Operator::Eq => Some(TimeBound {
-            lo: Some(micros),
-            hi: Some(micros),
-        }),
-        _ => None,
     }
 }
 
@@ -115,17 +72,10 @@ impl TableProvider for SourceTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let (mut lo, mut hi) = (None::<i64>, None::<i64>);
-        if let Some(column) = self.event_time_column() {
-            for bound in filters.iter().filter_map(|f| time_bound(f, &column)) {
-                if let Some(b) = bound.lo {
-                    lo = Some(lo.map_or(b, |l| l.max(b)));
-                }
-                if let Some(b) = bound.hi {
-                    hi = Some(hi.map_or(b, |h| h.min(b)));
-                }
-            }
-        }
+        let TimeBound { lo, hi } = match self.event_time_column() {
+            Some(column) => TimeBound::of(filters, &column),
+            None => TimeBound::default(),
+        };
         let log = self.log.clone();
         scan_blocking(self.schema(), projection, move || {
             log.scan_time_range(lo, hi).map(|(batches, _)| batches)

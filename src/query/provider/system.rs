@@ -14,7 +14,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::scan_blocking;
-use crate::storage::{DeadLetters, LateEvents, StorageError, ViewStore, late_events_schema};
+use crate::storage::{DeadLetters, LateEvents, StorageError, late_events_schema};
 
 /// Reads a relation's rows (blocking: RocksDB).
 type Read = Arc<dyn Fn() -> std::result::Result<Vec<RecordBatch>, StorageError> + Send + Sync>;
@@ -58,14 +58,6 @@ impl ReadOnlyTable {
         Self {
             schema: late_events_schema(),
             read: Arc::new(move || events.scan()),
-        }
-    }
-
-    /// A materialized view's committed rows.
-    pub fn view(store: Arc<ViewStore>) -> Self {
-        Self {
-            schema: store.schema().clone(),
-            read: Arc::new(move || Ok(vec![store.scan()?])),
         }
     }
 }
