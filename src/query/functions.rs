@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
 
 /// The version string `SELECT version()` returns. Tools parse the leading `PostgreSQL N`.
 pub fn version_string() -> String {
@@ -52,6 +52,15 @@ pub fn all() -> Vec<ScalarUDF> {
             }),
         ),
     ]
+}
+
+/// `approx_count_distinct`, the name most SQL engines give DataFusion's `approx_distinct`
+/// (a HyperLogLog estimate).
+pub fn approx_count_distinct() -> AggregateUDF {
+    datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf()
+        .as_ref()
+        .clone()
+        .with_aliases(["approx_count_distinct"])
 }
 
 /// A one-argument (`oid`) function returning a null `text`.
