@@ -18,6 +18,9 @@ pub const RECEIVED_AT_COLUMN: &str = "_received_at";
 pub enum Connector {
     /// `POST /api/events/<source>` and `INSERT INTO <source>`.
     Http,
+    /// A materialized view's output log: its final rows, read by views over it. Such logs
+    /// are not catalog objects; the view is.
+    View,
 }
 
 /// How event payloads are encoded.

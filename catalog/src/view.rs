@@ -1,4 +1,5 @@
-//! Materialized views: a query over one source, maintained incrementally.
+//! Materialized views: a query over a source or a view (and reference tables it joins),
+//! maintained incrementally.
 
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
@@ -24,8 +25,11 @@ pub struct ViewDef {
     pub name: String,
     /// Output columns, as the query produced them at `CREATE`.
     pub columns: Vec<ColumnDef>,
-    /// The source the view reads.
+    /// The source the view reads, or the view it is over.
     pub source: ObjectId,
+    /// The reference tables it joins.
+    #[serde(default)]
+    pub tables: Vec<ObjectId>,
     /// The `SELECT` the view maintains.
     pub query: String,
     /// When rows are emitted.
@@ -35,6 +39,11 @@ pub struct ViewDef {
 }
 
 impl ViewDef {
+    /// Whether the view reads object `id`: its input or a table it joins.
+    pub fn depends_on(&self, id: ObjectId) -> bool {
+        self.source == id || self.tables.contains(&id)
+    }
+
     /// The Arrow schema of the view's rows.
     pub fn arrow_schema(&self) -> SchemaRef {
         crate::object::columns_schema(&self.columns)

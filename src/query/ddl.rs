@@ -175,19 +175,30 @@ impl Engine {
                     }
                 }
             }
-            let dependents: Vec<CatalogObject> = catalog
-                .objects()
-                .filter(|o| match o {
-                    CatalogObject::View(v) => dropped.iter().any(|d| d.id() == v.source),
-                    _ => false,
-                })
-                .filter(|v| !dropped.iter().any(|d| d.id() == v.id()))
-                .cloned()
-                .collect();
+            // Views over the dropped objects, and views over those, and so on.
+            let mut dependents: Vec<CatalogObject> = Vec::new();
+            loop {
+                let found: Vec<CatalogObject> = catalog
+                    .objects()
+                    .filter(|o| match o {
+                        CatalogObject::View(v) => dropped
+                            .iter()
+                            .chain(&dependents)
+                            .any(|d| v.depends_on(d.id())),
+                        _ => false,
+                    })
+                    .filter(|v| !dropped.iter().chain(&dependents).any(|d| d.id() == v.id()))
+                    .cloned()
+                    .collect();
+                if found.is_empty() {
+                    break;
+                }
+                dependents.extend(found);
+            }
             if !cascade && let Some(CatalogObject::View(view)) = dependents.first() {
                 let source = dropped
                     .iter()
-                    .find(|d| d.id() == view.source)
+                    .find(|d| view.depends_on(d.id()))
                     .expect("a dependent depends on a dropped object");
                 return Err(CatalogError::HasDependents {
                     kind: source.kind().as_str(),

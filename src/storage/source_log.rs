@@ -57,6 +57,14 @@ pub struct Appended {
     pub duplicates: usize,
 }
 
+/// An entry [`SourceLog::stage`] put in a write, to be made visible once it commits.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct Staged {
+    next_seq: u64,
+    rows: u64,
+}
+
 /// Where a queued append learns what was stored, or why it was not.
 type Reply = SyncSender<Result<Appended, String>>;
 
@@ -327,6 +335,42 @@ impl SourceLog {
             });
         }
         (write, outcomes, seq)
+    }
+
+    /// Stages `batch` (in the log's schema) as the next entry of a log with a single writer
+    /// that commits it within its own write: a view publishing its closed windows, with the
+    /// epoch that closed them. Call [`Self::committed`] once `write` has committed.
+    pub fn stage(
+        &self,
+        write: &mut WriteBatch,
+        batch: &RecordBatch,
+    ) -> Result<Staged, StorageError> {
+        let queue = self.lock_queue();
+        let seq = queue.next_seq;
+        write.put_cf(self.db.cf(Cf::Log), self.key(seq), encode(batch)?);
+        if let Some((min, max)) = self.time_range(batch) {
+            let mut stats = min.to_be_bytes().to_vec();
+            stats.extend(max.to_be_bytes());
+            write.put_cf(self.db.cf(Cf::LogStats), self.key(seq), stats);
+        }
+        let rows = queue.rows + batch.num_rows() as u64;
+        write.put_cf(
+            self.db.cf(Cf::Meta),
+            rows_key(self.def.id),
+            rows.to_be_bytes(),
+        );
+        Ok(Staged {
+            next_seq: seq + 1,
+            rows,
+        })
+    }
+
+    /// A staged entry committed: readers may have it.
+    pub fn committed(&self, staged: Staged) {
+        let mut queue = self.lock_queue();
+        queue.next_seq = staged.next_seq;
+        queue.rows = staged.rows;
+        self.head.send_replace(staged.next_seq);
     }
 
     fn lock_queue(&self) -> MutexGuard<'_, Queue> {

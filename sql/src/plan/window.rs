@@ -4,33 +4,131 @@
 
 use std::ops::ControlFlow;
 
-use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Select, TableFactor};
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, JoinConstraint, JoinOperator, Select, TableAlias,
+    TableFactor,
+};
 
 use super::duration::interval_ms;
 use super::names::{ident, object_name};
 use super::view::{Merge, WindowSpec};
 use crate::SqlError;
 
-/// The source, the window, and the `FROM` text that computes the window columns.
+/// What a view reads: its source (or the view it is over), the window, the reference tables
+/// it joins, and the `FROM` text that computes the window columns and the joins.
+#[derive(Debug)]
+pub(super) struct Relation {
+    pub(super) source: String,
+    pub(super) time_column: Option<String>,
+    pub(super) window: Option<WindowSpec>,
+    pub(super) from_sql: String,
+    /// Joined relations, by name: reference tables, read as they are when each epoch runs.
+    pub(super) tables: Vec<String>,
+    /// The `FROM` is the source alone, under its own name (no alias, no joins).
+    pub(super) plain: bool,
+}
+
+/// Reads a view's `FROM`. `columns_of` names the columns of a relation (for a view over a
+/// view, whose own `window_start` and `window_end` the new window's replace).
 pub(super) fn window_relation(
     select: &Select,
-) -> Result<(String, Option<String>, Option<WindowSpec>, String), SqlError> {
+    columns_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<Relation, SqlError> {
     let [from] = select.from.as_slice() else {
         return Err(SqlError::Unsupported(
-            "a materialized view over more than one relation (joins come later)".into(),
+            "a materialized view over a comma-separated list of relations (use JOIN ... ON)".into(),
         ));
     };
-    if !from.joins.is_empty() {
-        return Err(SqlError::Unsupported("joins in a materialized view".into()));
+    let mut tables = Vec::new();
+    let mut joins = String::new();
+    for join in &from.joins {
+        let TableFactor::Table {
+            name, args: None, ..
+        } = &join.relation
+        else {
+            return Err(SqlError::Unsupported(
+                "a join with anything but a reference table in a materialized view".into(),
+            ));
+        };
+        match &join.join_operator {
+            JoinOperator::Join(JoinConstraint::On(_))
+            | JoinOperator::Inner(JoinConstraint::On(_))
+            | JoinOperator::Left(JoinConstraint::On(_))
+            | JoinOperator::LeftOuter(JoinConstraint::On(_)) => {}
+            _ => {
+                return Err(SqlError::Unsupported(
+                    "joins in a materialized view other than [INNER] JOIN or LEFT JOIN ... ON"
+                        .into(),
+                ));
+            }
+        }
+        tables.push(object_name(name)?);
+        joins.push_str(&format!(" {join}"));
     }
-    let TableFactor::Table { name, args, .. } = &from.relation else {
+    let (source, time_column, window, relation) = windowed_source(&from.relation, columns_of)?;
+    Ok(Relation {
+        plain: joins.is_empty() && relation.alias().is_none(),
+        from_sql: match relation.alias() {
+            Some(alias) => format!("{} AS {alias}{joins}", relation.sql()),
+            None => format!("{}{joins}", relation.sql()),
+        },
+        source,
+        time_column,
+        window,
+        tables,
+    })
+}
+
+/// The `FROM` text of the source or window, and the alias it was given.
+enum Windowed<'a> {
+    Source(String, Option<&'a TableAlias>),
+    Window(String, &'static str, Option<&'a TableAlias>),
+}
+
+impl Windowed<'_> {
+    fn alias(&self) -> Option<String> {
+        match self {
+            // The name alone: `AS` is written by the caller either way.
+            Windowed::Source(_, alias) | Windowed::Window(_, _, alias) => {
+                alias.map(|a| a.name.to_string())
+            }
+        }
+    }
+
+    /// The relation without its alias (a window's subquery needs a name of its own).
+    fn sql(&self) -> String {
+        match self {
+            Windowed::Source(source, _) => format!("\"{source}\""),
+            Windowed::Window(sql, name, alias) => match alias {
+                Some(_) => sql.clone(),
+                None => format!("{sql} AS {name}"),
+            },
+        }
+    }
+}
+
+/// The source, time column and window of a `FROM` relation, and its text.
+fn windowed_source<'a>(
+    relation: &'a TableFactor,
+    columns_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<(String, Option<String>, Option<WindowSpec>, Windowed<'a>), SqlError> {
+    let TableFactor::Table {
+        name, args, alias, ..
+    } = relation
+    else {
         return Err(SqlError::Unsupported(
             "a materialized view over a subquery or table function other than TUMBLE/HOP".into(),
         ));
     };
+    let alias = alias.as_ref();
     let function = object_name(name)?;
     let Some(args) = args else {
-        return Ok((function.clone(), None, None, format!("\"{function}\"")));
+        return Ok((
+            function.clone(),
+            None,
+            None,
+            Windowed::Source(function, alias),
+        ));
     };
     let args: Vec<&Expr> = args
         .args
@@ -73,6 +171,23 @@ pub(super) fn window_relation(
             )));
         }
     };
+    // The input's columns but for window columns of its own, which the new window's replace.
+    let columns = columns_of(&source);
+    let passed = |qualifier: &str| {
+        if columns
+            .iter()
+            .any(|c| c == "window_start" || c == "window_end")
+        {
+            columns
+                .iter()
+                .filter(|c| *c != "window_start" && *c != "window_end")
+                .map(|c| format!("{qualifier}\"{}\"", c.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            format!("{qualifier}*")
+        }
+    };
     let offset = |rest: &[&Expr]| {
         rest.first()
             .map(|o| duration(o, "offset"))
@@ -90,9 +205,15 @@ pub(super) fn window_relation(
             );
             (
                 WindowSpec::Tumble { size_ms, offset_ms },
-                format!(
-                    "(SELECT *, {start} AS window_start, {start} + {} AS window_end FROM \"{source}\") AS tumble",
-                    ms(size_ms)
+                Windowed::Window(
+                    format!(
+                        "(SELECT {}, {start} AS window_start, {start} + {} AS window_end \
+                         FROM \"{source}\")",
+                        passed(""),
+                        ms(size_ms)
+                    ),
+                    "tumble",
+                    alias,
                 ),
             )
         }
@@ -118,11 +239,16 @@ pub(super) fn window_relation(
                     size_ms,
                     offset_ms,
                 },
-                format!(
-                    "(SELECT __src.*, {start} AS window_start, {start} + {} AS window_end \
-                     FROM \"{source}\" AS __src CROSS JOIN (VALUES {}) AS __hop(shift)) AS hop",
-                    ms(size_ms),
-                    hop_shifts(slide_ms, size_ms)
+                Windowed::Window(
+                    format!(
+                        "(SELECT {}, {start} AS window_start, {start} + {} AS window_end \
+                         FROM \"{source}\" AS __src CROSS JOIN (VALUES {}) AS __hop(shift))",
+                        passed("__src."),
+                        ms(size_ms),
+                        hop_shifts(slide_ms, size_ms)
+                    ),
+                    "hop",
+                    alias,
                 ),
             )
         }
@@ -190,7 +316,9 @@ pub(super) fn hop_by_panes(hop: HopPanes<'_>) -> String {
             Merge::Sum => "sum",
             Merge::Min => "min",
             Merge::Max => "max",
-            Merge::Distinct => unreachable!("distinct counts do not take the pane path"),
+            Merge::Distinct | Merge::Sketch(_) => {
+                unreachable!("distinct counts and sketches do not take the pane path")
+            }
         };
         outer_items.push(format!("{function}(\"p{k}\") AS \"p{k}\""));
     }
