@@ -27,6 +27,20 @@ const QUERIES: &[(&str, &str, &str)] = &[
         "SELECT date_bin(INTERVAL '1 minute', ts) AS window_start, event_name, region, count(*), \
          sum(amount), count(DISTINCT user_id) FROM events GROUP BY 1, 2, 3",
     ),
+    // Issue 4's view: every kind of aggregate state, sketches included.
+    (
+        "purchases_per_min",
+        "SELECT window_start, window_end, region, count(*) AS orders, sum(amount) AS revenue, \
+         avg(amount) AS avg_amount, min(amount) AS min_amount, max(amount) AS max_amount, \
+         count(DISTINCT user_id) AS buyers, approx_count_distinct(user_id) AS buyers_approx, \
+         approx_percentile_cont(0.95) WITHIN GROUP (ORDER BY amount) AS p95_amount \
+         FROM TUMBLE(events, ts, INTERVAL '1 minute') WHERE event_name = 'purchase' \
+         GROUP BY window_start, window_end, region",
+        "SELECT date_bin(INTERVAL '1 minute', ts) AS window_start, region, count(*), \
+         sum(amount), avg(amount), min(amount), max(amount), count(DISTINCT user_id), \
+         approx_distinct(user_id), approx_percentile_cont(0.95) WITHIN GROUP (ORDER BY amount) \
+         FROM events WHERE event_name = 'purchase' GROUP BY 1, 2",
+    ),
     (
         "hop_agg",
         "SELECT window_start, window_end, event_name, region, count(*) AS n, sum(amount) AS total, \

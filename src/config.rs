@@ -22,6 +22,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Ingest bytes taken in but not yet committed beyond which the collector answers 429.
     pub max_inflight_ingest_bytes: usize,
+    /// Memory each materialized view keeps aggregate states in; states beyond it are read
+    /// back from RocksDB when an epoch needs them.
+    pub view_state_cache_bytes: usize,
 }
 
 impl Default for Config {
@@ -35,6 +38,7 @@ impl Default for Config {
                 .unwrap_or(2),
             max_body_bytes: 10 << 20,
             max_inflight_ingest_bytes: 256 << 20,
+            view_state_cache_bytes: 64 << 20,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Threads of the query runtime.
     pub query_threads: usize,
+    /// Memory each view keeps aggregate states in.
+    pub view_state_cache_bytes: usize,
 }
 
 /// A statement parsed and planned far enough to describe its parameters and result columns
@@ -71,6 +73,8 @@ pub struct Engine {
     /// Always `Some` until drop, which shuts it down without blocking: the engine may be
     /// dropped on an async task.
     query_runtime: Option<tokio::runtime::Runtime>,
+    /// Memory each view keeps aggregate states in.
+    pub(super) view_state_cache_bytes: usize,
     _lock: DataDirLock,
 }
 
@@ -99,6 +103,7 @@ impl Engine {
         for function in super::functions::all() {
             ctx.register_udf(function);
         }
+        ctx.register_udaf(super::functions::approx_count_distinct());
         ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
         // Weir's own tables live in schema `weir`, apart from user relations.
         let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
@@ -144,6 +149,7 @@ impl Engine {
             dead_letters,
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
+            view_state_cache_bytes: config.view_state_cache_bytes,
             _lock: lock,
         });
         for object in catalog.objects() {

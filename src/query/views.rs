@@ -9,16 +9,38 @@ use datafusion::arrow::array::{
     ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use weir_catalog::{CatalogError, CatalogObject, ColumnDef, Emit, ObjectKind, ViewDef};
+use weir_catalog::{
+    CatalogError, CatalogObject, ColumnDef, Connector, Emit, Encoding, ObjectId, ObjectKind,
+    SourceDef, SourceOptions, UnknownFields, ViewDef, Watermark,
+};
 use weir_sql::ast::CreateView;
 use weir_sql::plan::{ViewQuery, object_name, plan_view_query};
 use weir_sql::{SqlError, Statement};
 
 use super::engine::Engine;
 use super::{QueryError, QueryResult};
-use crate::storage::ViewStore;
+use crate::storage::{SourceLog, ViewStore};
 use crate::stream::{ViewHandle, ViewRunner, spawn_view};
 use datafusion::arrow::datatypes::SchemaRef;
+
+/// How many views lie between `view` and its source: 0 for a view over a source.
+fn depth<'a>(views: &'a HashMap<String, ViewHandle>, mut view: &'a ViewHandle) -> usize {
+    let mut depth = 0;
+    while view.log().def().options.connector == Connector::View
+        && let Some(input) = views.get(&view.log().def().name)
+    {
+        depth += 1;
+        view = input;
+    }
+    depth
+}
+
+/// A reference table a view joins.
+struct JoinedTable {
+    id: ObjectId,
+    name: String,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+}
 
 /// The running views, by name; shared with the `weir.views` system table.
 pub(super) type Views = Arc<RwLock<HashMap<String, ViewHandle>>>;
@@ -33,7 +55,7 @@ impl Engine {
         let done = || Ok(QueryResult::Command("CREATE MATERIALIZED VIEW".into()));
         let _ddl = self.ddl.lock().await;
         let name = object_name(&create.name)?;
-        let query = plan_view_query(&create.query)?;
+        let query = plan_view_query(&create.query, &self.relation_columns())?;
         if create.emit == Emit::OnWindowClose && query.window_end.is_none() {
             return Err(SqlError::InvalidOption(
                 "EMIT ON WINDOW CLOSE needs a TUMBLE or HOP window with window_start or \
@@ -42,30 +64,22 @@ impl Engine {
             )
             .into());
         }
-        let (id, next_id, source_id) = {
+        let (id, next_id) = {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
             match catalog.check_free(&name) {
                 Err(_) if create.if_not_exists => return done(),
                 result => result?,
             }
-            let source = catalog
-                .get_kind(ObjectKind::Source, &query.source)?
-                .ok_or_else(|| CatalogError::NotFound {
-                    kind: ObjectKind::Source.as_str(),
-                    name: query.source.clone(),
-                })?;
-            if create.emit == Emit::OnWindowClose
-                && let CatalogObject::Source(source) = source
-                && source.watermark.is_none()
-            {
-                return Err(SqlError::InvalidOption(format!(
-                    "EMIT ON WINDOW CLOSE needs a watermark on source \"{}\"",
-                    source.name
-                ))
-                .into());
-            }
-            (catalog.peek_id(), catalog.next_id(), source.id())
+            (catalog.peek_id(), catalog.next_id())
         };
+        let input = self.view_input(&query.source)?;
+        if create.emit == Emit::OnWindowClose && input.def().watermark.is_none() {
+            return Err(SqlError::InvalidOption(format!(
+                "EMIT ON WINDOW CLOSE needs a watermark on \"{}\"",
+                query.source
+            ))
+            .into());
+        }
         // Planning the whole query over the source checks it and names its columns.
         let plan = self
             .ctx
@@ -77,7 +91,13 @@ impl Engine {
             id,
             name,
             columns,
-            source: source_id,
+            source: input.def().id,
+            tables: self
+                .view_tables(&query)
+                .await?
+                .iter()
+                .map(|t| t.id)
+                .collect(),
             query: create.query.to_string(),
             emit: create.emit,
             definition: create.text.clone(),
@@ -91,7 +111,7 @@ impl Engine {
 
     /// Starts every stored view. Called once after [`Engine::open`], on the server's runtime.
     pub async fn start_views(&self) -> Result<(), QueryError> {
-        let views: Vec<ViewDef> = {
+        let mut views: Vec<ViewDef> = {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
             catalog
                 .objects()
@@ -101,6 +121,9 @@ impl Engine {
                 })
                 .collect()
         };
+        // A view over a view was created after it: in id order, each view's input is running
+        // before the view starts.
+        views.sort_by_key(|v| v.id);
         for def in views {
             let statements = weir_sql::parse(&def.query)?;
             let query = match statements.as_slice() {
@@ -113,7 +136,10 @@ impl Engine {
             .ok_or_else(|| CatalogError::Corrupt(format!("view \"{}\": stored query", def.name)))?;
             let def = Arc::new(def);
             let runner = self
-                .view_runner(def.clone(), plan_view_query(query)?)
+                .view_runner(
+                    def.clone(),
+                    plan_view_query(query, &self.relation_columns())?,
+                )
                 .await?;
             self.start_view(&def, runner)?;
         }
@@ -125,18 +151,103 @@ impl Engine {
         def: Arc<ViewDef>,
         query: ViewQuery,
     ) -> Result<ViewRunner, QueryError> {
-        let log = self
-            .source(&query.source)
-            .ok_or_else(|| CatalogError::NotFound {
+        let input = self.view_input(&query.source)?;
+        let mut store = ViewStore::new(self.db.clone(), def.id, def.arrow_schema());
+        if let Some(output) = output_def(&def, &query, input.def()) {
+            store = store.with_output(Arc::new(SourceLog::open(
+                self.db.clone(),
+                Arc::new(output),
+            )?));
+        }
+        let tables = self
+            .view_tables(&query)
+            .await?
+            .into_iter()
+            .map(|t| (t.name, t.provider))
+            .collect();
+        Ok(ViewRunner::open(
+            def,
+            query,
+            input,
+            Arc::new(store),
+            tables,
+            self.view_state_cache_bytes,
+        )
+        .await?)
+    }
+
+    /// The reference tables a view joins.
+    async fn view_tables(&self, query: &ViewQuery) -> Result<Vec<JoinedTable>, QueryError> {
+        let mut tables = Vec::with_capacity(query.tables.len());
+        for name in &query.tables {
+            let id = {
+                let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+                catalog
+                    .get_kind(ObjectKind::Table, name)?
+                    .ok_or_else(|| CatalogError::NotFound {
+                        kind: ObjectKind::Table.as_str(),
+                        name: name.clone(),
+                    })?
+                    .id()
+            };
+            let provider = self
+                .ctx
+                .table_provider(datafusion::common::TableReference::bare(name.clone()))
+                .await?;
+            tables.push(JoinedTable {
+                id,
+                name: name.clone(),
+                provider,
+            });
+        }
+        Ok(tables)
+    }
+
+    /// The column names of each source and view, for planning views over them.
+    fn relation_columns(&self) -> impl Fn(&str) -> Vec<String> + use<> {
+        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+        let columns: HashMap<String, Vec<String>> = catalog
+            .objects()
+            .filter_map(|o| {
+                let columns = match o {
+                    CatalogObject::Source(s) => &s.columns,
+                    CatalogObject::View(v) => &v.columns,
+                    _ => return None,
+                };
+                Some((
+                    o.name().to_string(),
+                    columns.iter().map(|c| c.name.clone()).collect(),
+                ))
+            })
+            .collect();
+        move |name| columns.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The log a view reads: its source's, or the output log of the view it is over.
+    fn view_input(&self, name: &str) -> Result<Arc<SourceLog>, QueryError> {
+        if let Some(log) = self.source(name) {
+            return Ok(log);
+        }
+        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        match views.get(name) {
+            Some(view) => view.output().cloned().ok_or_else(|| {
+                SqlError::Unsupported(format!(
+                    "a view over \"{name}\", whose rows are never final (views over views read \
+                     closed windows, or the rows of a view without aggregates)"
+                ))
+                .into()
+            }),
+            None => Err(CatalogError::NotFound {
                 kind: ObjectKind::Source.as_str(),
-                name: query.source.clone(),
-            })?;
-        let store = Arc::new(ViewStore::new(self.db.clone(), def.id, def.arrow_schema()));
-        Ok(ViewRunner::open(def, query, log, store).await?)
+                name: name.to_string(),
+            }
+            .into()),
+        }
     }
 
     fn start_view(&self, def: &ViewDef, runner: ViewRunner) -> Result<(), QueryError> {
         let store = runner.store().clone();
+        let leading_time = runner.leading_time_column();
         let handle = spawn_view(self.query_runtime().handle(), runner, def.name.clone());
         self.views
             .write()
@@ -144,7 +255,7 @@ impl Engine {
             .insert(def.name.clone(), handle);
         self.ctx.register_table(
             datafusion::common::TableReference::bare(def.name.clone()),
-            Arc::new(super::provider::ReadOnlyTable::view(store)),
+            Arc::new(super::provider::ViewTable::new(store, leading_time)),
         )?;
         Ok(())
     }
@@ -152,14 +263,27 @@ impl Engine {
     /// `FLUSH`: returns once every view has committed every event its source had acknowledged
     /// when the statement began. (Sources and tables are visible as soon as acknowledged.)
     pub(super) async fn flush(&self) -> Result<QueryResult, QueryError> {
-        let targets: Vec<(String, u64, _)> = {
+        // Upstream views first: a view over a view must also read what its input publishes
+        // while the flush waits for that input.
+        let targets: Vec<(String, Arc<SourceLog>, _)> = {
             let views = self.views.read().unwrap_or_else(|e| e.into_inner());
-            views
+            let mut targets: Vec<_> = views
                 .iter()
-                .map(|(name, handle)| (name.clone(), handle.log().head(), handle.progress()))
+                .map(|(name, handle)| (depth(&views, handle), name, handle))
+                .collect();
+            targets.sort_by_key(|(depth, _, _)| *depth);
+            targets
+                .into_iter()
+                .map(|(_, name, handle)| (name.clone(), handle.log().clone(), handle.progress()))
                 .collect()
         };
-        for (name, head, progress) in targets {
+        let start: Vec<u64> = targets.iter().map(|(_, log, _)| log.head()).collect();
+        for ((name, log, progress), head) in targets.into_iter().zip(start) {
+            // A source log's head at the start, or a view log's head once its view is done.
+            let head = match log.def().options.connector {
+                Connector::View => log.head(),
+                Connector::Http => head,
+            };
             progress
                 .wait_for(head, FLUSH_PATIENCE)
                 .await
@@ -203,6 +327,45 @@ impl Engine {
     }
 }
 
+/// The output log of a view whose rows become final: each closed window, or each row of a
+/// view without aggregates. Its watermark, for windows over it, follows `window_start` (else
+/// `window_end`) of the closed windows, which arrive in order, or the input's event time when
+/// the view passes that column through.
+fn output_def(def: &ViewDef, query: &ViewQuery, input: &SourceDef) -> Option<SourceDef> {
+    let has = |column: &str| def.columns.iter().any(|c| c.name == column);
+    let watermark = if query.append_only {
+        input.watermark.clone().filter(|w| has(&w.column))
+    } else if query.window_end.is_some() {
+        ["window_start", "window_end"]
+            .into_iter()
+            .find(|c| has(c))
+            .map(|column| Watermark {
+                column: column.to_string(),
+                delay_ms: 0,
+            })
+    } else {
+        return None;
+    };
+    let options = SourceOptions {
+        connector: Connector::View,
+        encoding: Encoding::Json,
+        dedup: None,
+        unknown_fields: UnknownFields::Reject,
+        idle_timeout_ms: None,
+        max_future_skew_ms: None,
+    };
+    // A view that shows `_received_at` has no output log; views over it are refused.
+    SourceDef::try_new(
+        def.id,
+        def.name.clone(),
+        def.columns.clone(),
+        watermark,
+        options,
+        def.definition.clone(),
+    )
+    .ok()
+}
+
 /// The columns of `SHOW MATERIALIZED VIEWS`.
 pub(super) fn show_views_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -212,7 +375,7 @@ pub(super) fn show_views_schema() -> SchemaRef {
 }
 
 /// `weir.views`: each view's progress through its source's log (backfill and live), its
-/// watermark, and its last error.
+/// watermark, its last error, and its groups with state (all, and those in memory).
 pub(super) fn progress_table(views: &Views) -> super::provider::ReadOnlyTable {
     let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
     let schema = Arc::new(Schema::new(vec![
@@ -224,6 +387,8 @@ pub(super) fn progress_table(views: &Views) -> super::provider::ReadOnlyTable {
         Field::new("log_entries_total", DataType::Int64, false),
         Field::new("watermark", time(), true),
         Field::new("last_error", DataType::Utf8, true),
+        Field::new("state_groups", DataType::Int64, false),
+        Field::new("cached_groups", DataType::Int64, false),
     ]));
     let views = views.clone();
     let table_schema = schema.clone();
@@ -261,6 +426,8 @@ pub(super) fn progress_table(views: &Views) -> super::provider::ReadOnlyTable {
                     .map(|p| p.last_error())
                     .collect::<StringArray>(),
             ),
+            int(&|i| now[i].state_groups as u64),
+            int(&|i| now[i].cached_groups as u64),
         ];
         Ok(vec![
             RecordBatch::try_new(table_schema.clone(), columns).expect("columns match the schema"),

@@ -48,6 +48,7 @@ impl Server {
         let engine_config = EngineConfig {
             data_dir: config.data_dir.clone(),
             query_threads: config.query_threads,
+            view_state_cache_bytes: config.view_state_cache_bytes,
         };
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
             .await

@@ -24,4 +24,4 @@ pub use late_events::{LateEvents, late_events_schema, stage_late_events};
 pub use lock::DataDirLock;
 pub use source_log::{Appended, SourceDropLock, SourceLog};
 pub use table_store::{DropLock, ScannedRows, TableStore};
-pub use view_store::{DistinctEntry, EpochWrite, ViewStore};
+pub use view_store::{DistinctEntry, EpochWrite, StoredGroup, ViewStore};

@@ -1,8 +1,8 @@
 //! A materialized view's durable parts: its rows (in `Rows`, keyed by view id ++ group key, so
 //! they scan like a table's), its per-group aggregate state, the log position it has consumed
 //! and its watermark (in `ViewState`), and the late events it set aside. One epoch's changes to
-//! all of them are one atomic write, so after a
-//! crash a view resumes from an offset that matches its state and rows exactly (DESIGN.md §4).
+//! all of them, and the final rows it publishes to its output log for views over it, are one
+//! atomic write, so after a crash a view resumes from an offset that matches its state and rows exactly (DESIGN.md §4).
 
 use std::sync::Arc;
 
@@ -12,14 +12,16 @@ use rocksdb::WriteBatch;
 use weir_catalog::ObjectId;
 
 use super::row_codec::{decode_rows, encode_rows};
-use super::{Cf, Db, StorageError, stage_late_events};
+use super::{Cf, Db, SourceLog, StorageError, stage_late_events};
 
 /// `ViewState` key tags after the view id.
 const OFFSET_TAG: u8 = 0;
 const STATE_TAG: u8 = 1;
 const WATERMARK_TAG: u8 = 2;
 const EVENTS_TAG: u8 = 3;
-const DISTINCT_TAG: u8 = 4;
+/// `count(DISTINCT)` values: a chunk per group, column and epoch. (Tag 4 held them one key
+/// per value before.)
+const DISTINCT_TAG: u8 = 5;
 
 /// One view's storage.
 #[derive(Debug)]
@@ -28,10 +30,25 @@ pub struct ViewStore {
     id: ObjectId,
     /// The view's rows.
     schema: SchemaRef,
+    /// Where the view publishes its final rows for views over it, when it has final rows:
+    /// closed windows, or the rows of a view without aggregates.
+    output: Option<Arc<SourceLog>>,
 }
 
-/// A value of a group's `count(DISTINCT)` set: group key, column, encoded value.
-pub type DistinctEntry = (Vec<u8>, u16, Vec<u8>);
+/// Values new to a group's `count(DISTINCT)` set in an epoch: group key, column, encoded
+/// values. They are stored as one chunk per group, column and epoch.
+pub type DistinctEntry = (Vec<u8>, u16, Vec<Box<[u8]>>);
+
+/// A group's stored state: its state row and its `count(DISTINCT)` values (column, encoded).
+#[derive(Debug)]
+pub struct StoredGroup {
+    /// The group key.
+    pub key: Vec<u8>,
+    /// Its state row, alone in a batch.
+    pub row: RecordBatch,
+    /// Its `count(DISTINCT)` values: column, encoded value.
+    pub distinct: Vec<(u16, Box<[u8]>)>,
+}
 
 /// The changes one epoch commits.
 #[derive(Debug, Default)]
@@ -46,6 +63,8 @@ pub struct EpochWrite {
     pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Late rows (in `weir.late_events`' schema) by the log entry they came in.
     pub late: Vec<(u64, RecordBatch)>,
+    /// Final rows to publish to the view's output log (its schema, `_received_at` included).
+    pub published: Option<RecordBatch>,
     /// The source watermark after this epoch (µs), if the view follows one.
     pub watermark: Option<i64>,
     /// The next log sequence number to read.
@@ -57,7 +76,25 @@ pub struct EpochWrite {
 impl ViewStore {
     /// The store of view `id`, whose rows have `schema`.
     pub fn new(db: Arc<Db>, id: ObjectId, schema: SchemaRef) -> Self {
-        Self { db, id, schema }
+        Self {
+            db,
+            id,
+            schema,
+            output: None,
+        }
+    }
+
+    /// The same store, publishing final rows to `output`.
+    pub fn with_output(self, output: Arc<SourceLog>) -> Self {
+        Self {
+            output: Some(output),
+            ..self
+        }
+    }
+
+    /// The log of the view's final rows, if it publishes them.
+    pub fn output(&self) -> Option<&Arc<SourceLog>> {
+        self.output.as_ref()
     }
 
     /// The schema of the view's rows.
@@ -102,46 +139,73 @@ impl ViewStore {
         }
     }
 
-    /// Every group's stored state row, decoded with `state_schema`, and the group keys.
-    pub fn load_state(
+    /// Every group's stored state row, decoded with `state_schema`, with the group keys, in
+    /// chunks of at most `chunk` rows (read at start to index the groups; states are loaded
+    /// as epochs need them, so memory holds one chunk at a time).
+    pub fn for_each_state(
         &self,
         state_schema: &SchemaRef,
-    ) -> Result<(Vec<Vec<u8>>, RecordBatch), StorageError> {
+        chunk: usize,
+        mut each: impl FnMut(Vec<Vec<u8>>, RecordBatch) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         let prefix = self.key(STATE_TAG, &[]);
-        let entries = self.db.scan_prefix(Cf::ViewState, &prefix)?;
-        let keys = entries
-            .iter()
-            .map(|(k, _)| k[prefix.len()..].to_vec())
-            .collect();
-        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
-        Ok((keys, decode_rows(state_schema, &values)?))
+        let mut start = prefix.clone();
+        loop {
+            let entries = self.db.scan_from(Cf::ViewState, &prefix, &start, chunk)?;
+            let Some((last, _)) = entries.last() else {
+                return Ok(());
+            };
+            start = last.to_vec();
+            start.push(0);
+            let keys = entries
+                .iter()
+                .map(|(k, _)| k[prefix.len()..].to_vec())
+                .collect();
+            let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
+            each(keys, decode_rows(state_schema, &values)?)?;
+            if entries.len() < chunk {
+                return Ok(());
+            }
+        }
     }
 
-    /// Every stored `count(DISTINCT)` value: group key, column, encoded value.
-    pub fn load_distinct(&self) -> Result<Vec<DistinctEntry>, StorageError> {
-        let prefix = self.key(DISTINCT_TAG, &[]);
-        let corrupt = || StorageError::Corrupt("view distinct-value key".into());
-        self.db
-            .scan_prefix(Cf::ViewState, &prefix)?
-            .into_iter()
-            .map(|(key, _)| {
-                let rest = &key[prefix.len()..];
-                let len = u32::from_be_bytes(
-                    rest.get(..4)
-                        .ok_or_else(corrupt)?
-                        .try_into()
-                        .map_err(|_| corrupt())?,
-                ) as usize;
-                let group = rest.get(4..4 + len).ok_or_else(corrupt)?.to_vec();
-                let column = u16::from_be_bytes(
-                    rest.get(4 + len..6 + len)
-                        .ok_or_else(corrupt)?
-                        .try_into()
-                        .map_err(|_| corrupt())?,
-                );
-                Ok((group, column, rest[6 + len..].to_vec()))
-            })
-            .collect()
+    /// The stored state rows of `groups` (decoded with `state_schema`, one batch of one row
+    /// each), with their `count(DISTINCT)` values (column, encoded value). Groups without
+    /// stored state are left out.
+    pub fn load_groups(
+        &self,
+        groups: &[Vec<u8>],
+        state_schema: &SchemaRef,
+    ) -> Result<Vec<StoredGroup>, StorageError> {
+        let mut loaded = Vec::with_capacity(groups.len());
+        for group in groups {
+            let Some(row) = self.db.get(Cf::ViewState, &self.key(STATE_TAG, group))? else {
+                continue;
+            };
+            let prefix = self.key(DISTINCT_TAG, &self.distinct_prefix(group));
+            let corrupt = || StorageError::Corrupt("view distinct-value key".into());
+            let mut distinct = Vec::new();
+            for (key, chunk) in self.db.scan_prefix(Cf::ViewState, &prefix)? {
+                let column = key
+                    .get(prefix.len()..prefix.len() + 2)
+                    .ok_or_else(corrupt)?;
+                let column = u16::from_be_bytes([column[0], column[1]]);
+                let mut rest: &[u8] = &chunk;
+                while !rest.is_empty() {
+                    let len = rest.get(..4).ok_or_else(corrupt)?;
+                    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                    let value = rest.get(4..4 + len).ok_or_else(corrupt)?;
+                    distinct.push((column, Box::from(value)));
+                    rest = &rest[4 + len..];
+                }
+            }
+            loaded.push(StoredGroup {
+                key: group.clone(),
+                row: decode_rows(state_schema, &[row.as_slice()])?,
+                distinct,
+            });
+        }
+        Ok(loaded)
     }
 
     /// Encodes state or output rows for an [`EpochWrite`].
@@ -155,11 +219,21 @@ impl ViewStore {
         for (key, row) in epoch.state {
             write.put_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key), row);
         }
-        for (group, column, value) in &epoch.distinct {
+        for (group, column, values) in &epoch.distinct {
+            // Keyed by the epoch (its next log position), so each epoch adds a chunk.
             let mut key = self.distinct_prefix(group);
             key.extend(column.to_be_bytes());
-            key.extend(value);
-            write.put_cf(self.db.cf(Cf::ViewState), self.key(DISTINCT_TAG, &key), []);
+            key.extend(epoch.next_seq.to_be_bytes());
+            let mut chunk = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
+            for value in values {
+                chunk.extend((value.len() as u32).to_be_bytes());
+                chunk.extend_from_slice(value);
+            }
+            write.put_cf(
+                self.db.cf(Cf::ViewState),
+                self.key(DISTINCT_TAG, &key),
+                chunk,
+            );
         }
         for key in epoch.state_deletes {
             write.delete_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key));
@@ -195,12 +269,48 @@ impl ViewStore {
             self.key(EVENTS_TAG, &[]),
             epoch.events_done.to_be_bytes(),
         );
-        self.db.write(write)
+        let staged = match (&self.output, &epoch.published) {
+            (Some(output), Some(rows)) if rows.num_rows() > 0 => {
+                Some((output, output.stage(&mut write, rows)?))
+            }
+            _ => None,
+        };
+        crate::failpoint::hit("view::before_commit");
+        self.db.write(write)?;
+        crate::failpoint::hit("view::after_commit");
+        if let Some((output, staged)) = staged {
+            output.committed(staged);
+        }
+        Ok(())
     }
 
-    /// The view's rows, from one snapshot, in group-key order.
-    pub fn scan(&self) -> Result<RecordBatch, StorageError> {
-        let entries = self.db.scan_prefix(Cf::Rows, &self.id.to_be_bytes())?;
+    /// The rows whose leading group key, a timestamp, is within `lo..=hi` (µs): a range of
+    /// keys, since rows are keyed by group key. For views grouped by their window first, this
+    /// is how a `window_start` filter reads only its windows.
+    pub fn scan_leading_time(
+        &self,
+        lo: Option<i64>,
+        hi: Option<i64>,
+    ) -> Result<RecordBatch, StorageError> {
+        let prefix = self.id.to_be_bytes().to_vec();
+        let bound = |t: i64| -> Result<Vec<u8>, StorageError> {
+            let mut key = vec![prefix.clone()];
+            let value: datafusion::arrow::array::ArrayRef = Arc::new(
+                datafusion::arrow::array::TimestampMicrosecondArray::from(vec![t]),
+            );
+            super::keys::append_nullable_column(&mut key, &value)?;
+            Ok(key.pop().expect("one key"))
+        };
+        let start = match lo {
+            Some(lo) => bound(lo)?,
+            None => prefix.clone(),
+        };
+        let end = match hi {
+            // Every key that starts with the bound's encoding: the rows of that time.
+            Some(hi) => super::db::prefix_end(&bound(hi)?),
+            None => super::db::prefix_end(&prefix),
+        };
+        let entries = self.db.scan_range(Cf::Rows, &start, end)?;
         let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
         decode_rows(&self.schema, &values)
     }
@@ -224,5 +334,72 @@ impl ViewStore {
         let mut key = self.id.to_be_bytes().to_vec();
         key.extend_from_slice(group);
         key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::storage::keys::append_nullable_column;
+
+    #[test]
+    fn a_leading_time_range_reads_only_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path()).unwrap());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "window_start",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+                true,
+            ),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let minute = 60_000_000i64;
+        let starts: Vec<Option<i64>> = vec![None, Some(0), Some(minute), Some(2 * minute)];
+        let windows: ArrayRef =
+            Arc::new(TimestampMicrosecondArray::from(starts.clone()).with_timezone("+00:00"));
+        let mut keys = vec![Vec::new(); starts.len()];
+        append_nullable_column(&mut keys, &windows).unwrap();
+        // A neighbouring view's rows must never show up in this one's ranges.
+        for (id, n) in [(7, 0), (8, 100)] {
+            let store = ViewStore::new(db.clone(), ObjectId(id), schema.clone());
+            let mut epoch = EpochWrite::default();
+            let rows = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    windows.clone(),
+                    Arc::new(Int64Array::from(vec![9 + n, 1 + n, 2 + n, 3 + n])),
+                ],
+            )
+            .unwrap();
+            epoch.rows = keys
+                .iter()
+                .cloned()
+                .zip(ViewStore::encode(&rows).unwrap().into_iter().map(Some))
+                .collect();
+            store.commit(epoch).unwrap();
+        }
+        let store = ViewStore::new(db, ObjectId(7), schema);
+        let counts = |lo, hi| {
+            let batch = store.scan_leading_time(lo, hi).unwrap();
+            batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        assert_eq!(counts(None, None), vec![9, 1, 2, 3], "all, NULL first");
+        assert_eq!(counts(Some(minute), Some(minute)), vec![2]);
+        assert_eq!(counts(Some(minute), None), vec![2, 3]);
+        assert_eq!(counts(None, Some(minute)), vec![9, 1, 2]);
+        assert_eq!(
+            counts(Some(minute + 1), Some(2 * minute - 1)),
+            Vec::<i64>::new()
+        );
     }
 }

@@ -1,7 +1,14 @@
 //! Per-group aggregate state: the `g` (group key) and `p` (partial state) columns of a view's
 //! partial query, merged group by group as epochs bring new partial rows.
+//!
+//! States are stored in RocksDB with every epoch (write-through); memory holds a bounded cache
+//! of them (DESIGN.md §5). What stays in memory for every group is an index entry: its key and
+//! where its window ends, so the server knows which groups exist and which the watermark
+//! closes without their states. A group not in the cache is read back before an epoch merges
+//! into it or emits it; after each commit the least recently used states leave the cache until
+//! it fits its size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
@@ -12,7 +19,7 @@ use weir_sql::plan::{Merge, WindowEnd};
 
 use crate::storage::keys::append_nullable_column;
 
-/// Every group's state, in memory (loaded from RocksDB when the view starts).
+/// The groups of a view: an index of all, and a cache of their states.
 #[derive(Debug)]
 pub struct GroupStates {
     /// State rows: the `g` columns, then one per merge (a `count(DISTINCT)` column holds the
@@ -20,168 +27,279 @@ pub struct GroupStates {
     schema: SchemaRef,
     groups: usize,
     merges: Vec<Merge>,
-    states: HashMap<Vec<u8>, Vec<ScalarValue>>,
-    /// For `count(DISTINCT)` columns: each group's set of values seen, by merge index.
-    distinct: HashMap<Vec<u8>, HashMap<usize, HashSet<ScalarValue>>>,
+    /// Where a group's window ends, read off its key columns, for windowed views.
+    window_end: Option<WindowEnd>,
+    /// Every group with state, and its window end (µs; `i64::MAX` without a window).
+    index: HashMap<Vec<u8>, i64>,
+    /// The same, ordered by window end, to find closed windows without a scan.
+    by_end: BTreeSet<(i64, Vec<u8>)>,
+    cache: HashMap<Vec<u8>, Cached>,
+    /// Bytes the cached states take, roughly.
+    cached_bytes: usize,
+    /// The size the cache is brought back to after each epoch.
+    capacity_bytes: usize,
+    /// Counts epochs, to find the least recently used states.
+    clock: u64,
     /// Values that joined a group's set since [`Self::take_new_distinct`].
-    new_distinct: Vec<DistinctValue>,
+    new_distinct: Vec<NewDistinct>,
 }
 
-/// A value of a group's `count(DISTINCT)` set: group key, merge index, value.
-pub type DistinctValue = (Vec<u8>, usize, ScalarValue);
+/// One group's state in memory.
+#[derive(Debug)]
+struct Cached {
+    values: Vec<ScalarValue>,
+    /// For `count(DISTINCT)` columns: the set of values seen (in Weir's row encoding, as they
+    /// are stored), by merge index.
+    distinct: HashMap<usize, HashSet<Box<[u8]>>>,
+    /// Bytes of the values in `distinct`.
+    set_bytes: usize,
+    bytes: usize,
+    used: u64,
+}
+
+/// Values new to one group's `count(DISTINCT)` set in an epoch: group key, merge index, the
+/// values (row-encoded).
+pub type NewDistinct = (Vec<u8>, usize, Vec<Box<[u8]>>);
+
+/// A stored group read back into the cache: its state row and its distinct values.
+pub struct LoadedGroup {
+    /// The group key.
+    pub key: Vec<u8>,
+    /// Its state row, alone in a batch.
+    pub row: RecordBatch,
+    /// Its `count(DISTINCT)` values: merge index, row-encoded value.
+    pub distinct: Vec<(usize, Box<[u8]>)>,
+}
+
+/// Rough per-entry bookkeeping cost beyond the values themselves.
+const ENTRY_OVERHEAD: usize = 96;
+/// The same for a value of a distinct set (hash table slot, box).
+const SET_ENTRY_OVERHEAD: usize = 24;
 
 impl GroupStates {
     /// Empty states for rows of `schema`: `groups` key columns, then one column per merge.
-    pub fn new(schema: SchemaRef, groups: usize, merges: Vec<Merge>) -> Self {
+    pub fn new(
+        schema: SchemaRef,
+        groups: usize,
+        merges: Vec<Merge>,
+        window_end: Option<WindowEnd>,
+        capacity_bytes: usize,
+    ) -> Self {
         debug_assert_eq!(schema.fields().len(), groups + merges.len());
         Self {
             schema,
             groups,
             merges,
-            states: HashMap::new(),
-            distinct: HashMap::new(),
+            window_end,
+            index: HashMap::new(),
+            by_end: BTreeSet::new(),
+            cache: HashMap::new(),
+            cached_bytes: 0,
+            capacity_bytes,
+            clock: 0,
             new_distinct: Vec::new(),
         }
     }
 
-    /// Restores stored `count(DISTINCT)` sets (their counts are in the state rows).
-    pub fn load_distinct(&mut self, values: impl IntoIterator<Item = DistinctValue>) {
-        for (key, column, value) in values {
-            self.distinct
-                .entry(key)
-                .or_default()
-                .entry(column)
-                .or_default()
-                .insert(value);
-        }
+    /// The same kind of states with none in them: what a view starts from before indexing.
+    pub fn emptied(&self) -> Self {
+        Self::new(
+            self.schema.clone(),
+            self.groups,
+            self.merges.clone(),
+            self.window_end,
+            self.capacity_bytes,
+        )
     }
 
-    /// The values that joined a set since the last call, to be stored with the epoch.
-    pub fn take_new_distinct(&mut self) -> Vec<DistinctValue> {
-        std::mem::take(&mut self.new_distinct)
-    }
-
-    /// Restores stored states.
-    pub fn load(&mut self, keys: Vec<Vec<u8>>, batch: &RecordBatch) -> Result<()> {
+    /// Indexes stored state rows (at start; `batch` holds at least their key columns): their groups exist, their states stay on disk
+    /// until an epoch needs them.
+    pub fn index_stored(&mut self, keys: Vec<Vec<u8>>, batch: &RecordBatch) -> Result<()> {
         for (row, key) in keys.into_iter().enumerate() {
-            self.states.insert(key, row_values(batch, row)?);
+            let end = self.end_of(&row_values(batch, row)?);
+            self.add_to_index(key, end);
         }
         Ok(())
     }
 
-    /// Merges the rows of a partial batch into the states; returns the keys of the groups
-    /// of its rows, in order (a partial batch holds each group once: it is a `GROUP BY`
-    /// result; callers merging several batches dedupe). Columns are cast to the state's types,
-    /// but for `count(DISTINCT)` ones, which arrive as lists of the epoch's distinct values.
-    pub fn merge(&mut self, partial: &RecordBatch) -> Result<Vec<Vec<u8>>> {
-        let columns = partial
-            .columns()
-            .iter()
-            .zip(self.schema.fields())
-            .enumerate()
-            .map(|(c, (column, field))| {
-                if self.is_distinct(c) {
-                    Ok(column.clone())
-                } else {
-                    Ok(datafusion::arrow::compute::cast(column, field.data_type())?)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let partial = RecordBatch::try_new(
-            Arc::new(datafusion::arrow::datatypes::Schema::new(
-                columns
-                    .iter()
-                    .zip(self.schema.fields())
-                    .map(|(c, f)| f.as_ref().clone().with_data_type(c.data_type().clone()))
-                    .collect::<Vec<_>>(),
-            )),
-            columns,
-        )?;
-        let keys = group_keys(&partial, self.groups)?;
-        let mut changed = Vec::with_capacity(keys.len());
-        for (row, key) in keys.into_iter().enumerate() {
-            let incoming = row_values(&partial, row)?;
-            let state = match self.states.entry(key.clone()) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    // The group's keys, and typed "nothing yet" for the merge below to fill.
-                    let mut fresh = incoming[..self.groups].to_vec();
-                    for field in &self.schema.fields()[self.groups..] {
-                        fresh.push(ScalarValue::try_from(field.data_type())?);
-                    }
-                    entry.insert(fresh)
-                }
+    /// Of `keys`, those with stored state that is not in the cache.
+    pub fn missing(&self, keys: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut seen = HashSet::new();
+        keys.iter()
+            .filter(|k| self.index.contains_key(*k) && !self.cache.contains_key(*k))
+            .filter(|k| seen.insert(*k))
+            .cloned()
+            .collect()
+    }
+
+    /// Puts groups read back from storage into the cache.
+    pub fn insert_loaded(&mut self, groups: Vec<LoadedGroup>) -> Result<()> {
+        for group in groups {
+            let values = row_values(&self.cast(&group.row)?, 0)?;
+            let mut distinct: HashMap<usize, HashSet<Box<[u8]>>> = HashMap::new();
+            let mut set_bytes = 0;
+            for (column, value) in group.distinct {
+                set_bytes += value.len() + SET_ENTRY_OVERHEAD;
+                distinct.entry(column).or_default().insert(value);
+            }
+            let mut cached = Cached {
+                values,
+                distinct,
+                set_bytes,
+                bytes: 0,
+                used: self.clock,
             };
+            cached.bytes = cached.measure(group.key.len());
+            self.cached_bytes += cached.bytes;
+            if let Some(old) = self.cache.insert(group.key, cached) {
+                self.cached_bytes -= old.bytes;
+            }
+        }
+        Ok(())
+    }
+
+    /// The values that joined a set since the last call, to be stored with the epoch.
+    pub fn take_new_distinct(&mut self) -> Vec<NewDistinct> {
+        std::mem::take(&mut self.new_distinct)
+    }
+
+    /// A partial batch with its columns cast to the state's types, and its rows' group keys.
+    pub fn keyed(&self, partial: &RecordBatch) -> Result<(RecordBatch, Vec<Vec<u8>>)> {
+        let partial = self.cast(partial)?;
+        let keys = group_keys(&partial, self.groups)?;
+        Ok((partial, keys))
+    }
+
+    /// Merges the rows of a [`Self::keyed`] partial batch into the states. A partial batch
+    /// holds each group once (it is a `GROUP BY` result). Groups with stored state must be in
+    /// the cache ([`Self::missing`]).
+    pub fn merge(&mut self, partial: &RecordBatch, keys: &[Vec<u8>]) -> Result<()> {
+        self.clock += 1;
+        for (row, key) in keys.iter().enumerate() {
+            let incoming = row_values(partial, row)?;
+            if !self.cache.contains_key(key) {
+                if self.index.contains_key(key) {
+                    return Err(DataFusionError::Internal(
+                        "a stored group was merged before it was loaded".into(),
+                    ));
+                }
+                // The group's keys, and typed "nothing yet" for the merge below to fill.
+                let mut fresh = incoming[..self.groups].to_vec();
+                for field in &self.schema.fields()[self.groups..] {
+                    fresh.push(ScalarValue::try_from(field.data_type())?);
+                }
+                let end = self.end_of(&fresh);
+                self.add_to_index(key.clone(), end);
+                self.cache.insert(
+                    key.clone(),
+                    Cached {
+                        values: fresh,
+                        distinct: HashMap::new(),
+                        set_bytes: 0,
+                        bytes: 0,
+                        used: self.clock,
+                    },
+                );
+            }
+            let state = self.cache.get_mut(key).expect("cached above");
+            state.used = self.clock;
             for (i, merge) in self.merges.iter().enumerate() {
                 let at = self.groups + i;
                 if *merge == Merge::Distinct {
-                    let set = self
-                        .distinct
-                        .entry(key.clone())
-                        .or_default()
-                        .entry(i)
-                        .or_default();
-                    let mut count = match &state[at] {
-                        ScalarValue::Int64(Some(n)) => *n,
-                        _ => 0,
-                    };
-                    if let ScalarValue::List(list) = &incoming[at]
-                        && !list.is_null(0)
-                    {
-                        let values = list.value(0);
-                        for j in 0..values.len() {
-                            let value = ScalarValue::try_from_array(&values, j)?;
-                            if set.insert(value.clone()) {
-                                count += 1;
-                                self.new_distinct.push((key.clone(), i, value));
-                            }
-                        }
+                    // Counted as values arrive through `add_distinct`.
+                    if state.values[at].is_null() {
+                        state.values[at] = ScalarValue::Int64(Some(0));
                     }
-                    state[at] = ScalarValue::Int64(Some(count));
                 } else {
-                    state[at] = merge_value(*merge, &state[at], &incoming[at])?;
+                    state.values[at] = merge_value(*merge, &state.values[at], &incoming[at])?;
                 }
             }
-            changed.push(key);
+            let bytes = state.measure(key.len());
+            self.cached_bytes = self.cached_bytes + bytes - state.bytes;
+            state.bytes = bytes;
         }
-        Ok(changed)
+        Ok(())
     }
 
-    fn is_distinct(&self, column: usize) -> bool {
-        column >= self.groups && self.merges[column - self.groups] == Merge::Distinct
+    /// Adds an epoch's distinct (group, value) pairs of the `count(DISTINCT)` at merge index
+    /// `merge`: rows of the `g` columns, then the value. Their groups are in the cache (the
+    /// epoch's partial rows, merged first, hold every group its events touched).
+    pub fn add_distinct(&mut self, merge: usize, pairs: &RecordBatch) -> Result<()> {
+        let mut keys = vec![Vec::new(); pairs.num_rows()];
+        for (column, field) in pairs.columns()[..self.groups]
+            .iter()
+            .zip(self.schema.fields())
+        {
+            let column = datafusion::arrow::compute::cast(column, field.data_type())?;
+            append_nullable_column(&mut keys, &column)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        }
+        let values = encode_values(pairs.column(self.groups))?;
+        let at = self.groups + merge;
+        let mut new: HashMap<Vec<u8>, Vec<Box<[u8]>>> = HashMap::new();
+        for (key, value) in keys.into_iter().zip(values) {
+            let state = self.cache.get_mut(&key).ok_or_else(|| {
+                DataFusionError::Internal("a distinct value of a group without state".into())
+            })?;
+            let set = state.distinct.entry(merge).or_default();
+            if set.contains(&value) {
+                continue;
+            }
+            state.set_bytes += value.len() + SET_ENTRY_OVERHEAD;
+            state.bytes += value.len() + SET_ENTRY_OVERHEAD;
+            self.cached_bytes += value.len() + SET_ENTRY_OVERHEAD;
+            set.insert(value.clone());
+            if let ScalarValue::Int64(count) = &mut state.values[at] {
+                *count = Some(count.unwrap_or(0) + 1);
+            }
+            new.entry(key).or_default().push(value);
+        }
+        self.new_distinct
+            .extend(new.into_iter().map(|(key, values)| (key, merge, values)));
+        Ok(())
     }
 
     /// The keys of the groups whose window ends at or before `watermark` (µs): no on-time
     /// event can change them any more.
-    pub fn closed(&self, end: WindowEnd, watermark: i64) -> Vec<Vec<u8>> {
-        let plus_us = end.plus_ms as i64 * 1000;
-        self.states
-            .iter()
-            .filter(|(_, state)| match &state[end.group_column] {
-                ScalarValue::TimestampMicrosecond(Some(t), _) => {
-                    t.saturating_add(plus_us) <= watermark
-                }
-                _ => false,
-            })
-            .map(|(key, _)| key.clone())
+    pub fn closed(&self, watermark: i64) -> Vec<Vec<u8>> {
+        if self.window_end.is_none() {
+            return Vec::new();
+        }
+        self.by_end
+            .range(..(watermark.saturating_add(1), Vec::new()))
+            .map(|(_, key)| key.clone())
             .collect()
     }
 
     /// Forgets the groups of `keys`.
     pub fn remove(&mut self, keys: &[Vec<u8>]) {
         for key in keys {
-            self.states.remove(key);
-            self.distinct.remove(key);
+            if let Some(end) = self.index.remove(key) {
+                self.by_end.remove(&(end, key.clone()));
+            }
+            if let Some(cached) = self.cache.remove(key) {
+                self.cached_bytes -= cached.bytes;
+            }
         }
     }
 
-    /// The states of `keys` as one batch, in that order.
+    /// The states of `keys` (all cached) as one batch, in that order.
     pub fn batch(&self, keys: &[Vec<u8>]) -> Result<RecordBatch> {
         if keys.is_empty() {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
         }
+        let cached = keys
+            .iter()
+            .map(|k| {
+                self.cache.get(k).ok_or_else(|| {
+                    DataFusionError::Internal(
+                        "a group's state was used before it was loaded".into(),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let columns = (0..self.schema.fields().len())
-            .map(|c| ScalarValue::iter_to_array(keys.iter().map(|k| self.states[k][c].clone())))
+            .map(|c| ScalarValue::iter_to_array(cached.iter().map(|s| s.values[c].clone())))
             .collect::<Result<Vec<ArrayRef>>>()?;
         let columns = columns
             .into_iter()
@@ -190,6 +308,87 @@ impl GroupStates {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
+
+    /// Drops the least recently used states until the cache fits its size. Their groups stay
+    /// indexed; their states are in storage (every epoch writes the states it changed).
+    pub fn evict(&mut self) {
+        if self.cached_bytes <= self.capacity_bytes {
+            return;
+        }
+        let mut by_use: Vec<(u64, Vec<u8>)> = self
+            .cache
+            .iter()
+            .map(|(key, cached)| (cached.used, key.clone()))
+            .collect();
+        by_use.sort_unstable();
+        // Down to three quarters, so a full cache does not evict at every epoch.
+        let target = self.capacity_bytes / 4 * 3;
+        for (_, key) in by_use {
+            if self.cached_bytes <= target {
+                break;
+            }
+            if let Some(cached) = self.cache.remove(&key) {
+                self.cached_bytes -= cached.bytes;
+            }
+        }
+    }
+
+    /// Groups with state, and how many of their states are in memory.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.index.len(), self.cache.len())
+    }
+
+    fn add_to_index(&mut self, key: Vec<u8>, end: i64) {
+        if self.index.insert(key.clone(), end).is_none() {
+            self.by_end.insert((end, key));
+        }
+    }
+
+    /// Where the window of a group with these state values ends.
+    fn end_of(&self, values: &[ScalarValue]) -> i64 {
+        let Some(end) = self.window_end else {
+            return i64::MAX;
+        };
+        match &values[end.group_column] {
+            ScalarValue::TimestampMicrosecond(Some(t), _) => {
+                t.saturating_add(end.plus_ms as i64 * 1000)
+            }
+            // A group without a window start never closes.
+            _ => i64::MAX,
+        }
+    }
+
+    /// `batch` with columns cast to the state's types.
+    fn cast(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(column, field)| datafusion::arrow::compute::cast(column, field.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+impl Cached {
+    /// Roughly the bytes this state takes.
+    fn measure(&self, key_len: usize) -> usize {
+        let values: usize = self.values.iter().map(ScalarValue::size).sum();
+        ENTRY_OVERHEAD + 2 * key_len + values + self.set_bytes
+    }
+}
+
+/// Each value of `values` in Weir's row encoding: how distinct sets hold and store them.
+fn encode_values(values: &ArrayRef) -> Result<Vec<Box<[u8]>>> {
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        datafusion::arrow::datatypes::Field::new("v", values.data_type().clone(), true),
+    ]));
+    let rows = crate::storage::row_codec::encode_rows(&RecordBatch::try_new(
+        schema,
+        vec![values.clone()],
+    )?)
+    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    Ok(rows.into_iter().map(Vec::into_boxed_slice).collect())
 }
 
 /// The memcomparable key of each row's first `groups` columns.
@@ -234,6 +433,16 @@ fn merge_value(merge: Merge, old: &ScalarValue, new: &ScalarValue) -> Result<Sca
                 old.clone()
             }
         }
+        Merge::Sketch(sketch) => match (old, new) {
+            (ScalarValue::Binary(Some(old)), ScalarValue::Binary(Some(new))) => {
+                ScalarValue::Binary(Some(super::sketch::merge(sketch, old, new)?))
+            }
+            _ => {
+                return Err(DataFusionError::Internal(format!(
+                    "sketch states {old:?} and {new:?}"
+                )));
+            }
+        },
         Merge::Distinct => unreachable!("distinct counts are merged through their sets"),
     })
 }
@@ -267,25 +476,26 @@ mod tests {
             )
             .unwrap()
         };
-        let mut states =
-            GroupStates::new(schema.clone(), 1, vec![Merge::Sum, Merge::Min, Merge::Max]);
-        let changed = states
-            .merge(&batch(
-                vec![Some("eu"), None],
-                vec![2, 1],
-                vec![Some(3.0), None],
-                vec![5.0, 1.0],
-            ))
-            .unwrap();
+        let mut states = GroupStates::new(
+            schema.clone(),
+            1,
+            vec![Merge::Sum, Merge::Min, Merge::Max],
+            None,
+            usize::MAX,
+        );
+        let mut merge = |partial: RecordBatch| {
+            let (partial, keys) = states.keyed(&partial).unwrap();
+            states.merge(&partial, &keys).unwrap();
+            keys
+        };
+        let changed = merge(batch(
+            vec![Some("eu"), None],
+            vec![2, 1],
+            vec![Some(3.0), None],
+            vec![5.0, 1.0],
+        ));
         assert_eq!(changed.len(), 2);
-        let changed = states
-            .merge(&batch(
-                vec![Some("eu")],
-                vec![4],
-                vec![Some(1.0)],
-                vec![4.0],
-            ))
-            .unwrap();
+        let changed = merge(batch(vec![Some("eu")], vec![4], vec![Some(1.0)], vec![4.0]));
         let merged = states.batch(&changed).unwrap();
         assert_eq!(
             merged,
@@ -297,5 +507,104 @@ mod tests {
             batch(vec![None], vec![1], vec![None], vec![1.0]),
             "a NULL group key is a group of its own"
         );
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("g0", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("p0", DataType::Int64, true),
+        ]))
+    }
+
+    fn partial(starts: &[i64], counts: &[i64]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(starts.to_vec())),
+                Arc::new(Int64Array::from(counts.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn evicted_states_must_be_loaded_back_and_closed_windows_are_found_by_index() {
+        let window = WindowEnd {
+            group_column: 0,
+            plus_ms: 60_000,
+        };
+        // Room for about one state.
+        let mut states = GroupStates::new(schema(), 1, vec![Merge::Sum], Some(window), 200);
+        let (batch, keys) = states
+            .keyed(&partial(&[0, MINUTE, 2 * MINUTE], &[1, 2, 3]))
+            .unwrap();
+        states.merge(&batch, &keys).unwrap();
+        states.evict();
+        let (groups, cached) = states.counts();
+        assert_eq!(groups, 3, "every group stays indexed");
+        assert!(
+            cached < 3,
+            "the cache shed states beyond its size: {cached} left"
+        );
+        let missing = states.missing(&keys);
+        assert_eq!(missing.len(), 3 - cached);
+        // Merging into a group whose state is stored but not loaded is refused, not a reset.
+        let (batch, again) = states
+            .keyed(&partial(&[missing_start(&missing[0])], &[5]))
+            .unwrap();
+        assert!(states.merge(&batch, &again).is_err());
+        // Loaded back (from what an epoch stored), it merges on.
+        let stored = states_of(&missing);
+        states
+            .insert_loaded(
+                stored
+                    .into_iter()
+                    .map(|(key, row)| LoadedGroup {
+                        key,
+                        row,
+                        distinct: Vec::new(),
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        assert!(states.missing(&keys).is_empty());
+        states.merge(&batch, &again).unwrap();
+
+        assert_eq!(states.closed(MINUTE - 1), Vec::<Vec<u8>>::new());
+        assert_eq!(states.closed(MINUTE), vec![keys[0].clone()]);
+        assert_eq!(states.closed(2 * MINUTE + 1).len(), 2);
+        states.remove(&states.closed(2 * MINUTE));
+        assert_eq!(states.counts().0, 1);
+    }
+
+    /// The start of the window a one-timestamp group key holds.
+    fn missing_start(key: &[u8]) -> i64 {
+        [0, MINUTE, 2 * MINUTE]
+            .into_iter()
+            .find(|&t| group_keys(&partial(&[t], &[0]), 1).unwrap()[0] == key)
+            .unwrap()
+    }
+
+    /// What storage would hold for these groups: their state rows as merged above.
+    fn states_of(keys: &[Vec<u8>]) -> Vec<(Vec<u8>, RecordBatch)> {
+        keys.iter()
+            .map(|key| {
+                let start = missing_start(key);
+                let count = start / MINUTE + 1;
+                (key.clone(), partial(&[start], &[count]))
+            })
+            .collect()
     }
 }

@@ -9,6 +9,7 @@
 
 mod group_state;
 mod runner;
+mod sketch;
 mod view;
 mod watermark;
 

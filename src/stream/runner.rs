@@ -19,6 +19,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct ViewHandle {
     log: Arc<SourceLog>,
+    output: Option<Arc<SourceLog>>,
     progress: ViewProgress,
     task: AbortHandle,
 }
@@ -39,12 +40,21 @@ pub struct Progress {
     pub events_done: u64,
     /// The watermark reached (µs), if the view follows one.
     pub watermark: Option<i64>,
+    /// Groups with aggregate state.
+    pub state_groups: usize,
+    /// Of those, groups whose state is in memory.
+    pub cached_groups: usize,
 }
 
 impl ViewHandle {
     /// The source log the view follows.
     pub fn log(&self) -> &Arc<SourceLog> {
         &self.log
+    }
+
+    /// The log of the view's final rows, which views over it read, if it has final rows.
+    pub fn output(&self) -> Option<&Arc<SourceLog>> {
+        self.output.as_ref()
     }
 
     /// The view's progress.
@@ -104,10 +114,16 @@ pub fn spawn_view(
     name: String,
 ) -> ViewHandle {
     let log = runner.log().clone();
-    let position = |runner: &ViewRunner| Progress {
-        next_seq: runner.next_seq(),
-        events_done: runner.events_done(),
-        watermark: runner.watermark(),
+    let output = runner.store().output().cloned();
+    let position = |runner: &ViewRunner| {
+        let (state_groups, cached_groups) = runner.state_counts();
+        Progress {
+            next_seq: runner.next_seq(),
+            events_done: runner.events_done(),
+            watermark: runner.watermark(),
+            state_groups,
+            cached_groups,
+        }
     };
     let (progress_tx, progress) = watch::channel(position(&runner));
     let last_error = Arc::new(Mutex::new(None));
@@ -136,7 +152,12 @@ pub fn spawn_view(
                             progress_tx.send_replace(position(&runner));
                         }
                         Ok(false) => {}
-                        Err(e) => record(&e),
+                        Err(e) => {
+                            record(&e);
+                            if let Err(e) = runner.recover().await {
+                                record(&e);
+                            }
+                        }
                     },
                 }
             }
@@ -147,12 +168,16 @@ pub fn spawn_view(
                 Err(e) => {
                     record(&e);
                     tokio::time::sleep(RETRY_AFTER).await;
+                    if let Err(e) = runner.recover().await {
+                        record(&e);
+                    }
                 }
             }
         }
     });
     ViewHandle {
         log,
+        output,
         progress: ViewProgress {
             progress,
             last_error,

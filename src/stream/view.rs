@@ -6,15 +6,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::ScalarValue;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use weir_catalog::{Emit, ViewDef};
+use weir_catalog::{ColumnType, Emit, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
-use super::group_state::{GroupStates, group_keys};
+use super::group_state::{GroupStates, LoadedGroup, group_keys};
 use super::watermark::{ClockColumns, EventClock};
 use crate::storage::{EpochWrite, SourceLog, ViewStore};
 
@@ -38,6 +37,8 @@ pub struct ViewRunner {
     /// A private context: the source's name in it means "this epoch's new events".
     ctx: SessionContext,
     states: GroupStates,
+    /// The schema of stored state rows.
+    state_schema: SchemaRef,
     final_sql: String,
     next_seq: u64,
     /// Log events read so far.
@@ -57,18 +58,28 @@ impl std::fmt::Debug for ViewRunner {
 
 impl ViewRunner {
     /// Plans the view's partial and final queries and loads its stored state and offset.
+    /// `tables` are the reference tables the query joins; `state_cache_bytes` bounds the
+    /// memory its aggregate states take.
     /// Fails (before anything is stored, at `CREATE`) if either query does not plan.
     pub async fn open(
         def: Arc<ViewDef>,
         query: ViewQuery,
         log: Arc<SourceLog>,
         store: Arc<ViewStore>,
+        tables: Vec<(String, Arc<dyn datafusion::catalog::TableProvider>)>,
+        state_cache_bytes: usize,
     ) -> Result<Self> {
         // One partition: an epoch's delta is small, and the view's order of work is its own.
         let config = SessionConfig::new()
             .with_target_partitions(1)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
         let ctx = SessionContext::new_with_config(config);
+        super::sketch::register(&ctx);
+        // Joined reference tables are read as they are when each epoch runs: an update
+        // applies to the events processed after it.
+        for (name, table) in tables {
+            ctx.register_table(TableReference::bare(name), table)?;
+        }
         register(&ctx, &query.source, log.schema().clone(), Vec::new())?;
         let partial = ctx.sql(&query.partial_sql).await?;
         if query.append_only {
@@ -78,7 +89,8 @@ impl ViewRunner {
             };
             let clock = event_clock(&def, &query, &log, watermark);
             return Ok(Self {
-                states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new()),
+                states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new(), None, 0),
+                state_schema: Arc::new(Schema::empty()),
                 final_sql: String::new(),
                 def,
                 query,
@@ -92,7 +104,6 @@ impl ViewRunner {
         }
         // Stored in Weir's row format, whose timestamps are microseconds (`date_bin` yields
         // nanoseconds).
-        let mut distinct_types = Vec::new();
         let state_schema = Arc::new(Schema::new(
             partial
                 .schema()
@@ -103,11 +114,7 @@ impl ViewRunner {
                     if c >= query.group_columns
                         && query.partials[c - query.group_columns] == Merge::Distinct
                     {
-                        // The state keeps the count; the set is stored value by value.
-                        let DataType::List(element) = f.data_type() else {
-                            unreachable!("array_agg yields a list")
-                        };
-                        distinct_types.push((c - query.group_columns, element.data_type().clone()));
+                        // The state keeps the count; the set is stored beside it.
                         return Field::new(f.name(), DataType::Int64, true);
                     }
                     let ty = match f.data_type() {
@@ -120,6 +127,9 @@ impl ViewRunner {
                 })
                 .collect::<Vec<_>>(),
         ));
+        for distinct in &query.distinct_sql {
+            ctx.sql(&distinct.sql).await?;
+        }
         register(&ctx, GROUPS, state_schema.clone(), Vec::new())?;
         let mut items: Vec<String> = query
             .final_items
@@ -139,29 +149,14 @@ impl ViewRunner {
             state_schema.clone(),
             query.group_columns,
             query.partials.clone(),
+            query.window_end,
+            state_cache_bytes,
         );
-        let ((next_seq, events_done, watermark), (keys, stored), distinct) = {
+        let (next_seq, events_done, watermark) = {
             let store = store.clone();
-            blocking(move || {
-                Ok((
-                    store.position()?,
-                    store.load_state(&state_schema)?,
-                    store.load_distinct()?,
-                ))
-            })
-            .await?
+            blocking(move || store.position()).await?
         };
-        states.load(keys, &stored)?;
-        let mut values = Vec::with_capacity(distinct.len());
-        for (group, column, bytes) in distinct {
-            let ty = distinct_types
-                .iter()
-                .find(|(c, _)| *c == column as usize)
-                .map(|(_, ty)| ty.clone())
-                .ok_or_else(|| DataFusionError::Internal(format!("no distinct column {column}")))?;
-            values.push((group, column as usize, decode_value(&ty, &bytes)?));
-        }
-        states.load_distinct(values);
+        index_stored_groups(&mut states, &store, &state_schema, query.group_columns).await?;
         let clock = event_clock(&def, &query, &log, watermark);
         Ok(Self {
             def,
@@ -170,11 +165,29 @@ impl ViewRunner {
             store,
             ctx,
             states,
+            state_schema,
             final_sql,
             next_seq,
             events_done,
             clock,
         })
+    }
+
+    /// The output column holding the leading group key, when it is a timestamp (a view
+    /// grouped by its window first): rows are keyed by it first, so filters on it read a key
+    /// range.
+    pub fn leading_time_column(&self) -> Option<String> {
+        if self.query.append_only {
+            return None;
+        }
+        let i = self
+            .query
+            .final_items
+            .iter()
+            .position(|item| item == "\"g0\"")?;
+        let column = &self.def.columns[i];
+        matches!(column.ty, ColumnType::Timestamp | ColumnType::TimestampTz)
+            .then(|| column.name.clone())
     }
 
     /// The next log sequence number this view reads: everything before it is in its rows.
@@ -185,6 +198,11 @@ impl ViewRunner {
     /// Log events the view has read.
     pub fn events_done(&self) -> u64 {
         self.events_done
+    }
+
+    /// Groups with state, and how many of their states are in memory.
+    pub fn state_counts(&self) -> (usize, usize) {
+        self.states.counts()
     }
 
     /// The watermark the view has reached (µs), if it follows one.
@@ -239,6 +257,29 @@ impl ViewRunner {
         Ok(read)
     }
 
+    /// Goes back to what is committed after an epoch failed part way: the watermark and the
+    /// states in memory may hold the failed epoch's effects, which a retry would apply twice.
+    pub async fn recover(&mut self) -> Result<()> {
+        let (next_seq, events_done, watermark) = {
+            let store = self.store.clone();
+            blocking(move || store.position()).await?
+        };
+        self.next_seq = next_seq;
+        self.events_done = events_done;
+        self.clock = event_clock(&self.def, &self.query, &self.log, watermark);
+        self.states = self.states.emptied();
+        if !self.query.append_only {
+            index_stored_groups(
+                &mut self.states,
+                &self.store,
+                &self.state_schema,
+                self.query.group_columns,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Processes `entries` (none: only the watermark moved) and commits the epoch.
     async fn run_epoch(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
         let (first, next_seq) = match (entries.first(), entries.last()) {
@@ -284,8 +325,10 @@ impl ViewRunner {
             // position and its place in the epoch's output. An epoch that did not commit
             // wrote nothing, so a retry after a crash cannot duplicate a row.
             let mut index = 0u32;
+            let mut outputs = Vec::with_capacity(partials.len());
             for batch in &partials {
-                let rows = ViewStore::encode(&cast_to(batch, self.store.schema())?)
+                let output = cast_to(batch, self.store.schema())?;
+                let rows = ViewStore::encode(&output)
                     .map_err(|e| DataFusionError::External(Box::new(e)))?;
                 for row in rows {
                     let mut key = first.to_be_bytes().to_vec();
@@ -293,24 +336,38 @@ impl ViewRunner {
                     index += 1;
                     write.rows.push((key, Some(row)));
                 }
+                outputs.push(output);
             }
+            write.published = self.published(&outputs)?;
             return self.commit(write).await;
         }
         let mut changed = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut keyed = Vec::with_capacity(partials.len());
         for partial in &partials {
-            for key in self.states.merge(partial)? {
-                if seen.insert(key.clone()) {
-                    changed.push(key);
-                }
+            let (partial, keys) = self.states.keyed(partial)?;
+            changed.extend(keys.iter().filter(|k| seen.insert((*k).clone())).cloned());
+            keyed.push((partial, keys));
+        }
+        // States the epoch merges into that are not in memory are read back first.
+        self.load_missing(&changed).await?;
+        for (partial, keys) in &keyed {
+            self.states.merge(partial, keys)?;
+        }
+        for distinct in &self.query.distinct_sql {
+            for pairs in self.ctx.sql(&distinct.sql).await?.collect().await? {
+                self.states.add_distinct(distinct.merge, &pairs)?;
             }
         }
         // Windows the watermark has passed can change no more: their state goes, and with
-        // EMIT ON WINDOW CLOSE this is when their rows appear, once.
-        let closed = match (self.query.window_end, watermark) {
-            (Some(end), Some(watermark)) => self.states.closed(end, watermark),
-            _ => Vec::new(),
+        // EMIT ON WINDOW CLOSE this is when their rows appear, once (read back if need be).
+        let closed = match watermark {
+            Some(watermark) => self.states.closed(watermark),
+            None => Vec::new(),
         };
+        if self.def.emit == Emit::OnWindowClose || self.store.output().is_some() {
+            self.load_missing(&closed).await?;
+        }
         let closed_set: std::collections::HashSet<&Vec<u8>> = closed.iter().collect();
         let open: Vec<Vec<u8>> = changed
             .iter()
@@ -324,18 +381,99 @@ impl ViewRunner {
         let open_states = self.states.batch(&open)?;
         let state_rows =
             ViewStore::encode(&open_states).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let emitted = self.states.batch(emit)?;
-        register(&self.ctx, GROUPS, emitted.schema(), vec![emitted])?;
-        let finished = self.ctx.sql(&self.final_sql).await?.collect().await?;
+        let finished = self.finish(emit).await?;
+        // Views over this one read each closed window once, final.
+        if self.store.output().is_some() && !closed.is_empty() {
+            let closed_rows = match self.def.emit {
+                Emit::OnWindowClose => finished.clone(),
+                Emit::OnUpdate => self.finish(&closed).await?,
+            };
+            let kept = closed_rows
+                .iter()
+                .map(|batch| self.kept_outputs(batch))
+                .collect::<Result<Vec<_>>>()?;
+            write.published = self.published(&kept)?;
+        }
         self.states.remove(&closed);
 
         write.state = open.into_iter().zip(state_rows).collect();
-        write.distinct = encode_distinct(self.states.take_new_distinct())?;
+        write.distinct = self
+            .states
+            .take_new_distinct()
+            .into_iter()
+            .map(|(group, column, values)| (group, column as u16, values))
+            .collect();
         write.state_deletes = closed;
         for batch in &finished {
             write.rows.extend(self.output_rows(batch)?);
         }
-        self.commit(write).await
+        self.commit(write).await?;
+        // Every state is stored now: the cache can shed what it holds beyond its size.
+        self.states.evict();
+        Ok(())
+    }
+
+    /// Reads the stored states of `keys` that are not in memory back into the cache.
+    async fn load_missing(&mut self, keys: &[Vec<u8>]) -> Result<()> {
+        let missing = self.states.missing(keys);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (store, schema) = (self.store.clone(), self.state_schema.clone());
+        let stored = blocking(move || store.load_groups(&missing, &schema)).await?;
+        let groups = stored
+            .into_iter()
+            .map(|group| LoadedGroup {
+                key: group.key,
+                row: group.row,
+                distinct: group
+                    .distinct
+                    .into_iter()
+                    .map(|(column, value)| (column as usize, value))
+                    .collect(),
+            })
+            .collect();
+        self.states.insert_loaded(groups)
+    }
+
+    /// The final rows (outputs, `HAVING` verdict, group columns) of the groups of `keys`.
+    async fn finish(&self, keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
+        let states = self.states.batch(keys)?;
+        register(&self.ctx, GROUPS, states.schema(), vec![states])?;
+        self.ctx.sql(&self.final_sql).await?.collect().await
+    }
+
+    /// The output columns of the final rows `HAVING` keeps, in the view's schema.
+    fn kept_outputs(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let outputs = self.def.columns.len();
+        let keep = batch.column(outputs).as_boolean();
+        let kept = datafusion::arrow::compute::filter_record_batch(
+            &batch.project(&(0..outputs).collect::<Vec<_>>())?,
+            keep,
+        )?;
+        cast_to(&kept, self.store.schema())
+    }
+
+    /// `outputs` (in the view's schema) as one entry of the view's output log, stamped with
+    /// the time they were published; `None` if the view publishes nothing or has no rows.
+    fn published(&self, outputs: &[RecordBatch]) -> Result<Option<RecordBatch>> {
+        let Some(log) = self.store.output() else {
+            return Ok(None);
+        };
+        let rows = datafusion::arrow::compute::concat_batches(self.store.schema(), outputs)?;
+        if rows.num_rows() == 0 {
+            return Ok(None);
+        }
+        let mut columns = rows.columns().to_vec();
+        columns.push(Arc::new(
+            datafusion::arrow::array::TimestampMicrosecondArray::from(vec![
+                chrono::Utc::now()
+                    .timestamp_micros();
+                rows.num_rows()
+            ])
+            .with_timezone("+00:00"),
+        ));
+        Ok(Some(RecordBatch::try_new(log.schema().clone(), columns)?))
     }
 
     /// Commits an epoch and moves past it.
@@ -364,6 +502,37 @@ impl ViewRunner {
             .map(|(i, (key, row))| (key, (keep.is_valid(i) && keep.value(i)).then_some(row)))
             .collect())
     }
+}
+
+/// Indexes the groups `store` holds state for: only their keys and window ends stay in
+/// memory; states load as epochs need them.
+async fn index_stored_groups(
+    states: &mut GroupStates,
+    store: &Arc<ViewStore>,
+    state_schema: &SchemaRef,
+    group_columns: usize,
+) -> Result<()> {
+    let indexed = {
+        let store = store.clone();
+        let schema = state_schema.clone();
+        let key_columns: Vec<usize> = (0..group_columns).collect();
+        blocking(move || {
+            let mut indexed = Vec::new();
+            store.for_each_state(&schema, 4096, |keys, batch| {
+                let batch = batch.project(&key_columns).map_err(|e| {
+                    crate::storage::StorageError::Corrupt(format!("view state: {e}"))
+                })?;
+                indexed.push((keys, batch));
+                Ok(())
+            })?;
+            Ok(indexed)
+        })
+        .await?
+    };
+    for (keys, batch) in indexed {
+        states.index_stored(keys, &batch)?;
+    }
+    Ok(())
 }
 
 /// Runs storage work on a blocking thread (RocksDB does I/O).
@@ -402,39 +571,6 @@ fn event_clock(
         )),
         _ => None,
     }
-}
-
-/// New `count(DISTINCT)` values in Weir's row format, encoded a column at a time.
-fn encode_distinct(
-    values: Vec<super::group_state::DistinctValue>,
-) -> Result<Vec<crate::storage::DistinctEntry>> {
-    let mut by_column: std::collections::BTreeMap<usize, Vec<(Vec<u8>, ScalarValue)>> =
-        std::collections::BTreeMap::new();
-    for (group, column, value) in values {
-        by_column.entry(column).or_default().push((group, value));
-    }
-    let mut entries = Vec::new();
-    for (column, values) in by_column {
-        let array = ScalarValue::iter_to_array(values.iter().map(|(_, v)| v.clone()))?;
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "v",
-            array.data_type().clone(),
-            true,
-        )]));
-        let rows = ViewStore::encode(&RecordBatch::try_new(schema, vec![array])?)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        for ((group, _), row) in values.into_iter().zip(rows) {
-            entries.push((group, column as u16, row));
-        }
-    }
-    Ok(entries)
-}
-
-fn decode_value(ty: &DataType, bytes: &[u8]) -> Result<ScalarValue> {
-    let schema = Arc::new(Schema::new(vec![Field::new("v", ty.clone(), true)]));
-    let batch = crate::storage::row_codec::decode_rows(&schema, &[bytes])
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    ScalarValue::try_from_array(batch.column(0), 0)
 }
 
 /// `batch` with its columns cast to `schema`'s types.

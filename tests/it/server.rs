@@ -146,7 +146,9 @@ impl TestServer {
     /// Kill -9 and start again on the same data directory.
     pub fn kill_and_restart(&mut self) {
         self.kill();
-        *self = Self::start_in(self.dir.clone());
+        // With the configuration file it was started with, if any.
+        let config = std::fs::read_to_string(self.dir.path().join("weir.toml")).unwrap_or_default();
+        *self = Self::start_configured(self.dir.clone(), &[], &config);
     }
 }
 

@@ -2,6 +2,7 @@
 //! in the server; what lands here is what DataFusion has no notion of (durable tables, and
 //! later sources, views and alerts).
 
+mod aggregates;
 mod create_source;
 mod create_table;
 mod duration;
@@ -13,4 +14,4 @@ pub use create_source::{CreateSourcePlan, plan_create_source};
 pub use create_table::{CreateTablePlan, plan_create_table};
 pub use duration::parse_duration_ms;
 pub use names::{DEFAULT_SCHEMA, object_name};
-pub use view::{Merge, ViewQuery, WindowEnd, WindowSpec, plan_view_query};
+pub use view::{DistinctValues, Merge, Sketch, ViewQuery, WindowEnd, WindowSpec, plan_view_query};

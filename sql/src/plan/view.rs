@@ -4,8 +4,10 @@
 //! is then cut in two (DESIGN.md §5):
 //!
 //! - the **partial** query runs over each epoch's new events and yields, per group, mergeable
-//!   partial states: `count` and `sum` merge by adding, `min`/`max` by comparing, and `avg`
-//!   is carried as a sum and a count;
+//!   partial states: `count` and `sum` merge by adding, `min`/`max` by comparing, `avg`
+//!   is carried as a sum and a count, approximate aggregates as sketches; each
+//!   `count(DISTINCT x)` has a query of its own for the epoch's (group, value) pairs, which the
+//!   server adds to the group's set (`aggregates.rs` says which calls take which form);
 //! - the **final** query runs over the merged states of the groups an epoch touched and
 //!   evaluates the view's select list and `HAVING` with every aggregate call replaced by its
 //!   finished value, so expressions over aggregates (`count(*) FILTER (...)::double /
@@ -15,13 +17,9 @@
 //! server plans it to validate the view and name its columns, and the tests run it as the
 //! correctness oracle.
 
-use std::ops::ControlFlow;
+use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, Ident, Query, SelectItem, SetExpr};
 
-use datafusion::sql::sqlparser::ast::{
-    DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident, Query, SelectItem, SetExpr,
-    VisitMut, VisitorMut,
-};
-
+use super::aggregates::{AggregateCalls, Finisher};
 use super::window::{HopPanes, hop_by_panes, mentions_window, window_column, window_relation};
 use crate::SqlError;
 
@@ -34,9 +32,41 @@ pub enum Merge {
     Min,
     /// Keep the larger; NULL loses.
     Max,
-    /// `count(DISTINCT x)`: the partial state is the list of an epoch's distinct values; the
-    /// server keeps each group's set and its size.
+    /// `count(DISTINCT x)`: the server keeps each group's set and its size, fed by the
+    /// view's distinct-value queries; the partial column is NULL.
     Distinct,
+    /// An approximate aggregate: the partial state is a serialized sketch, merged as sketches
+    /// merge (DESIGN.md §5).
+    Sketch(Sketch),
+}
+
+/// The sketches behind the approximate aggregates. Each partial state is DataFusion's own
+/// accumulator state for the aggregate, serialized by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sketch {
+    /// HyperLogLog, for `approx_count_distinct` / `approx_distinct`.
+    Hll,
+    /// t-digest, for `approx_percentile_cont` and `approx_median`.
+    TDigest,
+}
+
+impl Sketch {
+    /// The aggregate that yields an epoch's serialized sketch (registered by the server).
+    pub fn state_function(self) -> &'static str {
+        match self {
+            Sketch::Hll => "__weir_hll_state",
+            Sketch::TDigest => "__weir_tdigest_state",
+        }
+    }
+
+    /// The function that reads the answer off a merged sketch (registered by the server):
+    /// `(sketch)` for HLL, `(sketch, percentile)` for t-digest.
+    pub fn finish_function(self) -> &'static str {
+        match self {
+            Sketch::Hll => "__weir_hll_estimate",
+            Sketch::TDigest => "__weir_tdigest_quantile",
+        }
+    }
 }
 
 /// The window a view aggregates over.
@@ -88,6 +118,21 @@ pub struct ViewQuery {
     /// A view without aggregates: `partial_sql` is the whole query, and its rows are appended
     /// as events arrive.
     pub append_only: bool,
+    /// Reference tables the query joins, read as they are when each epoch runs.
+    pub tables: Vec<String>,
+    /// For each `count(DISTINCT)`: the query of an epoch's distinct (group, value) pairs.
+    pub distinct_sql: Vec<DistinctValues>,
+}
+
+/// The distinct values of one `count(DISTINCT x)` in an epoch's events, per group: columns
+/// `g0..` (group keys) and `v`, one row per pair. Grouping by the value is vectorized in
+/// DataFusion, where collecting a list of values per group is not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistinctValues {
+    /// The merge (and `p` column) whose count the values feed.
+    pub merge: usize,
+    /// The query over the epoch's events.
+    pub sql: String,
 }
 
 /// How to read a group's window end from its key.
@@ -99,33 +144,12 @@ pub struct WindowEnd {
     pub plus_ms: u64,
 }
 
-/// Aggregates a view can maintain incrementally, and those it cannot yet.
-const INCREMENTAL: &[&str] = &["count", "sum", "min", "max", "avg"];
-const NOT_YET: &[&str] = &[
-    "approx_count_distinct",
-    "approx_distinct",
-    "approx_percentile_cont",
-    "approx_median",
-    "percentile_cont",
-    "median",
-    "stddev",
-    "stddev_pop",
-    "stddev_samp",
-    "variance",
-    "var_pop",
-    "var_samp",
-    "array_agg",
-    "string_agg",
-    "first_value",
-    "last_value",
-    "bool_and",
-    "bool_or",
-    "bit_and",
-    "bit_or",
-];
-
-/// Splits a view's query. Errors name what is not supported.
-pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
+/// Splits a view's query. `columns_of` names the columns of the relation a view reads (its
+/// source's, or those of the view it is over). Errors name what is not supported.
+pub fn plan_view_query(
+    query: &Query,
+    columns_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<ViewQuery, SqlError> {
     if query.with.is_some() || query.order_by.is_some() || query.limit_clause.is_some() {
         return Err(SqlError::Unsupported(
             "WITH, ORDER BY or LIMIT in a materialized view".into(),
@@ -136,7 +160,13 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
             "a materialized view that is not a single SELECT".into(),
         ));
     };
-    let (source, time_column, window, from) = window_relation(select)?;
+    let relation = window_relation(select, columns_of)?;
+    let (source, time_column, window, from) = (
+        relation.source.clone(),
+        relation.time_column.clone(),
+        relation.window,
+        relation.from_sql.clone(),
+    );
     let GroupByExpr::Expressions(groups, modifiers) = &select.group_by else {
         return Err(SqlError::Unsupported(
             "GROUP BY ALL in a materialized view".into(),
@@ -182,6 +212,8 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
             final_filter: None,
             window_end: None,
             append_only: true,
+            tables: relation.tables,
+            distinct_sql: Vec::new(),
         });
     }
     let items: Vec<(Expr, Option<&Ident>)> = select
@@ -203,6 +235,7 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         .collect();
     let mut partials = Vec::new();
     let mut finished = Vec::new();
+    let mut distinct_values = Vec::new();
     for call in &calls.calls {
         let p = partials.len();
         let (name, arguments) = (&call.name, &call.arguments);
@@ -213,17 +246,28 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
             .unwrap_or_default();
         match name.as_str() {
             "count_distinct" => {
-                // The distinct values of the epoch's events; the server keeps each group's set
-                // and counts what is new.
+                // The server keeps each group's set and its size; a query of its own brings
+                // the epoch's distinct (group, value) pairs.
                 let keep = match &call.filter {
                     Some(f) => format!("{arguments} IS NOT NULL AND ({f})"),
                     None => format!("{arguments} IS NOT NULL"),
                 };
-                partial_items.push(format!(
-                    "array_agg(DISTINCT {arguments}) FILTER (WHERE {keep}) AS \"p{p}\""
-                ));
+                partial_items.push(format!("CAST(NULL AS BIGINT) AS \"p{p}\""));
                 partials.push(Merge::Distinct);
                 finished.push(format!("COALESCE(\"p{p}\", 0)"));
+                distinct_values.push((p, arguments.clone(), keep));
+            }
+            "approx_distinct" | "approx_percentile_cont" => {
+                let (sketch, finish) = match call.percentile {
+                    Some(q) => (Sketch::TDigest, format!(", {q:?}")),
+                    None => (Sketch::Hll, String::new()),
+                };
+                partial_items.push(format!(
+                    "{}({arguments}){filter} AS \"p{p}\"",
+                    sketch.state_function()
+                ));
+                partials.push(Merge::Sketch(sketch));
+                finished.push(format!("{}(\"p{p}\"{finish})", sketch.finish_function()));
             }
             "avg" => {
                 partial_items.push(format!("sum({arguments}){filter} AS \"p{p}\""));
@@ -263,9 +307,12 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         )
     };
     let aggregate_items = &partial_items[groups.len()..];
-    let by_panes = !select.selection.as_ref().is_some_and(mentions_window)
+    let by_panes = relation.plain
+        && !select.selection.as_ref().is_some_and(mentions_window)
         && calls.calls.iter().all(|c| !mentions_window(&c.expr))
-        && !partials.contains(&Merge::Distinct);
+        && partials
+            .iter()
+            .all(|m| matches!(m, Merge::Sum | Merge::Min | Merge::Max));
     let partial_sql = match (window, &time_column) {
         (
             Some(WindowSpec::Hop {
@@ -291,6 +338,27 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         ),
     };
 
+    let distinct_sql = distinct_values
+        .into_iter()
+        .map(|(p, argument, keep)| {
+            let filter = match &select.selection {
+                Some(w) => format!(" WHERE ({w}) AND ({keep})"),
+                None => format!(" WHERE {keep}"),
+            };
+            let positions = (1..=groups.len() + 1)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            DistinctValues {
+                merge: p,
+                sql: format!(
+                    "SELECT {}{}{argument} AS \"v\" FROM {from}{filter} GROUP BY {positions}",
+                    partial_items[..groups.len()].join(", "),
+                    if groups.is_empty() { "" } else { ", " },
+                ),
+            }
+        })
+        .collect();
     let mut rewriter = Finisher {
         calls: &calls.calls,
         finished: &finished,
@@ -351,129 +419,9 @@ pub fn plan_view_query(query: &Query) -> Result<ViewQuery, SqlError> {
         final_filter,
         window_end,
         append_only: false,
+        tables: relation.tables,
+        distinct_sql,
     })
-}
-
-/// One aggregate call of the select list or `HAVING`.
-#[derive(Debug, PartialEq)]
-struct AggregateCall {
-    expr: Expr,
-    name: String,
-    arguments: String,
-    filter: Option<Expr>,
-}
-
-#[derive(Debug, Default)]
-struct AggregateCalls {
-    calls: Vec<AggregateCall>,
-}
-
-impl AggregateCalls {
-    /// Records each aggregate call in `expr`, once per distinct call.
-    fn collect(&mut self, expr: &Expr) -> Result<(), SqlError> {
-        let mut found = Vec::new();
-        let mut error = None;
-        let _ = datafusion::sql::sqlparser::ast::visit_expressions(expr, |e| {
-            if let Expr::Function(f) = e {
-                let name = f.name.to_string().to_lowercase();
-                if NOT_YET.contains(&name.as_str()) {
-                    error = Some(SqlError::Unsupported(format!(
-                        "{name} in a materialized view (count, sum, min, max and avg are)"
-                    )));
-                    return ControlFlow::Break(());
-                }
-                if INCREMENTAL.contains(&name.as_str()) {
-                    let FunctionArguments::List(list) = &f.args else {
-                        error = Some(SqlError::InvalidOption(format!("{name} needs arguments")));
-                        return ControlFlow::Break(());
-                    };
-                    let distinct =
-                        matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
-                    if (distinct && (name != "count" || list.args.len() != 1))
-                        || f.over.is_some()
-                        || !f.within_group.is_empty()
-                    {
-                        error = Some(SqlError::Unsupported(format!(
-                            "{name} with DISTINCT (but count of one value), OVER or WITHIN GROUP \
-                             in a materialized view"
-                        )));
-                        return ControlFlow::Break(());
-                    }
-                    let name = if distinct {
-                        "count_distinct".to_string()
-                    } else {
-                        name
-                    };
-                    let arguments = list
-                        .args
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    found.push(AggregateCall {
-                        expr: e.clone(),
-                        name,
-                        arguments,
-                        filter: f.filter.as_deref().cloned(),
-                    });
-                }
-            }
-            ControlFlow::Continue(())
-        });
-        if let Some(error) = error {
-            return Err(error);
-        }
-        for call in found {
-            if !self.calls.iter().any(|c| c.expr == call.expr) {
-                self.calls.push(call);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Rewrites select-list expressions over the merged-state relation: aggregate calls become
-/// their finished values, group expressions their `g` columns.
-struct Finisher<'a> {
-    calls: &'a [AggregateCall],
-    finished: &'a [String],
-    groups: &'a [Expr],
-}
-
-impl Finisher<'_> {
-    fn rewrite(&mut self, expr: &Expr) -> String {
-        let mut expr = expr.clone();
-        let _ = expr.visit(self);
-        // Placeholders stand in for the replacements while the tree is printed, since the
-        // replacements are SQL text.
-        let mut sql = expr.to_string();
-        for (i, finished) in self.finished.iter().enumerate() {
-            sql = sql.replace(&format!("__weir_f{i}__"), &format!("({finished})"));
-        }
-        for j in 0..self.groups.len() {
-            sql = sql.replace(&format!("__weir_g{j}__"), &format!("\"g{j}\""));
-        }
-        sql
-    }
-}
-
-impl VisitorMut for Finisher<'_> {
-    type Break = ();
-
-    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        let placeholder = if let Some(i) = self.calls.iter().position(|c| &c.expr == expr) {
-            Some(format!("__weir_f{i}__"))
-        } else {
-            self.groups
-                .iter()
-                .position(|g| g == expr)
-                .map(|j| format!("__weir_g{j}__"))
-        };
-        if let Some(name) = placeholder {
-            *expr = Expr::Identifier(Ident::new(name));
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 #[cfg(test)]
@@ -489,7 +437,7 @@ mod tests {
             .unwrap()
             .parse_query()
             .unwrap();
-        plan_view_query(&query)
+        plan_view_query(&query, &|_| Vec::new())
     }
 
     #[test]
@@ -549,6 +497,26 @@ mod tests {
     }
 
     #[test]
+    fn distinct_counts_read_their_values_with_a_query_of_their_own() {
+        let view = plan(
+            "SELECT window_start, count(DISTINCT user_id) FILTER (WHERE amount > 1) AS users \
+             FROM TUMBLE(events, ts, INTERVAL '1 minute') WHERE kind = 'buy' \
+             GROUP BY window_start",
+        )
+        .unwrap();
+        assert_eq!(view.partials, vec![Merge::Distinct]);
+        assert_eq!(view.distinct_sql.len(), 1);
+        let sql = &view.distinct_sql[0].sql;
+        assert!(
+            sql.contains("AS \"g0\", user_id AS \"v\" FROM")
+                && sql.ends_with(
+                    "WHERE (kind = 'buy') AND (user_id IS NOT NULL AND (amount > 1)) GROUP BY 1, 2"
+                ),
+            "{sql}"
+        );
+    }
+
+    #[test]
     fn hop_joins_each_event_with_its_windows() {
         let view = plan(
             "SELECT window_start, max(amount) FROM HOP(events, ts, INTERVAL '1 minute', \
@@ -577,12 +545,79 @@ mod tests {
     }
 
     #[test]
+    fn approximate_aggregates_become_sketches() {
+        let view = plan(
+            "SELECT window_start, approx_count_distinct(user_id) AS users, \
+             approx_percentile_cont(0.95) WITHIN GROUP (ORDER BY amount DESC) AS p05, \
+             approx_median(amount) FILTER (WHERE amount > 0) AS mid \
+             FROM HOP(events, ts, INTERVAL '1 minute', INTERVAL '5 minutes') GROUP BY window_start",
+        )
+        .unwrap();
+        assert_eq!(
+            view.partials,
+            vec![
+                Merge::Sketch(Sketch::Hll),
+                Merge::Sketch(Sketch::TDigest),
+                Merge::Sketch(Sketch::TDigest)
+            ]
+        );
+        assert!(
+            !view.partial_sql.contains("__panes"),
+            "sketches are merged by the server, not per pane: {}",
+            view.partial_sql
+        );
+        for part in [
+            "__weir_hll_state(user_id) AS \"p0\"",
+            "__weir_tdigest_state(amount, 0.050000000000000044) AS \"p1\"",
+            "__weir_tdigest_state(amount, 0.5) FILTER (WHERE amount > 0) AS \"p2\"",
+        ] {
+            assert!(view.partial_sql.contains(part), "{}", view.partial_sql);
+        }
+        assert_eq!(view.final_items[1], "(__weir_hll_estimate(\"p0\"))");
+        assert!(view.distinct_sql.is_empty());
+        assert_eq!(
+            view.final_items[2],
+            "(__weir_tdigest_quantile(\"p1\", 0.050000000000000044))"
+        );
+    }
+
+    #[test]
+    fn joins_reference_tables_under_their_aliases() {
+        let view = plan(
+            "SELECT e.window_start, u.plan, count(*) AS n \
+             FROM TUMBLE(events, ts, INTERVAL '1 minute') AS e \
+             LEFT JOIN users u ON e.user_id = u.id GROUP BY e.window_start, u.plan",
+        )
+        .unwrap();
+        assert_eq!(view.source, "events");
+        assert_eq!(view.tables, vec!["users".to_string()]);
+        assert!(
+            view.partial_sql
+                .contains(") AS e LEFT JOIN users u ON e.user_id = u.id"),
+            "{}",
+            view.partial_sql
+        );
+        assert_eq!(
+            view.window_end,
+            Some(WindowEnd {
+                group_column: 0,
+                plus_ms: 60_000
+            })
+        );
+        let error = plan("SELECT count(*) FROM events e JOIN (SELECT 1) s ON true")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("reference table"), "{error}");
+    }
+
+    #[test]
     fn refuses_what_it_cannot_maintain_by_name() {
         for (sql, named) in [
             ("SELECT sum(DISTINCT amount) FROM events", "DISTINCT"),
+            ("SELECT stddev(amount) FROM events", "stddev"),
             (
-                "SELECT approx_count_distinct(user_id) FROM events",
-                "approx_count_distinct",
+                "SELECT approx_percentile_cont(amount) WITHIN GROUP (ORDER BY amount) FROM events",
+                "percentile",
             ),
             (
                 "SELECT count(*) FROM HOP(events, ts, INTERVAL '2 minutes', INTERVAL '3 minutes')",
