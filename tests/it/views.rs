@@ -281,6 +281,16 @@ async fn run_seed(seed: u64) {
     server.kill_and_restart();
     let client = server.client().await;
     client.batch_execute("FLUSH").await.unwrap();
+    // States were read back from RocksDB (after each restart, and past the tiny cache).
+    let evicted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM weir.views WHERE cached_groups < state_groups",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(evicted > 0, "seed {seed}: no view had states out of memory");
     let late = late_events(&client).await;
     let (expected, watermark) = expected_late(&requests);
     assert!(
