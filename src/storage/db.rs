@@ -162,6 +162,28 @@ impl Db {
         start: &[u8],
         end: Option<Vec<u8>>,
     ) -> Result<Vec<Entry>, StorageError> {
+        self.iterate(cf, start, end).collect()
+    }
+
+    /// Up to `limit` entries with keys from `start` on that still start with `prefix`.
+    pub fn scan_from(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, StorageError> {
+        self.iterate(cf, start, prefix_end(prefix))
+            .take(limit)
+            .collect()
+    }
+
+    fn iterate(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<Entry, StorageError>> + '_ {
         let mut read = ReadOptions::default();
         if let Some(end) = end {
             read.set_iterate_upper_bound(end);
@@ -173,30 +195,6 @@ impl Db {
                 IteratorMode::From(start, Direction::Forward),
             )
             .map(|item| item.map_err(StorageError::from))
-            .collect()
-    }
-
-    /// Up to `limit` entries with keys from `start` on that still start with `prefix`.
-    pub fn scan_from(
-        &self,
-        cf: Cf,
-        prefix: &[u8],
-        start: &[u8],
-        limit: usize,
-    ) -> Result<Vec<Entry>, StorageError> {
-        let mut read = ReadOptions::default();
-        if let Some(end) = prefix_end(prefix) {
-            read.set_iterate_upper_bound(end);
-        }
-        self.inner
-            .iterator_cf_opt(
-                self.cf(cf),
-                read,
-                IteratorMode::From(start, Direction::Forward),
-            )
-            .take(limit)
-            .map(|item| item.map_err(StorageError::from))
-            .collect()
     }
 
     /// The sequence number after the last key `prefix ++ seq` (u64 BE) in `cf`; 0 when there

@@ -1,7 +1,7 @@
 //! DDL is atomic across crashes: the server aborts just before or just after a DDL statement's
 //! write commits; after a restart the catalog and the rows are entirely old or entirely new.
 
-use super::server::TestServer;
+use super::server::{TestServer, sorted_rows};
 
 /// Runs `sql` on a server armed to abort at `failpoint`; the statement must not be answered.
 async fn crash_during(server: TestServer, failpoint: &str, sql: &str) -> TestServer {
@@ -98,26 +98,6 @@ const VIEWS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-async fn text_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    let mut rows: Vec<String> = client
-        .simple_query(sql)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            ),
-            _ => None,
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
 /// A minute of sales starting at `minute`, ids from `first`.
 fn sales(first: usize, minute: usize) -> String {
     let rows: Vec<String> = (0..40)
@@ -181,15 +161,15 @@ async fn a_view_epoch_commits_all_or_nothing() {
         let client = server.client().await;
         client.batch_execute("FLUSH").await.unwrap();
         assert_eq!(
-            text_rows(&client, "SELECT count(*) FROM sales").await,
+            sorted_rows(&client, "SELECT count(*) FROM sales").await,
             vec![format!("{}", 40 * (round + 2))]
         );
         for (name, _, batch) in VIEWS {
-            let view = text_rows(&client, &format!("SELECT * FROM {name}")).await;
+            let view = sorted_rows(&client, &format!("SELECT * FROM {name}")).await;
             assert!(!view.is_empty(), "{failpoint}: {name} is empty");
             assert_eq!(
                 view,
-                text_rows(&client, batch).await,
+                sorted_rows(&client, batch).await,
                 "{failpoint}: {name} differs from its batch query"
             );
         }

@@ -173,3 +173,25 @@ fn parse_ready(line: &str) -> (SocketAddr, SocketAddr) {
     }
     (pg.expect("postgres address"), http.expect("http address"))
 }
+
+/// Rows as sorted text lines, so a view and its batch query compare whatever their column names.
+pub async fn sorted_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows: Vec<String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            ),
+            _ => None,
+        })
+        .collect();
+    rows.sort();
+    rows
+}

@@ -7,7 +7,7 @@
 //!
 //! `WEIR_ORACLE_SEEDS=N` runs N seeds instead of the few CI runs.
 
-use super::server::TestServer;
+use super::server::{TestServer, sorted_rows as rows};
 
 const SOURCE: &str = "CREATE SOURCE events (event_id VARCHAR NOT NULL, kind VARCHAR NOT NULL, \
      region VARCHAR, ts TIMESTAMPTZ NOT NULL, amount DOUBLE, \
@@ -194,28 +194,6 @@ fn expected_late(requests: &[Request]) -> (std::collections::BTreeSet<String>, u
         }
     }
     (late, watermark.expect("the stream has events"))
-}
-
-/// Rows as sorted text lines, so a view and its batch query compare whatever their column names.
-async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut rows: Vec<String> = messages
-        .iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-            ),
-            _ => None,
-        })
-        .collect();
-    rows.sort();
-    rows
 }
 
 /// The event ids each view recorded as late; each at most once.

@@ -16,7 +16,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 
-use super::time_bound::{TimeBound, time_bound};
+use super::time_bound::{TimeBound, pushdown};
 use super::{collect_statement, nullable, scan_blocking};
 use crate::storage::SourceLog;
 
@@ -55,14 +55,7 @@ impl TableProvider for SourceTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        let column = self.event_time_column();
-        Ok(filters
-            .iter()
-            .map(|f| match column.as_deref().and_then(|c| time_bound(f, c)) {
-                Some(_) => TableProviderFilterPushDown::Inexact,
-                None => TableProviderFilterPushDown::Unsupported,
-            })
-            .collect())
+        Ok(pushdown(filters, self.event_time_column().as_deref()))
     }
 
     async fn scan(

@@ -3,7 +3,7 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
 /// Inclusive event-time bounds (µs) a filter implies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,4 +61,19 @@ pub(super) fn time_bound(filter: &Expr, column: &str) -> Option<TimeBound> {
         }),
         _ => None,
     }
+}
+
+/// How a provider that narrows its scan by `column` (if it has one) takes `filters`:
+/// `Inexact` for the comparisons it uses (DataFusion still applies them to the rows).
+pub(super) fn pushdown(
+    filters: &[&Expr],
+    column: Option<&str>,
+) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| match column.and_then(|c| time_bound(f, c)) {
+            Some(_) => TableProviderFilterPushDown::Inexact,
+            None => TableProviderFilterPushDown::Unsupported,
+        })
+        .collect()
 }

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::scan_blocking;
-use super::time_bound::{TimeBound, time_bound};
+use super::time_bound::{TimeBound, pushdown};
 use crate::storage::ViewStore;
 
 /// A view's rows.
@@ -51,15 +51,7 @@ impl TableProvider for ViewTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(
-                |f| match self.leading_time.as_deref().and_then(|c| time_bound(f, c)) {
-                    Some(_) => TableProviderFilterPushDown::Inexact,
-                    None => TableProviderFilterPushDown::Unsupported,
-                },
-            )
-            .collect())
+        Ok(pushdown(filters, self.leading_time.as_deref()))
     }
 
     async fn scan(
