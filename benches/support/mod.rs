@@ -23,11 +23,25 @@ pub struct Server {
 impl Server {
     /// Starts the server on `data_dir` and waits for its ready line.
     pub fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--pg-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        Self::start_configured(data_dir, "")
+    }
+
+    /// Starts the server on `data_dir` with `config` (TOML) as its configuration file, unless
+    /// empty.
+    pub fn start_configured(data_dir: &Path, config: &str) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command.arg("serve").arg("--data-dir").arg(data_dir).args([
+            "--pg-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ]);
+        if !config.is_empty() {
+            let path = data_dir.with_extension("toml");
+            std::fs::write(&path, config).expect("write config file");
+            command.arg("--config").arg(path);
+        }
+        let mut child = command
             .env("WEIR_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -73,14 +87,24 @@ impl Server {
 
     /// The server's peak resident set size, in bytes.
     pub fn peak_rss(&self) -> u64 {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// The server's resident set size now, in bytes.
+    pub fn rss(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// A `kB` figure of `/proc/<pid>/status`, in bytes.
+    fn status_bytes(&self, key: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("read /proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map(|kb| kb * 1024)
-            .expect("VmHWM in /proc status")
+            .unwrap_or_else(|| panic!("{key} in /proc status"))
     }
 }
 
