@@ -97,7 +97,9 @@ impl Engine {
             .with_default_catalog_and_schema(DATABASE, weir_sql::plan::DEFAULT_SCHEMA)
             .with_information_schema(true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-        let ctx = SessionContext::new_with_config(session_config);
+        let mut ctx = SessionContext::new_with_config(session_config);
+        // `->`, `->>` and `json_get*` over JSON text columns.
+        datafusion_functions_json::register_all(&mut ctx)?;
         datafusion_pg_catalog::setup_pg_catalog(&ctx, DATABASE, EmptyContextProvider)
             .map_err(|e| QueryError::DataFusion(*e))?;
         for function in super::functions::all() {

@@ -73,8 +73,10 @@ impl ViewRunner {
         let config = SessionConfig::new()
             .with_target_partitions(1)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
-        let ctx = SessionContext::new_with_config(config);
+        let mut ctx = SessionContext::new_with_config(config);
         super::sketch::register(&ctx);
+        // The same JSON operators as queries (`properties->>'service'`).
+        datafusion_functions_json::register_all(&mut ctx)?;
         // Joined reference tables are read as they are when each epoch runs: an update
         // applies to the events processed after it.
         for (name, table) in tables {
