@@ -112,8 +112,8 @@ impl GroupStates {
         )
     }
 
-    /// Indexes stored state rows (at start; `batch` holds at least their key columns): their groups exist, their states stay on disk
-    /// until an epoch needs them.
+    /// Indexes stored state rows (at start; `batch` holds at least their key columns): their
+    /// groups exist, and their states stay on disk until an epoch needs them.
     pub fn index_stored(&mut self, keys: Vec<Vec<u8>>, batch: &RecordBatch) -> Result<()> {
         for (row, key) in keys.into_iter().enumerate() {
             let end = self.end_of(&row_values(batch, row)?);
