@@ -8,12 +8,12 @@
 //! into it or emits it; after each commit the least recently used states leave the cache until
 //! it fits its size.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{HashMap, HashSet, Result, ScalarValue};
 use datafusion::error::DataFusionError;
 use weir_sql::plan::{Merge, WindowEnd};
 
