@@ -179,15 +179,7 @@ impl ViewRunner {
     /// grouped by its window first): rows are keyed by it first, so filters on it read a key
     /// range.
     pub fn leading_time_column(&self) -> Option<String> {
-        if self.query.append_only {
-            return None;
-        }
-        let i = self
-            .query
-            .final_items
-            .iter()
-            .position(|item| item == "\"g0\"")?;
-        let column = &self.def.columns[i];
+        let column = &self.def.columns[self.query.leading_key_output?];
         matches!(column.ty, ColumnType::Timestamp | ColumnType::TimestampTz)
             .then(|| column.name.clone())
     }

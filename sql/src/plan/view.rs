@@ -115,6 +115,9 @@ pub struct ViewQuery {
     /// Where a group's window ends, when the view groups by its window: the `g` column holding
     /// `window_end`, or `window_start` plus the window size.
     pub window_end: Option<WindowEnd>,
+    /// The output column that is the first `GROUP BY` expression itself, whose values lead
+    /// the view's row keys.
+    pub leading_key_output: Option<usize>,
     /// A view without aggregates: `partial_sql` is the whole query, and its rows are appended
     /// as events arrive.
     pub append_only: bool,
@@ -211,6 +214,7 @@ pub fn plan_view_query(
             final_items: Vec::new(),
             final_filter: None,
             window_end: None,
+            leading_key_output: None,
             append_only: true,
             tables: relation.tables,
             distinct_sql: Vec::new(),
@@ -418,6 +422,9 @@ pub fn plan_view_query(
         final_items,
         final_filter,
         window_end,
+        leading_key_output: groups
+            .first()
+            .and_then(|first| items.iter().position(|(expr, _)| expr == first)),
         append_only: false,
         tables: relation.tables,
         distinct_sql,
@@ -483,6 +490,7 @@ mod tests {
             view.partial_sql
         );
         assert_eq!(view.final_items[0], "\"g0\"");
+        assert_eq!(view.leading_key_output, Some(0));
         assert_eq!(view.final_items[1], "\"g2\"");
         assert_eq!(view.final_items[2], "(COALESCE(\"p0\", 0))");
         assert_eq!(
