@@ -116,7 +116,12 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictest_files() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sqllogictest");
+    // Cargo sets the manifest dir at run time too; the compile-time value is
+    // stale when a shared target dir holds a binary built from another checkout.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    let root = manifest.join("tests/sqllogictest");
     let mut files = Vec::new();
     slt_files(&root, &mut files);
     files.sort();
