@@ -5,12 +5,13 @@ mod error;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -49,7 +50,6 @@ pub async fn serve(
     let app = Router::new()
         .route("/health", get(health))
         .route("/api/events/{source}", post(ingest_events))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(Api {
             engine,
             max_body_bytes: limits.max_body_bytes,
@@ -90,6 +90,31 @@ struct IngestQuery {
     atomic: bool,
 }
 
+/// How much of an oversized body is still read (and dropped) before the 413 goes out.
+const OVERSIZED_DRAIN_BYTES: usize = 64 << 20;
+
+/// The request body, at most `max` bytes. A client still sending an oversized body when the
+/// server closes the connection may see a reset instead of the 413, so a body over the limit
+/// is read on (up to [`OVERSIZED_DRAIN_BYTES`] more) and dropped before the 413 is sent.
+async fn read_body(body: Body, max: usize) -> Result<Bytes, IngestError> {
+    let mut chunks = body.into_data_stream();
+    let mut kept = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| IngestError::MalformedJson(format!("reading the body: {e}")))?;
+        seen += chunk.len();
+        if seen <= max {
+            kept.extend_from_slice(&chunk);
+        } else if seen > max.saturating_add(OVERSIZED_DRAIN_BYTES) {
+            break;
+        }
+    }
+    if seen > max {
+        return Err(IngestError::TooLarge(max));
+    }
+    Ok(kept.freeze())
+}
+
 /// 202 when every event was accepted (after they are durable), 400 with per-event reasons
 /// when some were refused (the others are kept unless `?atomic=true`), 429 while too much is
 /// waiting to be committed.
@@ -99,12 +124,9 @@ async fn ingest_events(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<IngestQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<IngestOutcome>), ApiError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::from(IngestError::TooLarge(api.max_body_bytes)),
-        _ => ApiError::from(IngestError::MalformedJson(rejection.body_text())),
-    })?;
+    let body = read_body(body, api.max_body_bytes).await?;
     let log = api
         .engine
         .source(&source)
