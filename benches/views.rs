@@ -200,7 +200,7 @@ async fn freshness(server: &Server, bodies: &[Bytes]) {
     let url = format!("http://{}/api/events/events", server.http);
     let poller = std::sync::Arc::new(server.client().await);
     let mut ticks = tokio::time::interval(Duration::from_millis(1000 / FRESHNESS_RATE));
-    let mut probes = Vec::new();
+    let mut requests = Vec::new();
     let cpu = server.cpu_time();
     let started = Instant::now();
     for i in 0..FRESHNESS_RATE * FRESHNESS_SECONDS {
@@ -217,37 +217,39 @@ async fn freshness(server: &Server, bodies: &[Bytes]) {
                 .as_bytes(),
             );
         }
-        let response = http
-            .post(&url)
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .expect("POST");
-        assert_eq!(response.status(), 202);
-        if let Some(region) = probe {
+        // Open-loop: each request is sent on its tick whether or not earlier ones have been
+        // answered, as independent clients would; one request at a time could not offer the
+        // rate once a synced commit takes longer than the tick.
+        let (http, url, poller) = (http.clone(), url.clone(), poller.clone());
+        requests.push(tokio::spawn(async move {
+            let response = http
+                .post(&url)
+                .header("content-type", "application/x-ndjson")
+                .body(body)
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(response.status(), 202);
+            let region = probe?;
             let acknowledged = Instant::now();
-            let poller = poller.clone();
-            probes.push(tokio::spawn(async move {
-                loop {
-                    let seen: i64 = poller
-                        .query_one("SELECT count(*) FROM fresh WHERE region = $1", &[&region])
-                        .await
-                        .expect("probe query")
-                        .get(0);
-                    if seen == 1 {
-                        return acknowledged.elapsed();
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+            loop {
+                let seen: i64 = poller
+                    .query_one("SELECT count(*) FROM fresh WHERE region = $1", &[&region])
+                    .await
+                    .expect("probe query")
+                    .get(0);
+                if seen == 1 {
+                    return Some(acknowledged.elapsed());
                 }
-            }));
-        }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+    }
+    let mut samples = Vec::new();
+    for request in requests {
+        samples.extend(request.await.expect("request"));
     }
     let elapsed = started.elapsed();
-    let mut samples = Vec::new();
-    for probe in probes {
-        samples.push(probe.await.expect("probe"));
-    }
     let cores = (server.cpu_time() - cpu).as_secs_f64() / elapsed.as_secs_f64();
     let latencies = support::Latencies::new(samples);
     println!(
