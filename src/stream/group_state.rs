@@ -38,7 +38,7 @@ pub struct GroupStates {
     cached_bytes: usize,
     /// The size the cache is brought back to after each epoch.
     capacity_bytes: usize,
-    /// Counts epochs, to find the least recently used states.
+    /// Counts epochs, to find the least recently used states and those of the current one.
     clock: u64,
     /// Values that joined a group's set since [`Self::take_new_distinct`].
     new_distinct: Vec<NewDistinct>,
@@ -174,7 +174,6 @@ impl GroupStates {
     /// holds each group once (it is a `GROUP BY` result). Groups with stored state must be in
     /// the cache ([`Self::missing`]).
     pub fn merge(&mut self, partial: &RecordBatch, keys: &[Vec<u8>]) -> Result<()> {
-        self.clock += 1;
         for (row, key) in keys.iter().enumerate() {
             let incoming = row_values(partial, row)?;
             if !self.cache.contains_key(key) {
@@ -309,15 +308,22 @@ impl GroupStates {
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
+    /// An epoch starts: the states it touches from now on are its own.
+    pub fn begin_epoch(&mut self) {
+        self.clock += 1;
+    }
+
     /// Drops the least recently used states until the cache fits its size. Their groups stay
-    /// indexed; their states are in storage (every epoch writes the states it changed).
-    pub fn evict(&mut self) {
+    /// indexed; their states are in storage (every epoch writes the states it changed), but
+    /// for the current epoch's, when `keep_current` says its write may not have landed yet.
+    pub fn evict(&mut self, keep_current: bool) {
         if self.cached_bytes <= self.capacity_bytes {
             return;
         }
         let mut by_use: Vec<(u64, Vec<u8>)> = self
             .cache
             .iter()
+            .filter(|(_, cached)| !keep_current || cached.used < self.clock)
             .map(|(key, cached)| (cached.used, key.clone()))
             .collect();
         by_use.sort_unstable();
@@ -547,11 +553,18 @@ mod cache_tests {
         };
         // Room for about one state.
         let mut states = GroupStates::new(schema(), 1, vec![Merge::Sum], Some(window), 200);
+        states.begin_epoch();
         let (batch, keys) = states
             .keyed(&partial(&[0, MINUTE, 2 * MINUTE], &[1, 2, 3]))
             .unwrap();
         states.merge(&batch, &keys).unwrap();
-        states.evict();
+        states.evict(true);
+        assert_eq!(
+            states.counts().1,
+            3,
+            "the current epoch's states stay while its write may be in flight"
+        );
+        states.evict(false);
         let (groups, cached) = states.counts();
         assert_eq!(groups, 3, "every group stays indexed");
         assert!(

@@ -117,9 +117,10 @@ pub fn spawn_view(
     let output = runner.store().output().cloned();
     let position = |runner: &ViewRunner| {
         let (state_groups, cached_groups) = runner.state_counts();
+        let committed = runner.committed();
         Progress {
-            next_seq: runner.next_seq(),
-            events_done: runner.events_done(),
+            next_seq: committed.next_seq,
+            events_done: committed.events_done,
             watermark: runner.watermark(),
             state_groups,
             cached_groups,
@@ -135,9 +136,22 @@ pub fn spawn_view(
     let mut head = log.subscribe();
     let task = runtime.spawn(async move {
         loop {
+            if *head.borrow() <= runner.processed_seq() {
+                // Caught up: the last epoch's write lands before the view waits, so `FLUSH`
+                // sees it.
+                if let Err(e) = runner.settle().await {
+                    record(&e);
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    if let Err(e) = runner.recover().await {
+                        record(&e);
+                    }
+                    continue;
+                }
+                progress_tx.send_replace(position(&runner));
+            }
             // Sleep until the log has entries this view has not read, or, for a source with
             // `idle_timeout`, until it has been quiet that long.
-            while *head.borrow_and_update() <= runner.next_seq() {
+            while *head.borrow_and_update() <= runner.processed_seq() {
                 let Some(idle) = runner.idle_timeout() else {
                     if head.changed().await.is_err() {
                         return;

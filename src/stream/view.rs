@@ -13,6 +13,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use weir_catalog::{ColumnType, Emit, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
+use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::group_state::{GroupStates, LoadedGroup, group_keys};
 use super::watermark::{ClockColumns, EventClock};
 use crate::storage::{EpochWrite, SourceLog, ViewStore};
@@ -40,9 +41,10 @@ pub struct ViewRunner {
     /// The schema of stored state rows.
     state_schema: SchemaRef,
     final_sql: String,
-    next_seq: u64,
-    /// Log events read so far.
-    events_done: u64,
+    /// The next log sequence number to process, and events processed before it.
+    position: Position,
+    reader: LogReader,
+    writer: EpochWriter,
     /// For windowed views over a source with a watermark: what is late.
     clock: Option<EventClock>,
 }
@@ -51,7 +53,7 @@ impl std::fmt::Debug for ViewRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ViewRunner")
             .field("view", &self.def.name)
-            .field("next_seq", &self.next_seq)
+            .field("position", &self.position)
             .finish()
     }
 }
@@ -85,12 +87,11 @@ impl ViewRunner {
         register(&ctx, &query.source, log.schema().clone(), Vec::new())?;
         let partial = ctx.sql(&query.partial_sql).await?;
         if query.append_only {
-            let (next_seq, events_done, watermark) = {
-                let store = store.clone();
-                blocking(move || store.position()).await?
-            };
+            let (position, watermark) = committed_position(&store).await?;
             let clock = event_clock(&def, &query, &log, watermark);
             return Ok(Self {
+                reader: LogReader::new(log.clone()),
+                writer: EpochWriter::new(store.clone(), position),
                 states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new(), None, 0),
                 state_schema: Arc::new(Schema::empty()),
                 final_sql: String::new(),
@@ -99,8 +100,7 @@ impl ViewRunner {
                 log,
                 store,
                 ctx,
-                next_seq,
-                events_done,
+                position,
                 clock,
             });
         }
@@ -154,13 +154,12 @@ impl ViewRunner {
             query.window_end,
             state_cache_bytes,
         );
-        let (next_seq, events_done, watermark) = {
-            let store = store.clone();
-            blocking(move || store.position()).await?
-        };
+        let (position, watermark) = committed_position(&store).await?;
         index_stored_groups(&mut states, &store, &state_schema, query.group_columns).await?;
         let clock = event_clock(&def, &query, &log, watermark);
         Ok(Self {
+            reader: LogReader::new(log.clone()),
+            writer: EpochWriter::new(store.clone(), position),
             def,
             query,
             log,
@@ -169,8 +168,7 @@ impl ViewRunner {
             states,
             state_schema,
             final_sql,
-            next_seq,
-            events_done,
+            position,
             clock,
         })
     }
@@ -184,14 +182,22 @@ impl ViewRunner {
             .then(|| column.name.clone())
     }
 
-    /// The next log sequence number this view reads: everything before it is in its rows.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
+    /// The next log sequence number this view processes.
+    pub fn processed_seq(&self) -> u64 {
+        self.position.next_seq
     }
 
-    /// Log events the view has read.
-    pub fn events_done(&self) -> u64 {
-        self.events_done
+    /// How far the view's stored rows are: everything before `next_seq` is in them.
+    pub fn committed(&self) -> Position {
+        self.writer.committed()
+    }
+
+    /// Waits until every processed epoch is stored (one may still be landing after
+    /// [`Self::epoch`] returns), then lets the state cache shed what it holds beyond its size.
+    pub async fn settle(&mut self) -> Result<()> {
+        self.writer.settle().await?;
+        self.states.evict(false);
+        Ok(())
     }
 
     /// Groups with state, and how many of their states are in memory.
@@ -236,13 +242,17 @@ impl ViewRunner {
             return Ok(false);
         }
         self.run_epoch(Vec::new()).await?;
+        self.settle().await?;
         Ok(true)
     }
 
     /// Runs one epoch over at most `max_entries` new log entries; returns how many it read.
+    /// Its write may still be landing when this returns ([`Self::settle`]).
     pub async fn epoch(&mut self, max_entries: usize) -> Result<usize> {
-        let (log, from) = (self.log.clone(), self.next_seq);
-        let entries = blocking(move || log.read_from(from, max_entries)).await?;
+        let entries = self
+            .reader
+            .read(self.position.next_seq, max_entries)
+            .await?;
         if entries.is_empty() {
             return Ok(0);
         }
@@ -254,12 +264,13 @@ impl ViewRunner {
     /// Goes back to what is committed after an epoch failed part way: the watermark and the
     /// states in memory may hold the failed epoch's effects, which a retry would apply twice.
     pub async fn recover(&mut self) -> Result<()> {
-        let (next_seq, events_done, watermark) = {
-            let store = self.store.clone();
-            blocking(move || store.position()).await?
-        };
-        self.next_seq = next_seq;
-        self.events_done = events_done;
+        // A write in flight lands or fails before storage is read back; either way what
+        // storage then holds is the truth.
+        let _ = self.writer.settle().await;
+        self.reader.reset();
+        let (position, watermark) = committed_position(&self.store).await?;
+        self.position = position;
+        self.writer = EpochWriter::new(self.store.clone(), position);
         self.clock = event_clock(&self.def, &self.query, &self.log, watermark);
         self.states = self.states.emptied();
         if !self.query.append_only {
@@ -278,8 +289,9 @@ impl ViewRunner {
     async fn run_epoch(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
         let (first, next_seq) = match (entries.first(), entries.last()) {
             (Some(&(first, _)), Some(&(last, _))) => (first, last + 1),
-            _ => (self.next_seq, self.next_seq),
+            _ => (self.position.next_seq, self.position.next_seq),
         };
+        self.states.begin_epoch();
         let read = entries.len();
         let events: u64 = entries.iter().map(|(_, e)| e.num_rows() as u64).sum();
         let mut delta = Vec::with_capacity(read);
@@ -311,7 +323,7 @@ impl ViewRunner {
             late,
             watermark,
             next_seq,
-            events_done: self.events_done + events,
+            events_done: self.position.events_done + events,
             ..EpochWrite::default()
         };
         if self.query.append_only {
@@ -402,8 +414,9 @@ impl ViewRunner {
             write.rows.extend(self.output_rows(batch)?);
         }
         self.commit(write).await?;
-        // Every state is stored now: the cache can shed what it holds beyond its size.
-        self.states.evict();
+        // Every state but this epoch's is stored now: the cache can shed what it holds beyond
+        // its size.
+        self.states.evict(true);
         Ok(())
     }
 
@@ -470,13 +483,14 @@ impl ViewRunner {
         Ok(Some(RecordBatch::try_new(log.schema().clone(), columns)?))
     }
 
-    /// Commits an epoch and moves past it.
+    /// Starts committing an epoch (once the one before has landed) and moves past it.
     async fn commit(&mut self, write: EpochWrite) -> Result<()> {
-        let (next_seq, events_done) = (write.next_seq, write.events_done);
-        let store = self.store.clone();
-        blocking(move || store.commit(write)).await?;
-        self.next_seq = next_seq;
-        self.events_done = events_done;
+        let position = Position {
+            next_seq: write.next_seq,
+            events_done: write.events_done,
+        };
+        self.writer.start(write).await?;
+        self.position = position;
         Ok(())
     }
 
@@ -527,6 +541,19 @@ async fn index_stored_groups(
         states.index_stored(keys, &batch)?;
     }
     Ok(())
+}
+
+/// The position and watermark `store` has committed.
+async fn committed_position(store: &Arc<ViewStore>) -> Result<(Position, Option<i64>)> {
+    let store = store.clone();
+    let (next_seq, events_done, watermark) = blocking(move || store.position()).await?;
+    Ok((
+        Position {
+            next_seq,
+            events_done,
+        },
+        watermark,
+    ))
 }
 
 /// Runs storage work on a blocking thread (RocksDB does I/O).

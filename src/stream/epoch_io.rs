@@ -1,0 +1,124 @@
+//! The storage work around a view's epochs, overlapped with their computation: while an
+//! epoch is computed on one core, the entries of the next are read from the log and the write
+//! of the last lands on another.
+//!
+//! Overlapping the write is safe because epochs still commit one after another, in order, and
+//! only a landed write counts: the view's committed position (what `FLUSH` and restarts see)
+//! moves when its write lands, never before.
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::{DataFusionError, Result};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+use crate::storage::{EpochWrite, SourceLog, StorageError, ViewStore};
+
+/// A position in the log: the next sequence number to read and the events read before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub next_seq: u64,
+    pub events_done: u64,
+}
+
+type Entries = Vec<(u64, RecordBatch)>;
+
+/// Reads a view's log entries, the next epoch's while the current one runs.
+#[derive(Debug)]
+pub struct LogReader {
+    log: Arc<SourceLog>,
+    ahead: Option<(u64, JoinHandle<Result<Entries, StorageError>>)>,
+}
+
+impl LogReader {
+    pub fn new(log: Arc<SourceLog>) -> Self {
+        Self { log, ahead: None }
+    }
+
+    /// Up to `max_entries` entries from `from` on (none if the log has nothing there yet).
+    /// If the log holds more after them (a backlog), starts reading those.
+    pub async fn read(&mut self, from: u64, max_entries: usize) -> Result<Entries> {
+        let ahead = match self.ahead.take() {
+            Some((at, entries)) if at == from => join(entries).await?,
+            _ => Vec::new(),
+        };
+        // What was read ahead may predate entries appended since: an empty read is redone.
+        let entries = if ahead.is_empty() {
+            let log = self.log.clone();
+            join(tokio::task::spawn_blocking(move || {
+                log.read_from(from, max_entries)
+            }))
+            .await?
+        } else {
+            ahead
+        };
+        if let Some(&(last, _)) = entries.last()
+            && self.log.head() > last + 1
+        {
+            let (log, next) = (self.log.clone(), last + 1);
+            self.ahead = Some((
+                next,
+                tokio::task::spawn_blocking(move || log.read_from(next, max_entries)),
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// Forgets what was read ahead (the view goes back to an earlier position).
+    pub fn reset(&mut self) {
+        self.ahead = None;
+    }
+}
+
+/// Writes a view's epochs in order, each while the next one is computed.
+#[derive(Debug)]
+pub struct EpochWriter {
+    store: Arc<ViewStore>,
+    in_flight: Option<(Position, JoinHandle<Result<(), StorageError>>)>,
+    committed: Position,
+}
+
+impl EpochWriter {
+    /// A writer for `store`, whose committed position is `committed`.
+    pub fn new(store: Arc<ViewStore>, committed: Position) -> Self {
+        Self {
+            store,
+            in_flight: None,
+            committed,
+        }
+    }
+
+    /// The position of the last epoch whose write has landed.
+    pub fn committed(&self) -> Position {
+        self.committed
+    }
+
+    /// Starts writing `write` once the write in flight has landed; fails if that one failed.
+    pub async fn start(&mut self, write: EpochWrite) -> Result<()> {
+        self.settle().await?;
+        let position = Position {
+            next_seq: write.next_seq,
+            events_done: write.events_done,
+        };
+        let store = self.store.clone();
+        self.in_flight = Some((
+            position,
+            tokio::task::spawn_blocking(move || store.commit(write)),
+        ));
+        Ok(())
+    }
+
+    /// Waits for the write in flight, if any, to land.
+    pub async fn settle(&mut self) -> Result<()> {
+        if let Some((position, write)) = self.in_flight.take() {
+            join(write).await?;
+            self.committed = position;
+        }
+        Ok(())
+    }
+}
+
+async fn join<T>(task: JoinHandle<Result<T, StorageError>>) -> Result<T> {
+    task.await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+}
