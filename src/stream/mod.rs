@@ -8,6 +8,7 @@
 //! Events behind the source's watermark are set aside as late events in the same commit.
 
 mod epoch_io;
+mod epoch_plan;
 mod group_state;
 mod runner;
 mod sketch;

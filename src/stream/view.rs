@@ -7,13 +7,13 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::TableReference;
-use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use weir_catalog::{ColumnType, Emit, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
 use super::epoch_io::{EpochWriter, LogReader, Position};
+use super::epoch_plan::{EpochInput, EpochQuery};
 use super::group_state::{GroupStates, LoadedGroup, group_keys};
 use super::watermark::{ClockColumns, EventClock};
 use crate::storage::{EpochWrite, SourceLog, ViewStore};
@@ -37,10 +37,17 @@ pub struct ViewRunner {
     store: Arc<ViewStore>,
     /// A private context: the source's name in it means "this epoch's new events".
     ctx: SessionContext,
+    /// This epoch's new events, as the queries read them.
+    events: EpochInput,
+    /// The partial aggregate (or, for a view without one, the output rows) of the events.
+    partial: EpochQuery,
+    /// Per `count(DISTINCT)`: the (group, value) pairs of the events.
+    distinct: Vec<EpochQuery>,
+    /// The output rows of groups, from their merged states (`None` without aggregates).
+    finish: Option<(EpochInput, EpochQuery)>,
     states: GroupStates,
     /// The schema of stored state rows.
     state_schema: SchemaRef,
-    final_sql: String,
     /// The next log sequence number to process, and events processed before it.
     position: Position,
     reader: LogReader,
@@ -84,8 +91,11 @@ impl ViewRunner {
         for (name, table) in tables {
             ctx.register_table(TableReference::bare(name), table)?;
         }
-        register(&ctx, &query.source, log.schema().clone(), Vec::new())?;
-        let partial = ctx.sql(&query.partial_sql).await?;
+        // Plans that join reference tables are made again at each epoch, to read the tables
+        // as they are then.
+        let replan = !query.tables.is_empty();
+        let events = EpochInput::register(&ctx, &query.source, log.schema().clone())?;
+        let partial = EpochQuery::plan(&ctx, &query.partial_sql, replan).await?;
         if query.append_only {
             let (position, watermark) = committed_position(&store).await?;
             let clock = event_clock(&def, &query, &log, watermark);
@@ -94,7 +104,10 @@ impl ViewRunner {
                 writer: EpochWriter::new(store.clone(), position),
                 states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new(), None, 0),
                 state_schema: Arc::new(Schema::empty()),
-                final_sql: String::new(),
+                events,
+                partial,
+                distinct: Vec::new(),
+                finish: None,
                 def,
                 query,
                 log,
@@ -129,10 +142,11 @@ impl ViewRunner {
                 })
                 .collect::<Vec<_>>(),
         ));
-        for distinct in &query.distinct_sql {
-            ctx.sql(&distinct.sql).await?;
+        let mut distinct = Vec::with_capacity(query.distinct_sql.len());
+        for values in &query.distinct_sql {
+            distinct.push(EpochQuery::plan(&ctx, &values.sql, replan).await?);
         }
-        register(&ctx, GROUPS, state_schema.clone(), Vec::new())?;
+        let groups = EpochInput::register(&ctx, GROUPS, state_schema.clone())?;
         let mut items: Vec<String> = query
             .final_items
             .iter()
@@ -145,7 +159,7 @@ impl ViewRunner {
         });
         items.extend((0..query.group_columns).map(|j| format!("\"g{j}\"")));
         let final_sql = format!("SELECT {} FROM \"{GROUPS}\"", items.join(", "));
-        ctx.sql(&final_sql).await?;
+        let finish = Some((groups, EpochQuery::plan(&ctx, &final_sql, false).await?));
 
         let mut states = GroupStates::new(
             state_schema.clone(),
@@ -167,7 +181,10 @@ impl ViewRunner {
             ctx,
             states,
             state_schema,
-            final_sql,
+            events,
+            partial,
+            distinct,
+            finish,
             position,
             clock,
         })
@@ -306,18 +323,8 @@ impl ViewRunner {
                 None => delta.push(entry),
             }
         }
-        register(
-            &self.ctx,
-            &self.query.source,
-            self.log.schema().clone(),
-            delta,
-        )?;
-        let partials = self
-            .ctx
-            .sql(&self.query.partial_sql)
-            .await?
-            .collect()
-            .await?;
+        self.events.set(delta);
+        let partials = self.partial.run(&self.ctx).await?;
         let watermark = self.clock.as_ref().and_then(EventClock::watermark);
         let mut write = EpochWrite {
             late,
@@ -327,6 +334,7 @@ impl ViewRunner {
             ..EpochWrite::default()
         };
         if self.query.append_only {
+            self.events.set(Vec::new());
             // Each output row once, keyed by where it came from: the epoch's first log
             // position and its place in the epoch's output. An epoch that did not commit
             // wrote nothing, so a retry after a crash cannot duplicate a row.
@@ -360,11 +368,12 @@ impl ViewRunner {
         for (partial, keys) in &keyed {
             self.states.merge(partial, keys)?;
         }
-        for distinct in &self.query.distinct_sql {
-            for pairs in self.ctx.sql(&distinct.sql).await?.collect().await? {
-                self.states.add_distinct(distinct.merge, &pairs)?;
+        for (values, query) in self.query.distinct_sql.iter().zip(&self.distinct) {
+            for pairs in query.run(&self.ctx).await? {
+                self.states.add_distinct(values.merge, &pairs)?;
             }
         }
+        self.events.set(Vec::new());
         // Windows the watermark has passed can change no more: their state goes, and with
         // EMIT ON WINDOW CLOSE this is when their rows appear, once (read back if need be).
         let closed = match watermark {
@@ -445,9 +454,13 @@ impl ViewRunner {
 
     /// The final rows (outputs, `HAVING` verdict, group columns) of the groups of `keys`.
     async fn finish(&self, keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
-        let states = self.states.batch(keys)?;
-        register(&self.ctx, GROUPS, states.schema(), vec![states])?;
-        self.ctx.sql(&self.final_sql).await?.collect().await
+        let (groups, query) = self.finish.as_ref().ok_or_else(|| {
+            DataFusionError::Internal("final rows of a view without aggregates".into())
+        })?;
+        groups.set(vec![self.states.batch(keys)?]);
+        let rows = query.run(&self.ctx).await;
+        groups.set(Vec::new());
+        rows
     }
 
     /// The output columns of the final rows `HAVING` keeps, in the view's schema.
@@ -603,17 +616,4 @@ fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         .map(|(c, f)| cast(c, f.data_type()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-/// (Re)binds `name` in `ctx` to `batches`.
-fn register(
-    ctx: &SessionContext,
-    name: &str,
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<()> {
-    let table = TableReference::bare(name.to_string());
-    ctx.deregister_table(table.clone())?;
-    ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    Ok(())
 }
