@@ -52,8 +52,14 @@ const START_MS: i64 = 1_704_067_200_000;
 /// `epoch_ms`, `ts` is epoch milliseconds instead of RFC 3339 text, which takes the collector's
 /// per-event path instead of the columnar one.
 pub fn generate(events: usize, seed: u64, epoch_ms: bool) -> Vec<String> {
+    generate_from(0, events, seed, epoch_ms)
+}
+
+/// Like [`generate`], for the stream's events from the `first`-th on: their times continue
+/// those of the events before them.
+pub fn generate_from(first: usize, events: usize, seed: u64, epoch_ms: bool) -> Vec<String> {
     let mut rng = SplitMix64(seed);
-    (0..events)
+    (first..first + events)
         .map(|i| {
             let mut ts = i as i64;
             if rng.below(10) == 0 {
@@ -86,6 +92,11 @@ pub fn generate(events: usize, seed: u64, epoch_ms: bool) -> Vec<String> {
             line
         })
         .collect()
+}
+
+/// The nominal time of the stream's `i`-th event (RFC 3339).
+pub fn time_of(i: usize) -> String {
+    rfc3339_ms(START_MS + i as i64)
 }
 
 /// The lines of an NDJSON file written by `gen_events.py`.
