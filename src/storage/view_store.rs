@@ -35,9 +35,10 @@ pub struct ViewStore {
     output: Option<Arc<SourceLog>>,
 }
 
-/// Values new to a group's `count(DISTINCT)` set in an epoch: group key, column, encoded
-/// values. They are stored as one chunk per group, column and epoch.
-pub type DistinctEntry = (Vec<u8>, u16, Vec<Box<[u8]>>);
+/// Values new to a group's `count(DISTINCT)` set in an epoch: group key, column, and the
+/// values as one chunk (each a 4-byte big-endian length and the encoded value), stored as is
+/// under the group, column and epoch.
+pub type DistinctEntry = (Vec<u8>, u16, Vec<u8>);
 
 /// A group's stored state: its state row and its `count(DISTINCT)` values (column, encoded).
 #[derive(Debug)]
@@ -219,16 +220,11 @@ impl ViewStore {
         for (key, row) in epoch.state {
             write.put_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key), row);
         }
-        for (group, column, values) in &epoch.distinct {
+        for (group, column, chunk) in &epoch.distinct {
             // Keyed by the epoch (its next log position), so each epoch adds a chunk.
             let mut key = self.distinct_prefix(group);
             key.extend(column.to_be_bytes());
             key.extend(epoch.next_seq.to_be_bytes());
-            let mut chunk = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
-            for value in values {
-                chunk.extend((value.len() as u32).to_be_bytes());
-                chunk.extend_from_slice(value);
-            }
             write.put_cf(
                 self.db.cf(Cf::ViewState),
                 self.key(DISTINCT_TAG, &key),

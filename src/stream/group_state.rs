@@ -17,6 +17,7 @@ use datafusion::common::{HashMap, HashSet, Result, ScalarValue};
 use datafusion::error::DataFusionError;
 use weir_sql::plan::{Merge, WindowEnd};
 
+use super::distinct_set::DistinctSet;
 use crate::storage::keys::append_nullable_column;
 
 /// The groups of a view: an index of all, and a cache of their states.
@@ -40,8 +41,8 @@ pub struct GroupStates {
     capacity_bytes: usize,
     /// Counts epochs, to find the least recently used states and those of the current one.
     clock: u64,
-    /// Values that joined a group's set since [`Self::take_new_distinct`].
-    new_distinct: Vec<NewDistinct>,
+    /// The groups (key, merge index) whose distinct sets have values not stored yet.
+    unstored: Vec<(Vec<u8>, usize)>,
 }
 
 /// One group's state in memory.
@@ -50,7 +51,7 @@ struct Cached {
     values: Vec<ScalarValue>,
     /// For `count(DISTINCT)` columns: the set of values seen (in Weir's row encoding, as they
     /// are stored), by merge index.
-    distinct: HashMap<usize, HashSet<Box<[u8]>>>,
+    distinct: HashMap<usize, DistinctSet>,
     /// Bytes of the values in `distinct`.
     set_bytes: usize,
     bytes: usize,
@@ -58,8 +59,8 @@ struct Cached {
 }
 
 /// Values new to one group's `count(DISTINCT)` set in an epoch: group key, merge index, the
-/// values (row-encoded).
-pub type NewDistinct = (Vec<u8>, usize, Vec<Box<[u8]>>);
+/// values (row-encoded) as one stored chunk.
+pub type NewDistinct = (Vec<u8>, usize, Vec<u8>);
 
 /// A stored group read back into the cache: its state row and its distinct values.
 pub struct LoadedGroup {
@@ -73,8 +74,6 @@ pub struct LoadedGroup {
 
 /// Rough per-entry bookkeeping cost beyond the values themselves.
 const ENTRY_OVERHEAD: usize = 96;
-/// The same for a value of a distinct set (hash table slot, box).
-const SET_ENTRY_OVERHEAD: usize = 24;
 
 impl GroupStates {
     /// Empty states for rows of `schema`: `groups` key columns, then one column per merge.
@@ -97,7 +96,7 @@ impl GroupStates {
             cached_bytes: 0,
             capacity_bytes,
             clock: 0,
-            new_distinct: Vec::new(),
+            unstored: Vec::new(),
         }
     }
 
@@ -136,11 +135,10 @@ impl GroupStates {
     pub fn insert_loaded(&mut self, groups: Vec<LoadedGroup>) -> Result<()> {
         for group in groups {
             let values = row_values(&self.cast(&group.row)?, 0)?;
-            let mut distinct: HashMap<usize, HashSet<Box<[u8]>>> = HashMap::new();
+            let mut distinct: HashMap<usize, DistinctSet> = HashMap::new();
             let mut set_bytes = 0;
             for (column, value) in group.distinct {
-                set_bytes += value.len() + SET_ENTRY_OVERHEAD;
-                distinct.entry(column).or_default().insert(value);
+                set_bytes += distinct.entry(column).or_default().insert_stored(&value);
             }
             let mut cached = Cached {
                 values,
@@ -158,9 +156,18 @@ impl GroupStates {
         Ok(())
     }
 
-    /// The values that joined a set since the last call, to be stored with the epoch.
+    /// The values that joined a set since the last call, to be stored with the epoch (but for
+    /// groups removed since: their sets are gone).
     pub fn take_new_distinct(&mut self) -> Vec<NewDistinct> {
-        std::mem::take(&mut self.new_distinct)
+        let unstored = std::mem::take(&mut self.unstored);
+        unstored
+            .into_iter()
+            .filter_map(|(key, merge)| {
+                let set = self.cache.get_mut(&key)?.distinct.get_mut(&merge)?;
+                let chunk = set.take_unstored();
+                Some((key, merge, chunk))
+            })
+            .collect()
     }
 
     /// A partial batch with its columns cast to the state's types, and its rows' group keys.
@@ -235,26 +242,25 @@ impl GroupStates {
         }
         let values = encode_values(pairs.column(self.groups))?;
         let at = self.groups + merge;
-        let mut new: HashMap<Vec<u8>, Vec<Box<[u8]>>> = HashMap::new();
         for (key, value) in keys.into_iter().zip(values) {
             let state = self.cache.get_mut(&key).ok_or_else(|| {
                 DataFusionError::Internal("a distinct value of a group without state".into())
             })?;
             let set = state.distinct.entry(merge).or_default();
-            if set.contains(&value) {
+            let was_stored = !set.has_unstored();
+            let Some(grew) = set.insert(&value) else {
                 continue;
-            }
-            state.set_bytes += value.len() + SET_ENTRY_OVERHEAD;
-            state.bytes += value.len() + SET_ENTRY_OVERHEAD;
-            self.cached_bytes += value.len() + SET_ENTRY_OVERHEAD;
-            set.insert(value.clone());
+            };
+            state.set_bytes += grew;
+            state.bytes += grew;
+            self.cached_bytes += grew;
             if let ScalarValue::Int64(count) = &mut state.values[at] {
                 *count = Some(count.unwrap_or(0) + 1);
             }
-            new.entry(key).or_default().push(value);
+            if was_stored {
+                self.unstored.push((key, merge));
+            }
         }
-        self.new_distinct
-            .extend(new.into_iter().map(|(key, values)| (key, merge, values)));
         Ok(())
     }
 
@@ -385,7 +391,7 @@ impl Cached {
 }
 
 /// Each value of `values` in Weir's row encoding: how distinct sets hold and store them.
-fn encode_values(values: &ArrayRef) -> Result<Vec<Box<[u8]>>> {
+fn encode_values(values: &ArrayRef) -> Result<Vec<Vec<u8>>> {
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
         datafusion::arrow::datatypes::Field::new("v", values.data_type().clone(), true),
     ]));
@@ -394,7 +400,7 @@ fn encode_values(values: &ArrayRef) -> Result<Vec<Box<[u8]>>> {
         vec![values.clone()],
     )?)
     .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    Ok(rows.into_iter().map(Vec::into_boxed_slice).collect())
+    Ok(rows)
 }
 
 /// The memcomparable key of each row's first `groups` columns.

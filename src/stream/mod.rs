@@ -7,6 +7,7 @@
 //! crash a view resumes from its committed offset, so every accepted event counts exactly once.
 //! Events behind the source's watermark are set aside as late events in the same commit.
 
+mod distinct_set;
 mod epoch_io;
 mod epoch_plan;
 mod group_state;

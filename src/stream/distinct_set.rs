@@ -1,0 +1,111 @@
+//! A group's `count(DISTINCT)` set.
+//!
+//! The values live in one append-only arena, each as a 4-byte big-endian length and its
+//! bytes, which is also how they are stored; a hash table holds where each starts. A value
+//! costs no allocation of its own, and the values added since the set was last stored are the
+//! arena's tail, stored as they are as one chunk.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+/// Bytes of bookkeeping a value costs beyond its own: its length prefix and its table slot.
+const VALUE_OVERHEAD: usize = 4 + std::mem::size_of::<usize>() + 1;
+
+/// The distinct values of one group's `count(DISTINCT)`.
+#[derive(Debug, Default)]
+pub struct DistinctSet {
+    arena: Vec<u8>,
+    starts: HashTable<usize>,
+    hasher: DefaultHashBuilder,
+    /// How much of `arena` is stored.
+    stored: usize,
+}
+
+impl DistinctSet {
+    /// Adds `value`; returns whether it was new, and the bytes the set grew by.
+    pub fn insert(&mut self, value: &[u8]) -> Option<usize> {
+        let Self {
+            arena,
+            starts,
+            hasher,
+            ..
+        } = self;
+        let hash = hasher.hash_one(value);
+        if starts
+            .find(hash, |&start| value_at(arena, start) == value)
+            .is_some()
+        {
+            return None;
+        }
+        let start = arena.len();
+        arena.extend((value.len() as u32).to_be_bytes());
+        arena.extend_from_slice(value);
+        starts.insert_unique(hash, start, |&start| {
+            hasher.hash_one(value_at(arena, start))
+        });
+        Some(value.len() + VALUE_OVERHEAD)
+    }
+
+    /// How many values the set holds.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether values were added since the set was last stored.
+    pub fn has_unstored(&self) -> bool {
+        self.stored < self.arena.len()
+    }
+
+    /// The values added since the set was last stored, as one stored chunk; they count as
+    /// stored from now on.
+    pub fn take_unstored(&mut self) -> Vec<u8> {
+        let chunk = self.arena[self.stored..].to_vec();
+        self.stored = self.arena.len();
+        chunk
+    }
+
+    /// Adds values read back from storage, which are stored already. Returns the bytes the
+    /// set grew by.
+    pub fn insert_stored(&mut self, value: &[u8]) -> usize {
+        let grew = self.insert(value).unwrap_or(0);
+        self.stored = self.arena.len();
+        grew
+    }
+}
+
+fn value_at(arena: &[u8], start: usize) -> &[u8] {
+    let len = u32::from_be_bytes(
+        arena[start..start + 4]
+            .try_into()
+            .expect("a length prefix is 4 bytes"),
+    ) as usize;
+    &arena[start + 4..start + 4 + len]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_kept_once_and_stored_as_chunks() {
+        let mut set = DistinctSet::default();
+        assert!(set.insert(b"a").is_some());
+        assert!(set.insert(b"bc").is_some());
+        assert!(set.insert(b"a").is_none(), "a value is counted once");
+        assert!(set.insert(b"").is_some(), "an empty value is a value");
+        assert_eq!(set.len(), 3);
+        assert!(set.has_unstored());
+        let chunk = set.take_unstored();
+        assert_eq!(chunk, [&[0, 0, 0, 1][..], b"a", &[0, 0, 0, 2], b"bc", &[0, 0, 0, 0]].concat());
+        assert!(!set.has_unstored());
+        set.insert(b"d");
+        assert_eq!(set.take_unstored(), [&[0, 0, 0, 1][..], b"d"].concat());
+
+        let mut loaded = DistinctSet::default();
+        loaded.insert_stored(b"a");
+        assert!(!loaded.has_unstored(), "values read back are stored");
+        assert!(loaded.insert(b"a").is_none());
+    }
+}
