@@ -101,7 +101,8 @@ async fn read_body(body: Body, max: usize) -> Result<Bytes, IngestError> {
     let mut kept = BytesMut::new();
     let mut seen = 0usize;
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| IngestError::MalformedJson(format!("reading the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| IngestError::MalformedJson(format!("reading the body: {e}")))?;
         seen += chunk.len();
         if seen <= max {
             kept.extend_from_slice(&chunk);
