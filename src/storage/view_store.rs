@@ -40,14 +40,14 @@ pub struct ViewStore {
 /// under the group, column and epoch.
 pub type DistinctEntry = (Vec<u8>, u16, Vec<u8>);
 
-/// A group's stored state: its state row and its `count(DISTINCT)` values (column, encoded).
+/// A group's stored state: its state row and its `count(DISTINCT)` chunks (column, chunk).
 #[derive(Debug)]
 pub struct StoredGroup {
     /// The group key.
     pub key: Vec<u8>,
     /// Its state row, alone in a batch.
     pub row: RecordBatch,
-    /// Its `count(DISTINCT)` values: column, encoded value.
+    /// Its `count(DISTINCT)` values: column, and a chunk of values as an epoch stored it.
     pub distinct: Vec<(u16, Box<[u8]>)>,
 }
 
@@ -190,15 +190,7 @@ impl ViewStore {
                 let column = key
                     .get(prefix.len()..prefix.len() + 2)
                     .ok_or_else(corrupt)?;
-                let column = u16::from_be_bytes([column[0], column[1]]);
-                let mut rest: &[u8] = &chunk;
-                while !rest.is_empty() {
-                    let len = rest.get(..4).ok_or_else(corrupt)?;
-                    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                    let value = rest.get(4..4 + len).ok_or_else(corrupt)?;
-                    distinct.push((column, Box::from(value)));
-                    rest = &rest[4 + len..];
-                }
+                distinct.push((u16::from_be_bytes([column[0], column[1]]), chunk));
             }
             loaded.push(StoredGroup {
                 key: group.clone(),

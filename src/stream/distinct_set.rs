@@ -66,12 +66,24 @@ impl DistinctSet {
         chunk
     }
 
-    /// Adds values read back from storage, which are stored already. Returns the bytes the
-    /// set grew by.
-    pub fn insert_stored(&mut self, value: &[u8]) -> usize {
-        let grew = self.insert(value).unwrap_or(0);
+    /// Adds the values of a chunk read back from storage, which are stored already. Returns
+    /// the bytes the set grew by.
+    pub fn insert_stored(&mut self, chunk: &[u8]) -> Result<usize, String> {
+        let mut grew = 0;
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let len = rest
+                .get(..4)
+                .ok_or("a distinct-value chunk ends inside a length")?;
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let value = rest
+                .get(4..4 + len)
+                .ok_or("a distinct-value chunk ends inside a value")?;
+            grew += self.insert(value).unwrap_or(0);
+            rest = &rest[4 + len..];
+        }
         self.stored = self.arena.len();
-        grew
+        Ok(grew)
     }
 }
 
@@ -98,14 +110,22 @@ mod tests {
         assert_eq!(set.len(), 3);
         assert!(set.has_unstored());
         let chunk = set.take_unstored();
-        assert_eq!(chunk, [&[0, 0, 0, 1][..], b"a", &[0, 0, 0, 2], b"bc", &[0, 0, 0, 0]].concat());
+        assert_eq!(
+            chunk,
+            [&[0, 0, 0, 1][..], b"a", &[0, 0, 0, 2], b"bc", &[0, 0, 0, 0]].concat()
+        );
         assert!(!set.has_unstored());
         set.insert(b"d");
         assert_eq!(set.take_unstored(), [&[0, 0, 0, 1][..], b"d"].concat());
 
         let mut loaded = DistinctSet::default();
-        loaded.insert_stored(b"a");
+        loaded.insert_stored(&chunk).unwrap();
+        assert_eq!(loaded.len(), 3);
         assert!(!loaded.has_unstored(), "values read back are stored");
-        assert!(loaded.insert(b"a").is_none());
+        assert!(loaded.insert(b"bc").is_none());
+        assert!(
+            loaded.insert_stored(&[0, 0, 0, 5, b'x']).is_err(),
+            "a truncated chunk is refused"
+        );
     }
 }

@@ -68,7 +68,7 @@ pub struct LoadedGroup {
     pub key: Vec<u8>,
     /// Its state row, alone in a batch.
     pub row: RecordBatch,
-    /// Its `count(DISTINCT)` values: merge index, row-encoded value.
+    /// Its `count(DISTINCT)` values: merge index, and a chunk of values as stored.
     pub distinct: Vec<(usize, Box<[u8]>)>,
 }
 
@@ -137,8 +137,12 @@ impl GroupStates {
             let values = row_values(&self.cast(&group.row)?, 0)?;
             let mut distinct: HashMap<usize, DistinctSet> = HashMap::new();
             let mut set_bytes = 0;
-            for (column, value) in group.distinct {
-                set_bytes += distinct.entry(column).or_default().insert_stored(&value);
+            for (column, chunk) in group.distinct {
+                set_bytes += distinct
+                    .entry(column)
+                    .or_default()
+                    .insert_stored(&chunk)
+                    .map_err(|e| DataFusionError::Internal(format!("view state: {e}")))?;
             }
             let mut cached = Cached {
                 values,

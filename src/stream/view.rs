@@ -445,7 +445,7 @@ impl ViewRunner {
                 distinct: group
                     .distinct
                     .into_iter()
-                    .map(|(column, value)| (column as usize, value))
+                    .map(|(column, chunk)| (column as usize, chunk))
                     .collect(),
             })
             .collect();
