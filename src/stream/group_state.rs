@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{Row, RowConverter, SortField};
 use datafusion::common::{HashMap, HashSet, Result, ScalarValue};
 use datafusion::error::DataFusionError;
 use weir_sql::plan::{Merge, WindowEnd};
@@ -235,37 +236,55 @@ impl GroupStates {
     /// `merge`: rows of the `g` columns, then the value. Their groups are in the cache (the
     /// epoch's partial rows, merged first, hold every group its events touched).
     pub fn add_distinct(&mut self, merge: usize, pairs: &RecordBatch) -> Result<()> {
-        let mut keys = vec![Vec::new(); pairs.num_rows()];
-        for (column, field) in pairs.columns()[..self.groups]
-            .iter()
-            .zip(self.schema.fields())
-        {
-            let column = datafusion::arrow::compute::cast(column, field.data_type())?;
-            append_nullable_column(&mut keys, &column)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        }
         let values = encode_values(pairs.column(self.groups))?;
         let at = self.groups + merge;
-        for (key, value) in keys.into_iter().zip(values) {
+        // A batch holds many values of few groups: its rows are gathered by group (hashing
+        // Arrow's row format, which is vectorized), and each group's key and state are made
+        // and looked up once.
+        for rows in rows_by_group(&pairs.columns()[..self.groups], pairs.num_rows())? {
+            let key = self.group_key(pairs, rows[0] as usize)?;
             let state = self.cache.get_mut(&key).ok_or_else(|| {
                 DataFusionError::Internal("a distinct value of a group without state".into())
             })?;
             let set = state.distinct.entry(merge).or_default();
             let was_stored = !set.has_unstored();
-            let Some(grew) = set.insert(&value) else {
+            let mut grew = 0;
+            let mut added = 0;
+            for row in rows {
+                if let Some(bytes) = set.insert(&values[row as usize]) {
+                    grew += bytes;
+                    added += 1;
+                }
+            }
+            if added == 0 {
                 continue;
-            };
+            }
             state.set_bytes += grew;
             state.bytes += grew;
             self.cached_bytes += grew;
             if let ScalarValue::Int64(count) = &mut state.values[at] {
-                *count = Some(count.unwrap_or(0) + 1);
+                *count = Some(count.unwrap_or(0) + added);
             }
             if was_stored {
                 self.unstored.push((key, merge));
             }
         }
         Ok(())
+    }
+
+    /// The group key of `row` of a batch whose first columns are group columns, in the
+    /// state's types.
+    fn group_key(&self, batch: &RecordBatch, row: usize) -> Result<Vec<u8>> {
+        let mut key = vec![Vec::new()];
+        for (column, field) in batch.columns()[..self.groups]
+            .iter()
+            .zip(self.schema.fields())
+        {
+            let value = datafusion::arrow::compute::cast(&column.slice(row, 1), field.data_type())?;
+            append_nullable_column(&mut key, &value)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        }
+        Ok(key.pop().unwrap_or_default())
     }
 
     /// The keys of the groups whose window ends at or before `watermark` (µs): no on-time
@@ -395,6 +414,32 @@ impl Cached {
 }
 
 /// Each value of `values` in Weir's row encoding: how distinct sets hold and store them.
+/// The row numbers of each group of the `len` rows of `columns` (equal values, nulls
+/// equal), in order of first appearance.
+fn rows_by_group(columns: &[ArrayRef], len: usize) -> Result<Vec<Vec<u32>>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if columns.is_empty() {
+        return Ok(vec![(0..len as u32).collect()]);
+    }
+    let fields = columns
+        .iter()
+        .map(|c| SortField::new(c.data_type().clone()))
+        .collect();
+    let rows = RowConverter::new(fields)?.convert_columns(columns)?;
+    let mut index: HashMap<Row<'_>, usize> = HashMap::new();
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    for i in 0..len {
+        let group = *index.entry(rows.row(i)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(i as u32);
+    }
+    Ok(groups)
+}
+
 fn encode_values(values: &ArrayRef) -> Result<Vec<Vec<u8>>> {
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
         datafusion::arrow::datatypes::Field::new("v", values.data_type().clone(), true),
