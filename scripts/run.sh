@@ -5,8 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weir-target}"
-if ! dpkg -s libclang-dev >/dev/null 2>&1; then
+missing=()
+# RocksDB's bindings need libclang; rdkafka builds librdkafka with configure and make.
+dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v make >/dev/null || missing+=(make)
+command -v c++ >/dev/null || missing+=(g++)
+if ((${#missing[@]})); then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 exec cargo run --release --locked --bin weir -- serve "$@"

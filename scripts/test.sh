@@ -12,10 +12,20 @@ command -v psql >/dev/null || missing+=(postgresql-client)
 # RocksDB's bindings are generated with bindgen, which needs libclang.
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v c++ >/dev/null || missing+=(g++)
+# rdkafka builds librdkafka from source with its configure script and make.
+command -v make >/dev/null || missing+=(make)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# The Kafka tests start a real Kafka-protocol broker: tansu (~22 minutes to build on 2 cores,
+# once; its own target dir, so it never disturbs Weir's build cache).
+if ! command -v tansu >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]; then
+  echo "installing the tansu broker for the Kafka tests"
+  CARGO_TARGET_DIR="$HOME/.cache/tansu-build" \
+    cargo install tansu --version 0.6.0 --locked --features dynostore
 fi
 
 # `failpoints` compiles in the named crash points the crash tests arm.

@@ -21,8 +21,8 @@ pub use error::CatalogError;
 pub use ids::ObjectId;
 pub use object::{CatalogObject, ColumnDef, ObjectKind, TableDef};
 pub use source::{
-    Connector, Dedup, Encoding, RECEIVED_AT_COLUMN, SourceDef, SourceOptions, UnknownFields,
-    Watermark,
+    Connector, Dedup, Encoding, KAFKA_METADATA_COLUMNS, KAFKA_PARTITION_COLUMN, KafkaOptions,
+    RECEIVED_AT_COLUMN, SourceDef, SourceOptions, StartupMode, UnknownFields, Watermark,
 };
 pub use types::{ColumnType, JSON_METADATA_KEY};
 pub use view::{Emit, ViewDef};

@@ -21,7 +21,48 @@ pub enum Connector {
     /// A materialized view's output log: its final rows, read by views over it. Such logs
     /// are not catalog objects; the view is.
     View,
+    /// A Kafka topic, every partition of it ([`KafkaOptions`]).
+    Kafka,
 }
+
+/// Where a Kafka source starts reading a partition it has no stored offset for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StartupMode {
+    /// `scan.startup.mode = 'earliest'`: the oldest message the broker keeps.
+    Earliest,
+    /// `scan.startup.mode = 'latest'`: only messages produced from now on.
+    Latest,
+    /// `scan.startup.mode = 'timestamp'`: the first message at or after
+    /// `scan.startup.timestamp.millis`.
+    Timestamp(i64),
+}
+
+/// A Kafka source's connection (RisingWave's option names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaOptions {
+    /// `topic`.
+    pub topic: String,
+    /// `properties.bootstrap.server`: `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// `scan.startup.mode` (default earliest).
+    pub startup: StartupMode,
+    /// `properties.group.id`: the consumer group offsets are committed to, for monitoring
+    /// (default `weir-<source>`); what Weir resumes from is the offsets stored with its log.
+    pub group_id: Option<String>,
+}
+
+/// The metadata columns a Kafka source may declare, filled from each message rather than
+/// from its payload, and their types.
+pub const KAFKA_METADATA_COLUMNS: &[(&str, ColumnType)] = &[
+    (KAFKA_PARTITION_COLUMN, ColumnType::Int32),
+    ("_offset", ColumnType::Int64),
+    ("_kafka_timestamp", ColumnType::TimestampTz),
+    ("_key", ColumnType::Text),
+];
+
+/// The partition a Kafka source's row came from. Every Kafka source has it (it is added
+/// last when not declared): watermarks are kept per partition.
+pub const KAFKA_PARTITION_COLUMN: &str = "_partition";
 
 /// How event payloads are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +117,9 @@ pub struct SourceOptions {
     /// it aside instead of letting it move the watermark (views default to 5 minutes).
     #[serde(default)]
     pub max_future_skew_ms: Option<u64>,
+    /// The topic and broker of a Kafka source.
+    #[serde(default)]
+    pub kafka: Option<KafkaOptions>,
 }
 
 /// A source definition.
@@ -131,6 +175,37 @@ impl SourceDef {
             }
         }
         let column = |name: &str| columns.iter().find(|c| c.name == name);
+        match (options.connector, &options.kafka) {
+            (Connector::Kafka, None) => {
+                return Err(CatalogError::InvalidDefinition(
+                    "a Kafka source needs its topic and bootstrap server".into(),
+                ));
+            }
+            (Connector::Kafka, Some(_)) => {
+                for (name, ty) in KAFKA_METADATA_COLUMNS {
+                    if let Some(c) = column(name)
+                        && c.ty != *ty
+                    {
+                        return Err(CatalogError::InvalidDefinition(format!(
+                            "Kafka metadata column \"{name}\" must be {}, not {}",
+                            ty.sql_name(),
+                            c.ty.sql_name()
+                        )));
+                    }
+                }
+                if column(KAFKA_PARTITION_COLUMN).is_none() {
+                    return Err(CatalogError::InvalidDefinition(format!(
+                        "a Kafka source has a \"{KAFKA_PARTITION_COLUMN}\" column"
+                    )));
+                }
+            }
+            (_, Some(_)) => {
+                return Err(CatalogError::InvalidDefinition(
+                    "Kafka options on a source whose connector is not 'kafka'".into(),
+                ));
+            }
+            (_, None) => {}
+        }
         if let Some(watermark) = &watermark {
             match column(&watermark.column) {
                 Some(c) if matches!(c.ty, ColumnType::Timestamp | ColumnType::TimestampTz) => {}
@@ -167,6 +242,14 @@ impl SourceDef {
         })
     }
 
+    /// Whether `column` is filled from each Kafka message's metadata, not its payload.
+    pub fn is_kafka_metadata(&self, column: &str) -> bool {
+        self.options.connector == Connector::Kafka
+            && KAFKA_METADATA_COLUMNS
+                .iter()
+                .any(|(name, _)| *name == column)
+    }
+
     /// The schema of the source's rows: the declared columns, then `_received_at`.
     pub fn arrow_schema(&self) -> SchemaRef {
         let mut fields: Vec<_> = self
@@ -196,6 +279,7 @@ mod tests {
         SourceOptions {
             idle_timeout_ms: None,
             max_future_skew_ms: None,
+            kafka: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: dedup.map(|key| Dedup {

@@ -175,8 +175,8 @@ fn parse_create_source(
         }
     }
     parser.expect_token(&Token::RParen)?;
-    let options = if parser.peek_keyword(Keyword::WITH) {
-        parser.parse_options(Keyword::WITH)?
+    let options = if parser.parse_keyword(Keyword::WITH) {
+        parse_source_options(parser)?
     } else {
         Vec::new()
     };
@@ -293,6 +293,28 @@ fn parse_drop(parser: &mut Parser<'_>, kind: WeirObject) -> Result<Statement, Pa
 }
 
 /// Consumes the next token if it is the unquoted word `word` (case-insensitive).
+/// `(key = value, ...)`, where a key may be dotted (`properties.bootstrap.server`), as
+/// RisingWave writes connector properties.
+fn parse_source_options(parser: &mut Parser<'_>) -> Result<Vec<ast::SqlOption>, ParserError> {
+    parser.expect_token(&Token::LParen)?;
+    let mut options = Vec::new();
+    loop {
+        let mut key = parser.parse_identifier()?;
+        while parser.consume_token(&Token::Period) {
+            let part = parser.parse_identifier()?;
+            key.value = format!("{}.{}", key.value, part.value);
+        }
+        parser.expect_token(&Token::Eq)?;
+        let value = parser.parse_expr()?;
+        options.push(ast::SqlOption::KeyValue { key, value });
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    Ok(options)
+}
+
 fn parse_word(parser: &mut Parser<'_>, word: &str) -> bool {
     match &parser.peek_token().token {
         Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word) => {

@@ -86,6 +86,7 @@ pub fn ingest(
         field,
         reason,
         payload,
+        kafka: None,
     };
     // A body that cannot be read at all is kept (its head) as one dead letter.
     let dead_body = |error: IngestError| {

@@ -5,3 +5,4 @@ pub mod backpressure;
 pub mod enrich;
 pub mod http;
 pub mod json;
+pub mod kafka;

@@ -62,7 +62,9 @@ pub struct Engine {
     /// The row store of every registered table, by name.
     pub(super) tables: RwLock<HashMap<String, Arc<TableStore>>>,
     /// The log of every registered source, by name.
-    pub(super) sources: RwLock<HashMap<String, Arc<SourceLog>>>,
+    pub(super) sources: super::sources::SourceLogs,
+    /// The consumer of every Kafka source, by name.
+    pub(super) kafka: super::sources::KafkaConsumers,
     /// Every running materialized view, by name.
     pub(super) views: super::views::Views,
     /// Events refused at ingestion.
@@ -121,6 +123,22 @@ impl Engine {
                 crate::storage::LateEvents::new(db.clone()),
             ))),
         )?;
+        let sources = super::sources::SourceLogs::default();
+        let kafka = super::sources::KafkaConsumers::default();
+        system.register_table(
+            "sources".into(),
+            Arc::new(super::sources::sources_table(
+                sources.clone(),
+                kafka.clone(),
+            )),
+        )?;
+        system.register_table(
+            "kafka_partitions".into(),
+            Arc::new(super::sources::kafka_partitions_table(
+                sources.clone(),
+                kafka.clone(),
+            )),
+        )?;
         let views = super::views::Views::default();
         system.register_table(
             "views".into(),
@@ -146,7 +164,8 @@ impl Engine {
             catalog: RwLock::new(catalog.clone()),
             catalog_store,
             tables: RwLock::new(HashMap::new()),
-            sources: RwLock::new(HashMap::new()),
+            sources,
+            kafka,
             views,
             dead_letters,
             ddl: tokio::sync::Mutex::new(()),
@@ -200,11 +219,27 @@ impl Engine {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(def.name.clone(), log.clone());
+        if def.options.connector == weir_catalog::Connector::Kafka {
+            let consumer = crate::connectors::kafka::KafkaIngest::start(
+                self.db.clone(),
+                log.clone(),
+                self.dead_letters.clone(),
+            );
+            self.kafka
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(def.name.clone(), consumer);
+        }
         self.ctx.register_table(
             datafusion::common::TableReference::bare(def.name.clone()),
             Arc::new(super::provider::SourceTable::new(log)),
         )?;
         Ok(())
+    }
+
+    /// The Prometheus text of the sources' consumers.
+    pub fn kafka_metrics(&self) -> String {
+        super::sources::kafka_metrics(&self.kafka)
     }
 
     /// Where refused events are recorded.

@@ -14,6 +14,7 @@ mod pg_semantics;
 pub mod provider;
 mod result;
 mod session;
+pub mod sources;
 mod views;
 
 pub use compat::parse_client_sql;

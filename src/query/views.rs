@@ -282,7 +282,7 @@ impl Engine {
             // A source log's head at the start, or a view log's head once its view is done.
             let head = match log.def().options.connector {
                 Connector::View => log.head(),
-                Connector::Http => head,
+                Connector::Http | Connector::Kafka => head,
             };
             progress
                 .wait_for(head, FLUSH_PATIENCE)
@@ -353,6 +353,7 @@ fn output_def(def: &ViewDef, query: &ViewQuery, input: &SourceDef) -> Option<Sou
         unknown_fields: UnknownFields::Reject,
         idle_timeout_ms: None,
         max_future_skew_ms: None,
+        kafka: None,
     };
     // A view that shows `_received_at` has no output log; views over it are refused.
     SourceDef::try_new(

@@ -7,7 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rocksdb::WriteBatch;
@@ -30,6 +31,19 @@ pub struct DeadLetter {
     pub reason: String,
     /// The event as received.
     pub payload: String,
+    /// Where a Kafka message came from.
+    pub kafka: Option<KafkaPosition>,
+}
+
+/// A Kafka message's place: topic, partition, offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaPosition {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The message's offset.
+    pub offset: i64,
 }
 
 /// The dead-letter log.
@@ -55,6 +69,9 @@ impl DeadLetters {
             Field::new("field", DataType::Utf8, true),
             Field::new("reason", DataType::Utf8, false),
             Field::new("payload", DataType::Utf8, false),
+            Field::new("topic", DataType::Utf8, true),
+            Field::new("kafka_partition", DataType::Int32, true),
+            Field::new("kafka_offset", DataType::Int64, true),
         ]));
         Ok(Self {
             db,
@@ -95,6 +112,19 @@ impl DeadLetters {
             Arc::new(StringArray::from_iter_values(
                 letters.iter().map(|l| l.payload.as_str()),
             )),
+            Arc::new(StringArray::from_iter(
+                letters
+                    .iter()
+                    .map(|l| l.kafka.as_ref().map(|k| k.topic.as_str())),
+            )),
+            Arc::new(Int32Array::from_iter(
+                letters
+                    .iter()
+                    .map(|l| l.kafka.as_ref().map(|k| k.partition)),
+            )),
+            Arc::new(Int64Array::from_iter(
+                letters.iter().map(|l| l.kafka.as_ref().map(|k| k.offset)),
+            )),
         ];
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| StorageError::InvalidValue(e.to_string()))?;
@@ -107,11 +137,26 @@ impl DeadLetters {
         Ok(())
     }
 
+    /// A batch stored before the table had its later (nullable) columns, with them null.
+    fn padded(&self, batch: RecordBatch) -> Result<RecordBatch, StorageError> {
+        if batch.num_columns() == self.schema.fields().len() {
+            return Ok(batch);
+        }
+        let mut columns = batch.columns().to_vec();
+        for field in &self.schema.fields()[columns.len()..] {
+            columns.push(new_null_array(field.data_type(), batch.num_rows()));
+        }
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| StorageError::Corrupt(format!("a dead-letter entry: {e}")))
+    }
+
     /// Every dead letter, oldest first.
     pub fn scan(&self) -> Result<Vec<RecordBatch>, StorageError> {
         let mut batches = Vec::new();
         for (_, value) in self.db.scan_prefix(Cf::DeadLetters, &[])? {
-            batches.extend(decode(&value)?);
+            for batch in decode(&value)? {
+                batches.push(self.padded(batch)?);
+            }
         }
         Ok(batches)
     }

@@ -18,10 +18,14 @@ mod view_store;
 
 pub use catalog_store::CatalogStore;
 pub use db::{Cf, Db};
-pub use dead_letters::{DeadLetter, DeadLetters};
+pub use dead_letters::{DeadLetter, DeadLetters, KafkaPosition};
 pub use error::StorageError;
+pub use kafka_offsets::KafkaOffsets;
+pub mod kafka_offsets;
 pub use late_events::{LateEvents, late_events_schema, stage_late_events};
 pub use lock::DataDirLock;
-pub use source_log::{Appended, SourceDropLock, SourceLog};
+pub use source_log::{Appended, Entry, SourceDropLock, SourceLog};
 pub use table_store::{DropLock, ScannedRows, TableStore};
-pub use view_store::{DistinctEntry, EpochWrite, StoredGroup, ViewStore};
+pub use view_store::{
+    ClockState, DistinctEntry, EpochWrite, PartitionTime, StoredGroup, ViewStore,
+};

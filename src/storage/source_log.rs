@@ -65,14 +65,32 @@ pub struct Staged {
     rows: u64,
 }
 
+/// One batch to append as a log entry (in the log's schema), with writes to the `meta`
+/// column family that commit with it.
+#[derive(Debug)]
+pub struct Entry {
+    /// The rows, in the log's schema.
+    pub batch: RecordBatch,
+    /// Key/value puts into `meta`.
+    pub meta: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Why a queued append was not stored: its own entry failed (the rest of the group may be
+/// stored), or the group's write failed.
+#[derive(Debug)]
+enum Refusal {
+    Entry(String),
+    Write(String),
+}
+
 /// Where a queued append learns what was stored, or why it was not.
-type Reply = SyncSender<Result<Appended, String>>;
+type Reply = SyncSender<Result<Appended, Refusal>>;
 
 /// Appends waiting for the next group commit.
 #[derive(Debug)]
 struct Queue {
-    /// Batches (in the log's schema) and where to reply to each.
-    pending: Vec<(RecordBatch, Reply)>,
+    /// Entries and where to reply to each.
+    pending: Vec<(Entry, Reply)>,
     /// A leader is writing a group outside the lock.
     writing: bool,
     /// The sequence number of the next batch.
@@ -188,40 +206,75 @@ impl SourceLog {
         batch: RecordBatch,
         received_at_us: i64,
     ) -> Result<Appended, DataFusionError> {
+        let batch = self.conform(batch, received_at_us)?;
+        self.append(batch)
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
+    /// Events given as the declared columns, in the log's schema: cast and checked like any
+    /// write, `_received_at` stamped with `received_at_us` (µs since the epoch, UTC).
+    pub fn conform(
+        &self,
+        batch: RecordBatch,
+        received_at_us: i64,
+    ) -> Result<RecordBatch, DataFusionError> {
         let declared = conform(batch, &self.def.name, &self.def.columns, &self.schema)?;
         let rows = declared.num_rows();
         let mut columns = declared.columns().to_vec();
         columns.push(Arc::new(
             TimestampMicrosecondArray::from(vec![received_at_us; rows]).with_timezone("+00:00"),
         ));
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        self.append(batch)
-            .map_err(|e| DataFusionError::External(Box::new(e)))
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
     /// Appends `batch` (already in the log's schema) durably, dropping duplicates.
     pub fn append(&self, batch: RecordBatch) -> Result<Appended, StorageError> {
-        let (reply, result) = sync_channel(1);
+        let mut appended = self.append_entries(vec![Entry {
+            batch,
+            meta: Vec::new(),
+        }])?;
+        appended.pop().expect("one entry, one outcome")
+    }
+
+    /// Appends `entries` durably in one write, each entry with its `meta` writes (a
+    /// connector's consumed offsets), which land if and only if the entry does, even when
+    /// all its rows are duplicates or it has none. Fails as a whole only if the write does.
+    pub fn append_entries(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Result<Appended, StorageError>>, StorageError> {
         let mut queue = self.lock_queue();
         if queue.dropped {
             return Err(StorageError::Dropped {
                 table: self.def.name.clone(),
             });
         }
-        queue.pending.push((batch, reply));
+        let mut results = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (reply, result) = sync_channel(1);
+            queue.pending.push((entry, reply));
+            results.push(result);
+        }
         if !queue.writing {
             queue.writing = true;
             self.lead(queue);
         } else {
             drop(queue);
         }
-        match result.recv() {
-            Ok(Ok(appended)) => Ok(appended),
-            Ok(Err(message)) => Err(StorageError::Commit(message)),
-            Err(_) => Err(StorageError::Commit(
-                "the committing thread went away".into(),
-            )),
+        let mut appended = Vec::with_capacity(results.len());
+        for result in results {
+            appended.push(match result.recv() {
+                Ok(Ok(a)) => Ok(a),
+                Ok(Err(Refusal::Entry(message))) => Err(StorageError::Commit(message)),
+                Ok(Err(Refusal::Write(message))) => return Err(StorageError::Commit(message)),
+                Err(_) => {
+                    return Err(StorageError::Commit(
+                        "the committing thread went away".into(),
+                    ));
+                }
+            });
         }
+        Ok(appended)
     }
 
     /// Writes groups until the queue is empty. Called with `writing` set.
@@ -251,20 +304,23 @@ impl SourceLog {
                     queue.rows = rows_before + added;
                     self.head.send_replace(next_seq);
                     for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
-                        let _ = reply.send(outcome);
+                        let _ = reply.send(outcome.map_err(Refusal::Entry));
                     }
                 }
                 Err(e) => {
                     let message = e.to_string();
                     for (_, reply) in group {
-                        let _ = reply.send(Err(message.clone()));
+                        let _ = reply.send(Err(Refusal::Write(message.clone())));
                     }
                 }
             }
         }
         // Appends queued behind a drop are refused, not left waiting.
         for (_, reply) in queue.pending.drain(..) {
-            let _ = reply.send(Err(format!("source \"{}\" was dropped", self.def.name)));
+            let _ = reply.send(Err(Refusal::Write(format!(
+                "source \"{}\" was dropped",
+                self.def.name
+            ))));
         }
         queue.writing = false;
         self.idle.notify_all();
@@ -274,7 +330,7 @@ impl SourceLog {
     /// ids it carries. A batch that fails to encode fails alone.
     fn prepare_group(
         &self,
-        group: &[(RecordBatch, Reply)],
+        group: &[(Entry, Reply)],
         first: u64,
     ) -> (WriteBatch, Vec<Result<Appended, String>>, u64) {
         let now_ms = now_ms();
@@ -290,7 +346,7 @@ impl SourceLog {
         let mut write = WriteBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
         let mut seq = first;
-        for (batch, _) in group {
+        for (Entry { batch, meta }, _) in group {
             let outcome = (|| {
                 let filtered = match dedup.as_mut() {
                     Some(filter) => filter.apply(batch.clone())?,
@@ -324,6 +380,9 @@ impl SourceLog {
                         for key in keys {
                             write.put_cf(self.db.cf(Cf::Dedup), key, filter.stamp());
                         }
+                    }
+                    for (key, value) in meta {
+                        write.put_cf(self.db.cf(Cf::Meta), key, value);
                     }
                     Ok(Appended {
                         seq: entry_seq,
@@ -490,6 +549,7 @@ mod tests {
         let options = SourceOptions {
             idle_timeout_ms: None,
             max_future_skew_ms: None,
+            kafka: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: None,

@@ -66,12 +66,71 @@ pub struct EpochWrite {
     pub late: Vec<(u64, RecordBatch)>,
     /// Final rows to publish to the view's output log (its schema, `_received_at` included).
     pub published: Option<RecordBatch>,
-    /// The source watermark after this epoch (µs), if the view follows one.
-    pub watermark: Option<i64>,
+    /// The view's clock after this epoch, if the view follows a watermark.
+    pub clock: Option<ClockState>,
     /// The next log sequence number to read.
     pub next_seq: u64,
     /// Log events the view has read in all, after this epoch.
     pub events_done: u64,
+}
+
+/// Where a view's event clock stands: its watermark (µs) and, over a source with
+/// partitions (Kafka), each partition's newest event time and latest arrival.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClockState {
+    /// The watermark (µs).
+    pub watermark: i64,
+    /// The partitions' times, by partition; empty over an unpartitioned source.
+    pub partitions: Vec<PartitionTime>,
+}
+
+/// One partition's times as a view's clock saw them (µs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionTime {
+    /// The partition.
+    pub partition: i32,
+    /// Its newest event time counted (µs).
+    pub newest: i64,
+    /// When its latest event arrived (`_received_at`, µs).
+    pub last_arrival: i64,
+}
+
+impl ClockState {
+    /// The watermark (i64 BE), then 20 bytes a partition: id, newest, last arrival (BE).
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(8 + 20 * self.partitions.len());
+        bytes.extend(self.watermark.to_be_bytes());
+        for p in &self.partitions {
+            bytes.extend(p.partition.to_be_bytes());
+            bytes.extend(p.newest.to_be_bytes());
+            bytes.extend(p.last_arrival.to_be_bytes());
+        }
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
+        let corrupt = || StorageError::Corrupt(format!("view clock of {} bytes", bytes.len()));
+        if bytes.len() < 8 || !(bytes.len() - 8).is_multiple_of(20) {
+            return Err(corrupt());
+        }
+        let i64_at = |at: usize| i64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let partitions = bytes[8..]
+            .chunks_exact(20)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let at = 8 + i * 20;
+                PartitionTime {
+                    partition: i32::from_be_bytes(chunk[..4].try_into().expect("4 bytes")),
+                    newest: i64_at(at + 4),
+                    last_arrival: i64_at(at + 12),
+                }
+            })
+            .collect();
+        Ok(Self {
+            watermark: i64_at(0),
+            partitions,
+        })
+    }
 }
 
 impl ViewStore {
@@ -113,9 +172,9 @@ impl ViewStore {
         }
     }
 
-    /// Where the view stands: next log seq to read, events read, watermark.
-    pub fn position(&self) -> Result<(u64, u64, Option<i64>), StorageError> {
-        Ok((self.next_seq()?, self.events_done()?, self.watermark()?))
+    /// Where the view stands: next log seq to read, events read, clock.
+    pub fn position(&self) -> Result<(u64, u64, Option<ClockState>), StorageError> {
+        Ok((self.next_seq()?, self.events_done()?, self.clock()?))
     }
 
     /// Log events the view has read in all (0 for a new view).
@@ -128,16 +187,12 @@ impl ViewStore {
         }
     }
 
-    /// The watermark the view had reached (µs), if it follows one and has seen an event.
-    pub fn watermark(&self) -> Result<Option<i64>, StorageError> {
-        match self.db.get(Cf::ViewState, &self.key(WATERMARK_TAG, &[]))? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(i64::from_be_bytes(
-                bytes.as_slice().try_into().map_err(|_| {
-                    StorageError::Corrupt(format!("view watermark of {} bytes", bytes.len()))
-                })?,
-            ))),
-        }
+    /// The view's clock, if it follows a watermark and has seen an event.
+    pub fn clock(&self) -> Result<Option<ClockState>, StorageError> {
+        self.db
+            .get(Cf::ViewState, &self.key(WATERMARK_TAG, &[]))?
+            .map(|bytes| ClockState::decode(&bytes))
+            .transpose()
     }
 
     /// Every group's stored state row, decoded with `state_schema`, with the group keys, in
@@ -240,11 +295,11 @@ impl ViewStore {
         for (seq, rows) in &epoch.late {
             stage_late_events(&self.db, &mut write, self.id, *seq, rows)?;
         }
-        if let Some(watermark) = epoch.watermark {
+        if let Some(clock) = &epoch.clock {
             write.put_cf(
                 self.db.cf(Cf::ViewState),
                 self.key(WATERMARK_TAG, &[]),
-                watermark.to_be_bytes(),
+                clock.encode(),
             );
         }
         write.put_cf(

@@ -9,14 +9,14 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::common::TableReference;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use weir_catalog::{ColumnType, Emit, ViewDef};
+use weir_catalog::{ColumnType, Connector, Emit, KAFKA_PARTITION_COLUMN, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
 use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::epoch_plan::{EpochInput, EpochQuery};
 use super::group_state::{GroupStates, LoadedGroup, group_keys};
 use super::watermark::{ClockColumns, EventClock};
-use crate::storage::{EpochWrite, SourceLog, ViewStore};
+use crate::storage::{ClockState, EpochWrite, SourceLog, ViewStore};
 
 /// How far ahead of its arrival an event may be when the source does not say.
 const DEFAULT_MAX_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
@@ -97,8 +97,8 @@ impl ViewRunner {
         let events = EpochInput::register(&ctx, &query.source, log.schema().clone())?;
         let partial = EpochQuery::plan(&ctx, &query.partial_sql, replan).await?;
         if query.append_only {
-            let (position, watermark) = committed_position(&store).await?;
-            let clock = event_clock(&def, &query, &log, watermark);
+            let (position, clock) = committed_position(&store).await?;
+            let clock = event_clock(&def, &query, &log, clock);
             return Ok(Self {
                 reader: LogReader::new(log.clone()),
                 writer: EpochWriter::new(store.clone(), position),
@@ -168,9 +168,9 @@ impl ViewRunner {
             query.window_end,
             state_cache_bytes,
         );
-        let (position, watermark) = committed_position(&store).await?;
+        let (position, clock) = committed_position(&store).await?;
         index_stored_groups(&mut states, &store, &state_schema, query.group_columns).await?;
-        let clock = event_clock(&def, &query, &log, watermark);
+        let clock = event_clock(&def, &query, &log, clock);
         Ok(Self {
             reader: LogReader::new(log.clone()),
             writer: EpochWriter::new(store.clone(), position),
@@ -285,10 +285,10 @@ impl ViewRunner {
         // storage then holds is the truth.
         let _ = self.writer.settle().await;
         self.reader.reset();
-        let (position, watermark) = committed_position(&self.store).await?;
+        let (position, clock) = committed_position(&self.store).await?;
         self.position = position;
         self.writer = EpochWriter::new(self.store.clone(), position);
-        self.clock = event_clock(&self.def, &self.query, &self.log, watermark);
+        self.clock = event_clock(&self.def, &self.query, &self.log, clock);
         self.states = self.states.emptied();
         if !self.query.append_only {
             index_stored_groups(
@@ -327,8 +327,8 @@ impl ViewRunner {
         let partials = self.partial.run(&self.ctx).await?;
         let watermark = self.clock.as_ref().and_then(EventClock::watermark);
         let mut write = EpochWrite {
+            clock: self.clock.as_ref().and_then(EventClock::state),
             late,
-            watermark,
             next_seq,
             events_done: self.position.events_done + events,
             ..EpochWrite::default()
@@ -557,15 +557,15 @@ async fn index_stored_groups(
 }
 
 /// The position and watermark `store` has committed.
-async fn committed_position(store: &Arc<ViewStore>) -> Result<(Position, Option<i64>)> {
+async fn committed_position(store: &Arc<ViewStore>) -> Result<(Position, Option<ClockState>)> {
     let store = store.clone();
-    let (next_seq, events_done, watermark) = blocking(move || store.position()).await?;
+    let (next_seq, events_done, clock) = blocking(move || store.position()).await?;
     Ok((
         Position {
             next_seq,
             events_done,
         },
-        watermark,
+        clock,
     ))
 }
 
@@ -584,7 +584,7 @@ fn event_clock(
     def: &ViewDef,
     query: &ViewQuery,
     log: &SourceLog,
-    watermark: Option<i64>,
+    state: Option<ClockState>,
 ) -> Option<EventClock> {
     match (&query.window, &log.def().watermark, log.event_time_column()) {
         (Some(_), Some(w), Some(column)) => Some(EventClock::new(
@@ -598,8 +598,17 @@ fn event_clock(
                     .options
                     .max_future_skew_ms
                     .unwrap_or(DEFAULT_MAX_FUTURE_SKEW_MS),
+                partition: (log.def().options.connector == Connector::Kafka)
+                    .then(|| {
+                        log.def()
+                            .columns
+                            .iter()
+                            .position(|c| c.name == KAFKA_PARTITION_COLUMN)
+                    })
+                    .flatten(),
+                idle_timeout_ms: log.def().options.idle_timeout_ms,
             },
-            watermark,
+            state,
             &def.name,
             &log.def().name,
         )),

@@ -7,18 +7,25 @@
 //! and "from the future" when its time is more than `max_future_skew` (default 5 minutes) ahead
 //! of its own `_received_at`; neither is counted by the view (nor does a future event move the
 //! watermark), and both are kept in `weir.late_events` with the reason.
+//!
+//! Over a source with partitions (Kafka: each row has `_partition`), each partition's newest
+//! event time is kept, and the source's watermark is the oldest of them, over the partitions
+//! that are active: a partition whose last event arrived more than `idle_timeout` before the
+//! entry at hand stops holding it back. Arrival is each row's logged `_received_at`, so this
+//! too is a function of the log; the partitions' times are committed with the watermark.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::{filter_record_batch, not};
 use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::error::{DataFusionError, Result};
 
-use crate::storage::late_events_schema;
+use crate::storage::{ClockState, PartitionTime, late_events_schema};
 
 /// Why a late event was not counted.
 const BEHIND_WATERMARK: &str = "event time is behind the source watermark";
@@ -36,6 +43,12 @@ pub struct EventClock {
     /// Why an event too far ahead was set aside.
     ahead: String,
     watermark: Option<i64>,
+    /// The partition column, over a partitioned source.
+    partition: Option<usize>,
+    /// How long a partition may go without events before it stops holding the watermark.
+    idle_us: Option<i64>,
+    /// Per partition: the newest event time and the latest arrival (µs).
+    partitions: BTreeMap<i32, (i64, i64)>,
     view: String,
     source: String,
 }
@@ -51,12 +64,30 @@ pub struct ClockColumns {
     pub delay_ms: u64,
     /// How far ahead of its arrival an event's time may be.
     pub max_future_skew_ms: u64,
+    /// The partition column (`Int32`) of a partitioned source.
+    pub partition: Option<usize>,
+    /// The source's `idle_timeout`.
+    pub idle_timeout_ms: Option<u64>,
 }
 
 impl EventClock {
-    /// A clock over `columns`, resuming at `watermark` (µs).
-    pub fn new(columns: ClockColumns, watermark: Option<i64>, view: &str, source: &str) -> Self {
+    /// A clock over `columns`, resuming where `state` says.
+    pub fn new(columns: ClockColumns, state: Option<ClockState>, view: &str, source: &str) -> Self {
+        let (watermark, partitions) = match state {
+            Some(state) => (
+                Some(state.watermark),
+                state
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition, (p.newest, p.last_arrival)))
+                    .collect(),
+            ),
+            None => (None, BTreeMap::new()),
+        };
         Self {
+            partition: columns.partition,
+            idle_us: columns.idle_timeout_ms.map(|ms| ms as i64 * 1000),
+            partitions,
             column: columns.event_time,
             received: columns.received_at,
             delay_us: columns.delay_ms as i64 * 1000,
@@ -74,6 +105,22 @@ impl EventClock {
     /// The watermark reached (µs), once an event has been seen.
     pub fn watermark(&self) -> Option<i64> {
         self.watermark
+    }
+
+    /// What to commit to resume this clock.
+    pub fn state(&self) -> Option<ClockState> {
+        Some(ClockState {
+            watermark: self.watermark?,
+            partitions: self
+                .partitions
+                .iter()
+                .map(|(&partition, &(newest, last_arrival))| PartitionTime {
+                    partition,
+                    newest,
+                    last_arrival,
+                })
+                .collect(),
+        })
     }
 
     /// Splits one log entry into the rows on time and the rows set aside (as
@@ -102,12 +149,31 @@ impl EventClock {
                 _ => None,
             })
             .collect();
-        let newest = times
-            .iter()
-            .zip(&reasons)
-            .filter(|(_, reason)| reason.is_none_or(|r| r == BEHIND_WATERMARK))
-            .filter_map(|(time, _)| time)
-            .max();
+        let counted = |i: usize| reasons[i].is_none_or(|r| r == BEHIND_WATERMARK);
+        let newest = match self.partition {
+            None => (0..times.len())
+                .filter(|&i| counted(i))
+                .filter(|&i| times.is_valid(i))
+                .map(|i| times.value(i))
+                .max(),
+            Some(column) => {
+                let partitions = entry
+                    .column(column)
+                    .as_primitive_opt::<datafusion::arrow::datatypes::Int32Type>()
+                    .cloned()
+                    .ok_or_else(|| {
+                        DataFusionError::Internal("partition column is not an int".into())
+                    })?;
+                advance_partitions(
+                    &mut self.partitions,
+                    self.idle_us,
+                    &times,
+                    &received,
+                    &partitions,
+                    &counted,
+                )
+            }
+        };
         let aside: BooleanArray = reasons.iter().map(|r| Some(r.is_some())).collect();
         let result = if aside.true_count() > 0 {
             let late = filter_record_batch(&entry, &aside)?;
@@ -165,4 +231,36 @@ impl EventClock {
             ],
         )?)
     }
+}
+
+/// Takes in each partition's newest time and latest arrival from an entry; returns the
+/// oldest newest time over the partitions still active at the entry's arrival.
+fn advance_partitions(
+    clocks: &mut BTreeMap<i32, (i64, i64)>,
+    idle_us: Option<i64>,
+    times: &TimestampMicrosecondArray,
+    received: &TimestampMicrosecondArray,
+    partitions: &datafusion::arrow::array::Int32Array,
+    counted: &dyn Fn(usize) -> bool,
+) -> Option<i64> {
+    let mut arrival = None;
+    for i in 0..times.len() {
+        if partitions.is_null(i) || received.is_null(i) {
+            continue;
+        }
+        let at = received.value(i);
+        arrival = arrival.max(Some(at));
+        let slot = clocks.entry(partitions.value(i)).or_insert((i64::MIN, at));
+        slot.1 = slot.1.max(at);
+        if counted(i) && times.is_valid(i) {
+            slot.0 = slot.0.max(times.value(i));
+        }
+    }
+    let arrival = arrival?;
+    clocks
+        .values()
+        .filter(|(_, last)| idle_us.is_none_or(|idle| *last >= arrival - idle))
+        .map(|(newest, _)| *newest)
+        .min()
+        .filter(|&t| t != i64::MIN)
 }

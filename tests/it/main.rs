@@ -7,6 +7,7 @@ mod backpressure;
 mod crash;
 mod ingest;
 mod ingest_crash;
+mod kafka;
 mod lifecycle;
 mod postgres_client;
 mod psql;

@@ -3,7 +3,8 @@
 
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, SqlOption, Value};
 use weir_catalog::{
-    ColumnDef, Connector, Dedup, Encoding, SourceOptions, UnknownFields, Watermark,
+    ColumnDef, ColumnType, Connector, Dedup, Encoding, KAFKA_PARTITION_COLUMN, KafkaOptions,
+    SourceOptions, StartupMode, UnknownFields, Watermark,
 };
 
 use super::create_table::column_def;
@@ -20,6 +21,11 @@ const OPTION_KEYS: &[&str] = &[
     "unknown_fields",
     "idle_timeout",
     "max_future_skew",
+    "topic",
+    "properties.bootstrap.server",
+    "properties.group.id",
+    "scan.startup.mode",
+    "scan.startup.timestamp.millis",
 ];
 
 /// How long `dedup_key` remembers an id when `dedup_window` is not given.
@@ -59,12 +65,24 @@ pub fn plan_create_source(create: &CreateSource) -> Result<CreateSourcePlan, Sql
         .as_ref()
         .map(|(column, expr)| watermark(&ident(column), expr))
         .transpose()?;
+    let options = options(&create.options, &create.format)?;
+    // Kafka watermarks are kept per partition, so every row says where it came from.
+    if options.connector == Connector::Kafka
+        && !columns.iter().any(|c| c.name == KAFKA_PARTITION_COLUMN)
+    {
+        columns.push(ColumnDef {
+            name: KAFKA_PARTITION_COLUMN.into(),
+            ty: ColumnType::Int32,
+            nullable: false,
+            default: None,
+        });
+    }
     Ok(CreateSourcePlan {
         name: object_name(&create.name)?,
         if_not_exists: create.if_not_exists,
         columns,
         watermark,
-        options: options(&create.options, &create.format)?,
+        options,
         definition: create.text.clone(),
     })
 }
@@ -102,6 +120,11 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
     let mut unknown_fields = UnknownFields::Reject;
     let mut idle_timeout_ms = None;
     let mut max_future_skew_ms = None;
+    let mut topic = None;
+    let mut bootstrap_servers = None;
+    let mut group_id = None;
+    let mut startup_mode = None;
+    let mut startup_millis = None;
     for option in with {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(SqlError::InvalidOption(format!(
@@ -114,12 +137,10 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
             "connector" => {
                 connector = Some(match text.to_ascii_lowercase().as_str() {
                     "http" => Connector::Http,
-                    "kafka" => {
-                        return Err(SqlError::Unsupported("connector 'kafka' (not yet)".into()));
-                    }
+                    "kafka" => Connector::Kafka,
                     other => {
                         return Err(SqlError::InvalidOption(format!(
-                            "unknown connector '{other}' (expected 'http')"
+                            "unknown connector '{other}' (expected 'http' or 'kafka')"
                         )));
                     }
                 })
@@ -128,6 +149,20 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
             "dedup_window" => dedup_window = Some(parse_duration_ms(&text)?),
             "idle_timeout" => idle_timeout_ms = Some(parse_duration_ms(&text)?),
             "max_future_skew" => max_future_skew_ms = Some(parse_duration_ms(&text)?),
+            "topic" => topic = Some(text),
+            // RisingWave's name, and librdkafka's plural.
+            "properties.bootstrap.server" | "properties.bootstrap.servers" => {
+                bootstrap_servers = Some(text)
+            }
+            "properties.group.id" => group_id = Some(text),
+            "scan.startup.mode" => startup_mode = Some(text.to_ascii_lowercase()),
+            "scan.startup.timestamp.millis" | "scan.startup.timestamp_millis" => {
+                startup_millis = Some(text.parse::<i64>().map_err(|_| {
+                    SqlError::InvalidOption(format!(
+                        "{key} must be milliseconds since the epoch, not '{text}'"
+                    ))
+                })?)
+            }
             "unknown_fields" => {
                 unknown_fields = match text.to_ascii_lowercase().as_str() {
                     "reject" => UnknownFields::Reject,
@@ -148,8 +183,61 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
         }
     }
     let connector = connector.ok_or_else(|| {
-        SqlError::InvalidOption("a source needs WITH (connector = 'http')".into())
+        SqlError::InvalidOption("a source needs WITH (connector = 'http' | 'kafka')".into())
     })?;
+    let kafka = match connector {
+        Connector::Kafka => {
+            let startup = match (startup_mode.as_deref(), startup_millis) {
+                (None | Some("earliest"), None) => StartupMode::Earliest,
+                (Some("latest"), None) => StartupMode::Latest,
+                (Some("timestamp"), Some(ms)) => StartupMode::Timestamp(ms),
+                (Some("timestamp"), None) => {
+                    return Err(SqlError::InvalidOption(
+                        "scan.startup.mode = 'timestamp' needs scan.startup.timestamp.millis"
+                            .into(),
+                    ));
+                }
+                (_, Some(_)) => {
+                    return Err(SqlError::InvalidOption(
+                        "scan.startup.timestamp.millis needs scan.startup.mode = 'timestamp'"
+                            .into(),
+                    ));
+                }
+                (Some(other), None) => {
+                    return Err(SqlError::InvalidOption(format!(
+                        "scan.startup.mode must be 'earliest', 'latest' or 'timestamp', not '{other}'"
+                    )));
+                }
+            };
+            Some(KafkaOptions {
+                topic: topic.ok_or_else(|| {
+                    SqlError::InvalidOption("a Kafka source needs topic = '...'".into())
+                })?,
+                bootstrap_servers: bootstrap_servers.ok_or_else(|| {
+                    SqlError::InvalidOption(
+                        "a Kafka source needs properties.bootstrap.server = 'host:port'".into(),
+                    )
+                })?,
+                startup,
+                group_id,
+            })
+        }
+        _ => {
+            let kafka_keys = [
+                (topic.is_some(), "topic"),
+                (bootstrap_servers.is_some(), "properties.bootstrap.server"),
+                (group_id.is_some(), "properties.group.id"),
+                (startup_mode.is_some(), "scan.startup.mode"),
+                (startup_millis.is_some(), "scan.startup.timestamp.millis"),
+            ];
+            if let Some((_, key)) = kafka_keys.iter().find(|(given, _)| *given) {
+                return Err(SqlError::InvalidOption(format!(
+                    "option {key} is for connector = 'kafka'"
+                )));
+            }
+            None
+        }
+    };
     let dedup = match (dedup_key, dedup_window) {
         (Some(key), window) => Some(Dedup {
             key,
@@ -178,6 +266,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
         unknown_fields,
         idle_timeout_ms,
         max_future_skew_ms,
+        kafka,
     })
 }
 
@@ -261,5 +350,48 @@ mod tests {
         ));
         let p = plan("CREATE SOURCE s (ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH (connector = 'http')").unwrap();
         assert_eq!(p.watermark.unwrap().delay_ms, 2_000);
+        assert!(
+            err("CREATE SOURCE s (a INT) WITH (connector = 'kafka', topic = 't')")
+                .contains("bootstrap")
+        );
+        assert!(
+            err("CREATE SOURCE s (a INT) WITH (connector = 'http', topic = 't')")
+                .contains("topic is for connector = 'kafka'")
+        );
+        assert!(
+            err(
+                "CREATE SOURCE s (a INT) WITH (connector = 'kafka', topic = 't', \
+                 properties.bootstrap.server = 'h:1', scan.startup.mode = 'timestamp')"
+            )
+            .contains("scan.startup.timestamp.millis")
+        );
+    }
+
+    #[test]
+    fn kafka_sources_take_risingwave_option_names() {
+        let p = plan(
+            "CREATE SOURCE clicks (user_id VARCHAR, ts TIMESTAMPTZ, _offset BIGINT, \
+             WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (connector = 'kafka', \
+             topic = 'user_events', properties.bootstrap.server = '127.0.0.1:9092', \
+             scan.startup.mode = 'timestamp', scan.startup.timestamp.millis = '1700000000000', \
+             properties.group.id = 'weir-clicks') FORMAT JSON",
+        )
+        .unwrap();
+        assert_eq!(p.options.connector, Connector::Kafka);
+        assert_eq!(
+            p.options.kafka,
+            Some(KafkaOptions {
+                topic: "user_events".into(),
+                bootstrap_servers: "127.0.0.1:9092".into(),
+                startup: StartupMode::Timestamp(1_700_000_000_000),
+                group_id: Some("weir-clicks".into()),
+            })
+        );
+        let names: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["user_id", "ts", "_offset", "_partition"],
+            "the partition column is added when not declared"
+        );
     }
 }

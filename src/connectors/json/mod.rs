@@ -43,6 +43,7 @@ fn test_source(
     let options = SourceOptions {
         idle_timeout_ms: None,
         max_future_skew_ms: None,
+        kafka: None,
         connector: Connector::Http,
         encoding: Encoding::Json,
         dedup: None,

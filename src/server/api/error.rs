@@ -23,6 +23,16 @@ impl ApiError {
             message: format!("source \"{name}\" does not exist"),
         }
     }
+
+    /// A source fed by a connector of its own (Kafka) takes no events over HTTP.
+    pub fn not_an_http_source(name: &str) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            message: format!(
+                "source \"{name}\" reads its events from Kafka; it takes none over HTTP"
+            ),
+        }
+    }
 }
 
 impl From<Busy> for ApiError {

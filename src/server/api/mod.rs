@@ -49,6 +49,7 @@ pub async fn serve(
 ) {
     let app = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/events/{source}", post(ingest_events))
         .with_state(Api {
             engine,
@@ -66,6 +67,14 @@ pub async fn serve(
     {
         tracing::error!(error = %e, "HTTP server failed");
     }
+}
+
+/// Prometheus text: for now the Kafka consumers' health, counts and lag.
+async fn metrics(State(api): State<Api>) -> ([(header::HeaderName, &'static str); 1], String) {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.engine.kafka_metrics(),
+    )
 }
 
 /// Liveness: 200 with the version, so a load balancer and a human see the same thing.
@@ -132,6 +141,9 @@ async fn ingest_events(
         .engine
         .source(&source)
         .ok_or_else(|| ApiError::unknown_source(&source))?;
+    if log.def().options.connector != weir_catalog::Connector::Http {
+        return Err(ApiError::not_an_http_source(&source));
+    }
     let header_is = |name: header::HeaderName, prefixes: &[&str]| {
         headers
             .get(name)

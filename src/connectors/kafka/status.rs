@@ -1,0 +1,111 @@
+//! What a Kafka source's consumer is doing, for `weir.sources`, `weir.kafka_partitions` and
+//! `/metrics`: its state, its last error, and each partition's position and lag.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// One partition as the consumer sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionStatus {
+    /// The next offset Weir will append (everything before it is in the log).
+    pub next_offset: i64,
+    /// The broker's high watermark (the offset after its newest message), when last asked.
+    pub high_watermark: Option<i64>,
+}
+
+impl PartitionStatus {
+    /// Messages the broker holds that Weir has not appended yet.
+    pub fn lag(&self) -> Option<i64> {
+        self.high_watermark
+            .map(|high| (high - self.next_offset).max(0))
+    }
+}
+
+/// A consumer's status, shared between its thread and the readers.
+#[derive(Debug, Default)]
+pub struct KafkaStatus {
+    inner: Mutex<Inner>,
+}
+
+/// The status at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The last error, while it is not resolved (a later success clears it).
+    pub error: Option<String>,
+    /// Errors seen since start.
+    pub errors_total: u64,
+    /// Messages appended to the log since start (duplicates and refused ones not counted).
+    pub messages_total: u64,
+    /// Messages refused into `weir.dead_letters` since start.
+    pub dead_letters_total: u64,
+    /// Each assigned partition's position.
+    pub partitions: BTreeMap<i32, PartitionStatus>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    snapshot: Snapshot,
+}
+
+impl KafkaStatus {
+    /// The status now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().snapshot.clone()
+    }
+
+    /// Something failed: shown until something succeeds again.
+    pub fn error(&self, message: String) {
+        let mut inner = self.lock();
+        if inner.snapshot.error.as_ref() != Some(&message) {
+            tracing::warn!("kafka: {message}");
+        }
+        inner.snapshot.error = Some(message);
+        inner.snapshot.errors_total += 1;
+    }
+
+    /// The broker answered: the last error is resolved.
+    pub fn healthy(&self) {
+        self.lock().snapshot.error = None;
+    }
+
+    /// Partitions now consumed from `next_offset` on.
+    pub fn assigned(&self, offsets: impl IntoIterator<Item = (i32, i64)>) {
+        let mut inner = self.lock();
+        for (partition, next_offset) in offsets {
+            inner
+                .snapshot
+                .partitions
+                .entry(partition)
+                .or_default()
+                .next_offset = next_offset;
+        }
+    }
+
+    /// Messages up to `next_offset` (exclusive) of `partition` are in the log.
+    pub fn appended(&self, partition: i32, next_offset: i64, messages: u64, refused: u64) {
+        let mut inner = self.lock();
+        let snapshot = &mut inner.snapshot;
+        snapshot
+            .partitions
+            .entry(partition)
+            .or_default()
+            .next_offset = next_offset;
+        snapshot.messages_total += messages;
+        snapshot.dead_letters_total += refused;
+        snapshot.error = None;
+    }
+
+    /// The broker's high watermark of `partition`, as just read.
+    pub fn high_watermark(&self, partition: i32, high: i64) {
+        self.lock()
+            .snapshot
+            .partitions
+            .entry(partition)
+            .or_default()
+            .high_watermark = Some(high);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

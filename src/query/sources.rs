@@ -1,0 +1,213 @@
+//! The running side of sources: Kafka consumers, and the system tables that show every
+//! source's state (`weir.sources`) and each Kafka partition's position (`weir.kafka_partitions`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use weir_catalog::Connector;
+
+use super::provider::ReadOnlyTable;
+use crate::connectors::kafka::KafkaIngest;
+use crate::storage::{SourceLog, StorageError};
+
+/// Every registered source's log, by name.
+pub type SourceLogs = Arc<RwLock<HashMap<String, Arc<SourceLog>>>>;
+/// The consumer of every Kafka source, by source name.
+pub type KafkaConsumers = Arc<RwLock<HashMap<String, KafkaIngest>>>;
+
+fn connector_name(connector: Connector) -> &'static str {
+    match connector {
+        Connector::Http => "http",
+        Connector::Kafka => "kafka",
+        Connector::View => "view",
+    }
+}
+
+/// `weir.sources`: each source's connector, what its log holds, and its consumer's health.
+pub(super) fn sources_table(logs: SourceLogs, kafka: KafkaConsumers) -> ReadOnlyTable {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("connector", DataType::Utf8, false),
+        Field::new("topic", DataType::Utf8, true),
+        Field::new("events", DataType::Int64, false),
+        Field::new("log_entries", DataType::Int64, false),
+        Field::new("messages_consumed", DataType::Int64, true),
+        Field::new("dead_letters", DataType::Int64, true),
+        Field::new("errors", DataType::Int64, true),
+        Field::new("last_error", DataType::Utf8, true),
+    ]));
+    let table_schema = schema.clone();
+    ReadOnlyTable::new(schema, move || {
+        let logs = logs.read().unwrap_or_else(|e| e.into_inner());
+        let kafka = kafka.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<&String> = logs.keys().collect();
+        names.sort();
+        let logs: Vec<&Arc<SourceLog>> = names.iter().map(|n| &logs[*n]).collect();
+        let status: Vec<_> = names
+            .iter()
+            .map(|n| kafka.get(*n).map(|k| k.status().snapshot()))
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                names.iter().map(|n| n.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                logs.iter()
+                    .map(|l| connector_name(l.def().options.connector)),
+            )),
+            Arc::new(StringArray::from_iter(logs.iter().map(|l| {
+                l.def().options.kafka.as_ref().map(|k| k.topic.as_str())
+            }))),
+            Arc::new(Int64Array::from_iter_values(
+                logs.iter().map(|l| l.rows() as i64),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                logs.iter().map(|l| l.head() as i64),
+            )),
+            Arc::new(Int64Array::from_iter(
+                status
+                    .iter()
+                    .map(|s| s.as_ref().map(|s| s.messages_total as i64)),
+            )),
+            Arc::new(Int64Array::from_iter(
+                status
+                    .iter()
+                    .map(|s| s.as_ref().map(|s| s.dead_letters_total as i64)),
+            )),
+            Arc::new(Int64Array::from_iter(
+                status
+                    .iter()
+                    .map(|s| s.as_ref().map(|s| s.errors_total as i64)),
+            )),
+            Arc::new(StringArray::from_iter(
+                status
+                    .iter()
+                    .map(|s| s.as_ref().and_then(|s| s.error.clone())),
+            )),
+        ];
+        let batch = RecordBatch::try_new(table_schema.clone(), columns)
+            .map_err(|e| StorageError::InvalidValue(e.to_string()))?;
+        Ok(vec![batch])
+    })
+}
+
+/// `weir.kafka_partitions`: per Kafka source and partition, the next offset Weir appends,
+/// the broker's high watermark when last read, and the lag between them.
+pub(super) fn kafka_partitions_table(logs: SourceLogs, kafka: KafkaConsumers) -> ReadOnlyTable {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("partition", DataType::Int32, false),
+        Field::new("next_offset", DataType::Int64, false),
+        Field::new("high_watermark", DataType::Int64, true),
+        Field::new("lag", DataType::Int64, true),
+    ]));
+    let table_schema = schema.clone();
+    ReadOnlyTable::new(schema, move || {
+        let logs = logs.read().unwrap_or_else(|e| e.into_inner());
+        let kafka = kafka.read().unwrap_or_else(|e| e.into_inner());
+        let mut rows = Vec::new();
+        let mut names: Vec<&String> = kafka.keys().collect();
+        names.sort();
+        for name in names {
+            let topic = logs
+                .get(name)
+                .and_then(|l| l.def().options.kafka.as_ref().map(|k| k.topic.clone()))
+                .unwrap_or_default();
+            for (partition, p) in kafka[name].status().snapshot().partitions {
+                rows.push((name.clone(), topic.clone(), partition, p));
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.1.as_str()),
+            )),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.2))),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.3.next_offset),
+            )),
+            Arc::new(Int64Array::from_iter(
+                rows.iter().map(|r| r.3.high_watermark),
+            )),
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.3.lag()))),
+        ];
+        let batch = RecordBatch::try_new(table_schema.clone(), columns)
+            .map_err(|e| StorageError::InvalidValue(e.to_string()))?;
+        Ok(vec![batch])
+    })
+}
+
+/// The Prometheus text lines of the sources' consumers (`/metrics`).
+pub fn kafka_metrics(kafka: &KafkaConsumers) -> String {
+    use std::fmt::Write;
+    let kafka = kafka.read().unwrap_or_else(|e| e.into_inner());
+    let mut names: Vec<&String> = kafka.keys().collect();
+    names.sort();
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, lines: Vec<String>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for line in lines {
+            let _ = writeln!(out, "{name}{line}");
+        }
+    };
+    let snapshots: Vec<_> = names
+        .iter()
+        .map(|n| (n, kafka[*n].status().snapshot()))
+        .collect();
+    family(
+        "weir_kafka_source_up",
+        "gauge",
+        "1 while the source's consumer has no unresolved error.",
+        snapshots
+            .iter()
+            .map(|(n, s)| format!("{{source=\"{n}\"}} {}", u8::from(s.error.is_none())))
+            .collect(),
+    );
+    family(
+        "weir_kafka_source_errors_total",
+        "counter",
+        "Errors the source's consumer has met (broker unreachable, append failed).",
+        snapshots
+            .iter()
+            .map(|(n, s)| format!("{{source=\"{n}\"}} {}", s.errors_total))
+            .collect(),
+    );
+    family(
+        "weir_kafka_messages_total",
+        "counter",
+        "Messages appended to the source's log.",
+        snapshots
+            .iter()
+            .map(|(n, s)| format!("{{source=\"{n}\"}} {}", s.messages_total))
+            .collect(),
+    );
+    family(
+        "weir_kafka_dead_letters_total",
+        "counter",
+        "Messages refused into weir.dead_letters.",
+        snapshots
+            .iter()
+            .map(|(n, s)| format!("{{source=\"{n}\"}} {}", s.dead_letters_total))
+            .collect(),
+    );
+    family(
+        "weir_kafka_partition_lag",
+        "gauge",
+        "Messages the broker holds that the source has not appended yet.",
+        snapshots
+            .iter()
+            .flat_map(|(n, s)| {
+                s.partitions.iter().filter_map(move |(p, st)| {
+                    st.lag()
+                        .map(|lag| format!("{{source=\"{n}\",partition=\"{p}\"}} {lag}"))
+                })
+            })
+            .collect(),
+    );
+    out
+}
