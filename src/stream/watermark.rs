@@ -264,3 +264,82 @@ fn advance_partitions(
         .min()
         .filter(|&t| t != i64::MIN)
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    const S: i64 = 1_000_000;
+
+    /// An entry of (partition, event time s, arrival s) rows: columns ts, _partition,
+    /// _received_at.
+    fn entry(rows: &[(i32, i64, i64)]) -> RecordBatch {
+        let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()));
+        let utc = |v: Vec<i64>| TimestampMicrosecondArray::from(v).with_timezone("+00:00");
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("ts", time(), true),
+                Field::new("_partition", DataType::Int32, false),
+                Field::new("_received_at", time(), false),
+            ])),
+            vec![
+                Arc::new(utc(rows.iter().map(|r| r.1 * S).collect())),
+                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(utc(rows.iter().map(|r| r.2 * S).collect())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn clock(state: Option<ClockState>) -> EventClock {
+        EventClock::new(
+            ClockColumns {
+                event_time: 0,
+                received_at: 2,
+                delay_ms: 5_000,
+                max_future_skew_ms: 3_600_000,
+                partition: Some(1),
+                idle_timeout_ms: Some(10_000),
+            },
+            state,
+            "v",
+            "s",
+        )
+    }
+
+    #[test]
+    fn the_slowest_active_partition_holds_the_watermark() {
+        let mut c = clock(None);
+        let (_, late) = c.split(entry(&[(0, 100, 1), (1, 40, 1)])).unwrap();
+        assert!(late.is_none());
+        assert_eq!(
+            c.watermark(),
+            Some(35 * S),
+            "the older partition's time, less 5 s"
+        );
+        // Partition 1 moves on; partition 0's time is still the newest it has.
+        c.split(entry(&[(1, 90, 2)])).unwrap();
+        assert_eq!(c.watermark(), Some(85 * S));
+        // An event behind the watermark of the slowest partition is late.
+        let (on_time, late) = c.split(entry(&[(0, 80, 3), (1, 86, 3)])).unwrap();
+        assert_eq!((on_time.num_rows(), late.unwrap().num_rows()), (1, 1));
+
+        // The clock resumes from its committed state as if it had never stopped.
+        let mut resumed = clock(c.state());
+        for clock in [&mut c, &mut resumed] {
+            // Partition 1 falls silent; 10 s of arrivals later it no longer holds the
+            // watermark back.
+            clock.split(entry(&[(0, 120, 12)])).unwrap();
+            assert_eq!(
+                clock.watermark(),
+                Some(85 * S),
+                "partition 1 is still active"
+            );
+            clock.split(entry(&[(0, 130, 14)])).unwrap();
+            assert_eq!(clock.watermark(), Some(125 * S), "partition 1 went idle");
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub struct Snapshot {
     pub error: Option<String>,
     /// Errors seen since start.
     pub errors_total: u64,
-    /// Messages appended to the log since start (duplicates and refused ones not counted).
+    /// Messages consumed and not refused since start (duplicates dropped by `dedup_key` included).
     pub messages_total: u64,
     /// Messages refused into `weir.dead_letters` since start.
     pub dead_letters_total: u64,
