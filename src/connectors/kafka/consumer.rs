@@ -182,11 +182,11 @@ impl Consumer {
         }
         let partitions: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
         for &partition in assigned.keys() {
-            if let Ok((_, high)) =
-                consumer.fetch_watermarks(&options.topic, partition, BROKER_TIMEOUT)
-            {
-                self.status.high_watermark(partition, high);
-            }
+            // One failure says the broker is away; the rest would each wait out the timeout.
+            let (_, high) = consumer
+                .fetch_watermarks(&options.topic, partition, BROKER_TIMEOUT)
+                .map_err(|e| format!("reading the high watermark of partition {partition}: {e}"))?;
+            self.status.high_watermark(partition, high);
         }
         Ok(partitions)
     }
