@@ -143,6 +143,22 @@ impl TestServer {
         child.wait().expect("wait for weir")
     }
 
+    /// Waits up to `timeout` for the process to exit on its own (an armed failpoint).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for weir") {
+                self.child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kill -9 and start again on the same data directory.
     pub fn kill_and_restart(&mut self) {
         self.kill();

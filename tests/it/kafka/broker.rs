@@ -95,8 +95,15 @@ impl Broker {
 
     /// A producer that acknowledges once the broker has each message.
     pub fn producer(&self) -> TestProducer {
+        producer(self.addr)
+    }
+}
+
+/// A producer to the broker at `addr` that acknowledges once the broker has each message.
+pub fn producer(addr: SocketAddr) -> TestProducer {
+    {
         let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.addr.to_string())
+            .set("bootstrap.servers", addr.to_string())
             .set("acks", "all")
             .set("linger.ms", "5")
             .create()
