@@ -160,6 +160,31 @@ impl TestProducer {
     }
 }
 
+/// The offsets committed to consumer group `group` for `partitions` of `topic`.
+pub fn committed_offsets(addr: SocketAddr, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr.to_string())
+        .set("group.id", group)
+        .create()
+        .expect("create a consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("read the group's committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(offset) => offset,
+            _ => -1,
+        })
+        .collect()
+}
+
 /// A loopback TCP proxy to a target that can be cut (listener and every connection closed)
 /// and restored on the same port.
 pub struct Proxy {

@@ -209,6 +209,21 @@ async fn every_partition_is_consumed_exactly_once_across_kill_9() {
     )
     .await;
     assert_eq!(sources, [format!("kafka | user_events | {}", valid(8000))]);
+    // Offsets are committed to the consumer group too, for monitoring tools.
+    let addr = broker.addr;
+    let committed = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let offsets = broker::committed_offsets(addr, "weir-clicks", "user_events", 4);
+            if offsets.iter().sum::<i64>() == 8000 || Instant::now() > deadline {
+                return offsets;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(committed, [2000, 2000, 2000, 2000]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
