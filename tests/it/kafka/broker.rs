@@ -92,24 +92,17 @@ impl Broker {
             .expect("run tansu topic create");
         assert!(status.success(), "tansu topic create {topic}: {status}");
     }
-
-    /// A producer that acknowledges once the broker has each message.
-    pub fn producer(&self) -> TestProducer {
-        producer(self.addr)
-    }
 }
 
 /// A producer to the broker at `addr` that acknowledges once the broker has each message.
 pub fn producer(addr: SocketAddr) -> TestProducer {
-    {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-            .set("bootstrap.servers", addr.to_string())
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .create()
-            .expect("create a producer");
-        TestProducer { producer }
-    }
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", addr.to_string())
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+        .expect("create a producer");
+    TestProducer { producer }
 }
 
 impl Drop for Broker {
