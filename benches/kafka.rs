@@ -37,6 +37,33 @@ fn tansu() -> PathBuf {
     }
 }
 
+/// Reads every message of the topic with a plain consumer; returns how many it read.
+fn bare_consume(broker: &str, expected: usize) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", "bench-baseline")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..PARTITIONS as i32 {
+        list.add_partition_offset(TOPIC, partition, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&list).expect("assign");
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while read < expected && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            message.expect("message");
+            read += 1;
+        }
+    }
+    read
+}
+
 fn main() {
     let mut events_count = 1_000_000usize;
     let mut args = std::env::args().skip(1);
@@ -110,6 +137,16 @@ fn main() {
     eprintln!("  produced in {:.1} s", started.elapsed().as_secs_f64());
     drop(lines);
 
+    // Baseline in the same run: a bare rdkafka consumer reading the whole topic (what the
+    // broker and librdkafka alone allow on this machine).
+    let started = Instant::now();
+    let bare = bare_consume(&broker_addr, events_count);
+    let bare_time = started.elapsed();
+    eprintln!(
+        "  bare consumer: {bare} messages in {:.1} s",
+        bare_time.as_secs_f64()
+    );
+
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(&dir.path().join("data"));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -134,7 +171,7 @@ fn main() {
         let mut last = Instant::now();
         let consumed = loop {
             let rows: i64 = sql
-                .query_one("SELECT count(*) FROM events", &[])
+                .query_one("SELECT events FROM weir.sources WHERE name = 'events'", &[])
                 .await
                 .expect("count")
                 .get(0);
@@ -167,6 +204,10 @@ fn main() {
         println!("\n## Kafka source: {events_count} events, {PARTITIONS} partitions, tansu on the same 2 cores");
         println!("| stage | events/s | server cores busy | events/s per core | DataFusion batch, s | streaming/batch time |");
         println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        println!(
+            "| bare rdkafka consumer (baseline, no Weir) | {:.0} | | | | |",
+            rate(bare_time)
+        );
         println!(
             "| topic -> source log | {:.0} | | | | |",
             rate(consumed)

@@ -116,12 +116,17 @@ impl Consumer {
         let mut first_assignment = next.is_empty();
         let mut assigned = KafkaOffsets::new();
         let mut last_metadata: Option<Instant> = None;
+        let mut appended_since_commit = false;
         loop {
             if self.stopped() {
                 return Ok(());
             }
             if last_metadata.is_none_or(|at| at.elapsed() >= METADATA_EVERY) {
                 last_metadata = Some(Instant::now());
+                if appended_since_commit {
+                    commit_to_group(&consumer, &options.topic, &next);
+                    appended_since_commit = false;
+                }
                 match self.discover(&consumer, &options, &assigned) {
                     Ok(partitions) => {
                         self.status.healthy();
@@ -149,7 +154,8 @@ impl Consumer {
             if messages.is_empty() {
                 continue;
             }
-            self.append(&consumer, &options.topic, messages, &mut next)?;
+            self.append(&options.topic, messages, &mut next)?;
+            appended_since_commit = true;
         }
     }
 
@@ -302,7 +308,6 @@ impl Consumer {
     /// found late against another one consumed in the same poll.
     fn append(
         &self,
-        consumer: &BaseConsumer<Context>,
         topic: &str,
         messages: Vec<Message>,
         next: &mut KafkaOffsets,
@@ -358,16 +363,23 @@ impl Consumer {
         {
             outcome.map_err(|e| e.to_string())?;
         }
-        let mut commit = TopicPartitionList::new();
         for (partition, (end, accepted, refused)) in ends {
             next.insert(partition, end);
             self.status.appended(partition, end, accepted, refused);
-            let _ = commit.add_partition_offset(topic, partition, Offset::Offset(end));
-        }
-        // For monitoring only: what Weir resumes from is stored with the log.
-        if let Err(e) = consumer.commit(&commit, CommitMode::Async) {
-            tracing::debug!("committing offsets to the consumer group: {e}");
         }
         Ok(())
+    }
+}
+
+/// Commits `next` to the consumer group, for monitoring tools only: what Weir resumes from is
+/// stored with the log. Once a metadata round (2 s) rather than once an append: the group
+/// sees progress soon enough, and the broker is not asked to commit many times a second.
+fn commit_to_group(consumer: &BaseConsumer<Context>, topic: &str, next: &KafkaOffsets) {
+    let mut list = TopicPartitionList::new();
+    for (&partition, &offset) in next {
+        let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));
+    }
+    if let Err(e) = consumer.commit(&list, CommitMode::Async) {
+        tracing::debug!("committing offsets to the consumer group: {e}");
     }
 }

@@ -35,6 +35,17 @@ async fn wait_for(
     }
 }
 
+/// `GET /metrics`.
+async fn scrape_metrics(server: &TestServer) -> String {
+    let url = format!("http://{}/metrics", server.http);
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// The source's unresolved error, or 'none'.
+fn last_error_of(source: &str) -> String {
+    format!("SELECT coalesce(last_error, 'none') FROM weir.sources WHERE name = '{source}'")
+}
+
 async fn wait_for_count(client: &tokio_postgres::Client, sql: &str, expected: usize) {
     let expected = expected.to_string();
     wait_for(client, sql, Duration::from_secs(90), |v| v == expected).await;
@@ -247,20 +258,12 @@ async fn a_broker_outage_is_shown_and_recovered_from_without_loss() {
 
     broker.proxy.cut();
     // The consumer cannot reach the broker: weir.sources and /metrics say so.
-    let error = wait_for(
-        &client,
-        "SELECT coalesce(last_error, 'none') FROM weir.sources WHERE name = 's'",
-        Duration::from_secs(30),
-        |v| v != "none",
-    )
+    let error = wait_for(&client, &last_error_of("s"), Duration::from_secs(30), |v| {
+        v != "none"
+    })
     .await;
     assert!(!error.is_empty());
-    let metrics = reqwest::get(format!("http://{}/metrics", server.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(&server).await;
     assert!(
         metrics.contains("weir_kafka_source_up{source=\"s\"} 0"),
         "{metrics}"
@@ -271,19 +274,11 @@ async fn a_broker_outage_is_shown_and_recovered_from_without_loss() {
     wait_for_count(&client, "SELECT count(*) FROM s", 1500).await;
     let distinct = sorted_rows(&client, "SELECT count(DISTINCT event_id) FROM s").await;
     assert_eq!(distinct, ["1500"]);
-    wait_for(
-        &client,
-        "SELECT coalesce(last_error, 'none') FROM weir.sources WHERE name = 's'",
-        Duration::from_secs(30),
-        |v| v == "none",
-    )
+    wait_for(&client, &last_error_of("s"), Duration::from_secs(30), |v| {
+        v == "none"
+    })
     .await;
-    let metrics = reqwest::get(format!("http://{}/metrics", server.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(&server).await;
     assert!(
         metrics.contains("weir_kafka_source_up{source=\"s\"} 1"),
         "{metrics}"
@@ -390,7 +385,7 @@ async fn partitions_that_appear_while_running_are_consumed() {
         .unwrap();
     let error = wait_for(
         &client,
-        "SELECT coalesce(last_error, 'none') FROM weir.sources WHERE name = 'later'",
+        &last_error_of("later"),
         Duration::from_secs(30),
         |v| v != "none",
     )
