@@ -13,3 +13,4 @@ pub mod query;
 pub mod server;
 pub mod storage;
 pub mod stream;
+pub mod telemetry;

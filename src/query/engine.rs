@@ -237,11 +237,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The Prometheus text of the sources' consumers.
-    pub fn kafka_metrics(&self) -> String {
-        super::sources::kafka_metrics(&self.kafka)
-    }
-
     /// Where refused events are recorded.
     pub fn dead_letters(&self) -> &Arc<DeadLetters> {
         &self.dead_letters
@@ -263,6 +258,7 @@ impl Engine {
         statement: &Statement,
         params: Option<ParamValues>,
     ) -> Result<QueryResult, QueryError> {
+        let started = std::time::Instant::now();
         let result = match statement {
             Statement::Flush => self.flush().await,
             Statement::CreateView(create) => {
@@ -291,6 +287,12 @@ impl Engine {
             Statement::Show(WeirObject::Source) => Ok(self.show_sources()),
             Statement::Show(WeirObject::View) => Ok(self.show_views()),
         };
+        // A query's rows stream after this returns: its figure is planning and start.
+        crate::telemetry::seconds(
+            crate::telemetry::QUERY_SECONDS,
+            ("kind", latency_kind(statement).into()),
+            started.elapsed(),
+        );
         result.map_err(QueryError::into_weir)
     }
 
@@ -750,5 +752,21 @@ fn statement_kind(statement: &ast::Statement) -> String {
         words.first().copied().unwrap_or("statement").to_string()
     } else {
         keywords.join(" ")
+    }
+}
+
+/// The `kind` label of a statement's latency.
+fn latency_kind(statement: &Statement) -> &'static str {
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    match statement {
+        Statement::Flush => "flush",
+        Statement::CreateSource(_) | Statement::CreateView(_) | Statement::Drop(_) => "ddl",
+        Statement::Show(_) => "show",
+        Statement::Standard(s) => match s.as_ref() {
+            Sql::Query(_) => "query",
+            Sql::Insert(_) | Sql::Update { .. } | Sql::Delete(_) => "dml",
+            Sql::CreateTable(_) | Sql::Drop { .. } | Sql::CreateView { .. } => "ddl",
+            _ => "other",
+        },
     }
 }

@@ -66,6 +66,15 @@ impl Cf {
     }
 }
 
+/// What [`Db::stats`] reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// Estimated bytes of live data.
+    pub live_data_bytes: u64,
+    /// Estimated bytes compaction has yet to rewrite.
+    pub pending_compaction_bytes: u64,
+}
+
 /// The database. Writes are atomic batches with a synced WAL: a statement is acknowledged only
 /// once its batch would survive a crash of the process or the machine.
 pub struct Db {
@@ -129,6 +138,25 @@ impl Db {
             synced,
             dedup_windows,
         })
+    }
+
+    /// RocksDB's estimates of the live data and of the bytes compaction has yet to
+    /// rewrite, over all column families.
+    pub fn stats(&self) -> DbStats {
+        let mut stats = DbStats::default();
+        for cf in Cf::ALL {
+            let handle = self.cf(cf);
+            let property = |name: &str| {
+                self.inner
+                    .property_int_value_cf(handle, name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0)
+            };
+            stats.live_data_bytes += property("rocksdb.estimate-live-data-size");
+            stats.pending_compaction_bytes += property("rocksdb.estimate-pending-compaction-bytes");
+        }
+        stats
     }
 
     /// The handle of a column family.

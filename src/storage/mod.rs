@@ -17,7 +17,7 @@ mod table_store;
 mod view_store;
 
 pub use catalog_store::CatalogStore;
-pub use db::{Cf, Db};
+pub use db::{Cf, Db, DbStats};
 pub use dead_letters::{DeadLetter, DeadLetters, KafkaPosition};
 pub use error::StorageError;
 pub use kafka_offsets::KafkaOffsets;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::storage::{EpochWrite, SourceLog, StorageError, ViewStore};
+use crate::telemetry;
 
 /// A position in the log: the next sequence number to read and the events read before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,15 +74,18 @@ impl LogReader {
 #[derive(Debug)]
 pub struct EpochWriter {
     store: Arc<ViewStore>,
+    /// The view's name, for the commit-latency metric.
+    view: String,
     in_flight: Option<(Position, JoinHandle<Result<(), StorageError>>)>,
     committed: Position,
 }
 
 impl EpochWriter {
-    /// A writer for `store`, whose committed position is `committed`.
-    pub fn new(store: Arc<ViewStore>, committed: Position) -> Self {
+    /// A writer for view `view`'s `store`, whose committed position is `committed`.
+    pub fn new(store: Arc<ViewStore>, view: &str, committed: Position) -> Self {
         Self {
             store,
+            view: view.to_string(),
             in_flight: None,
             committed,
         }
@@ -99,10 +103,19 @@ impl EpochWriter {
             next_seq: write.next_seq,
             events_done: write.events_done,
         };
-        let store = self.store.clone();
+        let (store, view) = (self.store.clone(), self.view.clone());
         self.in_flight = Some((
             position,
-            tokio::task::spawn_blocking(move || store.commit(write)),
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let committed = store.commit(write);
+                telemetry::seconds(
+                    telemetry::VIEW_COMMIT_SECONDS,
+                    ("view", view),
+                    started.elapsed(),
+                );
+                committed
+            }),
         ));
         Ok(())
     }

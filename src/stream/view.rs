@@ -101,7 +101,7 @@ impl ViewRunner {
             let clock = event_clock(&def, &query, &log, clock);
             return Ok(Self {
                 reader: LogReader::new(log.clone()),
-                writer: EpochWriter::new(store.clone(), position),
+                writer: EpochWriter::new(store.clone(), &def.name, position),
                 states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new(), None, 0),
                 state_schema: Arc::new(Schema::empty()),
                 events,
@@ -173,7 +173,7 @@ impl ViewRunner {
         let clock = event_clock(&def, &query, &log, clock);
         Ok(Self {
             reader: LogReader::new(log.clone()),
-            writer: EpochWriter::new(store.clone(), position),
+            writer: EpochWriter::new(store.clone(), &def.name, position),
             def,
             query,
             log,
@@ -287,7 +287,7 @@ impl ViewRunner {
         self.reader.reset();
         let (position, clock) = committed_position(&self.store).await?;
         self.position = position;
-        self.writer = EpochWriter::new(self.store.clone(), position);
+        self.writer = EpochWriter::new(self.store.clone(), &self.def.name, position);
         self.clock = event_clock(&self.def, &self.query, &self.log, clock);
         self.states = self.states.emptied();
         if !self.query.append_only {
@@ -324,6 +324,11 @@ impl ViewRunner {
             }
         }
         self.events.set(delta);
+        let set_aside: usize = late.iter().map(|(_, rows)| rows.num_rows()).sum();
+        if set_aside > 0 {
+            metrics::counter!(crate::telemetry::VIEW_LATE_EVENTS, "view" => self.def.name.clone())
+                .increment(set_aside as u64);
+        }
         let partials = self.partial.run(&self.ctx).await?;
         let watermark = self.clock.as_ref().and_then(EventClock::watermark);
         let mut write = EpochWrite {

@@ -9,6 +9,7 @@ mod ingest;
 mod ingest_crash;
 mod kafka;
 mod lifecycle;
+mod metrics;
 mod postgres_client;
 mod psql;
 mod server;

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use metrics::counter;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -21,6 +22,7 @@ use crate::connectors::backpressure::IngestGate;
 use crate::connectors::enrich::{Enrichment, device_class};
 use crate::connectors::http::{Framing, IngestError, IngestOutcome, IngestRequest, ingest};
 use crate::query::Engine;
+use crate::telemetry;
 pub use error::ApiError;
 
 /// The bounds the event collector enforces.
@@ -69,11 +71,11 @@ pub async fn serve(
     }
 }
 
-/// Prometheus text: for now the Kafka consumers' health, counts and lag.
+/// Prometheus text (`telemetry.rs`).
 async fn metrics(State(api): State<Api>) -> ([(header::HeaderName, &'static str); 1], String) {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        api.engine.kafka_metrics(),
+        crate::telemetry::render(&api.engine),
     )
 }
 
@@ -175,6 +177,8 @@ async fn ingest_events(
                 .map(device_class),
         },
     };
+    let started = std::time::Instant::now();
+    let bytes = request.body.len() as u64;
     // Held until the blocking work ends, even if the client goes away before it does.
     let admission = api.gate.try_admit(request.body.len())?;
     let received_at_us = chrono::Utc::now().timestamp_micros();
@@ -186,6 +190,16 @@ async fn ingest_events(
     })
     .await
     .map_err(|e| ApiError::from(IngestError::Storage(e.to_string())))??;
+    let labels = [("source", source.clone())];
+    counter!(telemetry::SOURCE_BYTES, &labels).increment(bytes);
+    counter!(telemetry::SOURCE_EVENTS, &labels).increment(outcome.accepted as u64);
+    counter!(telemetry::SOURCE_DUPLICATES, &labels).increment(outcome.duplicates as u64);
+    counter!(telemetry::SOURCE_REJECTED, &labels).increment(outcome.rejected as u64);
+    telemetry::seconds(
+        telemetry::INGEST_SECONDS,
+        ("source", source),
+        started.elapsed(),
+    );
     let status = if outcome.rejected == 0 {
         StatusCode::ACCEPTED
     } else {

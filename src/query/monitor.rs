@@ -1,0 +1,63 @@
+//! What the engine tells `/metrics` when scraped: each view's progress and lag, each Kafka
+//! consumer's status, and storage estimates.
+
+use crate::connectors::kafka::Snapshot;
+use crate::storage::DbStats;
+
+use super::Engine;
+
+/// One running view, as scraped.
+#[derive(Debug, Clone)]
+pub struct ViewGauges {
+    /// The view's name.
+    pub name: String,
+    /// The source (or view) whose log it follows.
+    pub source: String,
+    /// Events in the log the view has not committed yet.
+    pub lag_events: u64,
+    /// Log entries the view has not committed yet.
+    pub lag_entries: u64,
+    /// Its watermark (µs), if it follows one.
+    pub watermark_us: Option<i64>,
+    /// Groups with aggregate state.
+    pub state_groups: usize,
+    /// Of those, the groups whose state is in memory.
+    pub cached_groups: usize,
+}
+
+impl Engine {
+    /// Every running view's progress and lag.
+    pub fn view_gauges(&self) -> Vec<ViewGauges> {
+        let views = self.views.read().unwrap_or_else(|e| e.into_inner());
+        views
+            .iter()
+            .map(|(name, handle)| {
+                let now = handle.progress().now();
+                let log = handle.log();
+                ViewGauges {
+                    name: name.clone(),
+                    source: log.def().name.clone(),
+                    lag_events: log.rows().saturating_sub(now.events_done),
+                    lag_entries: log.head().saturating_sub(now.next_seq),
+                    watermark_us: now.watermark,
+                    state_groups: now.state_groups,
+                    cached_groups: now.cached_groups,
+                }
+            })
+            .collect()
+    }
+
+    /// Every Kafka source's consumer status.
+    pub fn kafka_snapshots(&self) -> Vec<(String, Snapshot)> {
+        let kafka = self.kafka.read().unwrap_or_else(|e| e.into_inner());
+        kafka
+            .iter()
+            .map(|(name, consumer)| (name.clone(), consumer.status().snapshot()))
+            .collect()
+    }
+
+    /// RocksDB's size estimates.
+    pub fn storage_gauges(&self) -> Option<DbStats> {
+        Some(self.db.stats())
+    }
+}

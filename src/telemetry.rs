@@ -1,0 +1,97 @@
+//! Prometheus metrics (`GET /metrics`): counters and histograms recorded where things happen
+//! (`metrics` macros), gauges read from the engine's state when scraped. The recorder is
+//! process-wide and installed by `weir serve`; without it (unit tests, the library used
+//! alone) every macro is a no-op.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::query::Engine;
+
+/// Events accepted into a source's log (duplicates not counted), by `source`.
+pub const SOURCE_EVENTS: &str = "weir_source_events_total";
+/// Bytes of request bodies received, by `source`.
+pub const SOURCE_BYTES: &str = "weir_source_bytes_total";
+/// Events dropped as duplicates of accepted ones, by `source`.
+pub const SOURCE_DUPLICATES: &str = "weir_source_duplicates_total";
+/// Events refused into `weir.dead_letters`, by `source`.
+pub const SOURCE_REJECTED: &str = "weir_source_rejected_total";
+/// Time to answer an ingest request (decode, validate, durable append), by `source`.
+pub const INGEST_SECONDS: &str = "weir_ingest_request_seconds";
+/// Events a view set aside as late or too far ahead, by `view`.
+pub const VIEW_LATE_EVENTS: &str = "weir_view_late_events_total";
+/// Time for one epoch's atomic write to land, by `view`.
+pub const VIEW_COMMIT_SECONDS: &str = "weir_view_epoch_commit_seconds";
+/// Time to run a statement, by `kind` (query, dml, ddl, flush, other).
+pub const QUERY_SECONDS: &str = "weir_query_seconds";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls keep the first).
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let latency = [
+            0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            5.0, 10.0,
+        ];
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
+            .expect("non-empty buckets")
+            .install_recorder()
+            .expect("the only metrics recorder of the process")
+    });
+}
+
+/// The Prometheus text of every metric, gauges read from `engine` now.
+pub fn render(engine: &Engine) -> String {
+    let Some(handle) = HANDLE.get() else {
+        return String::new();
+    };
+    record_gauges(engine);
+    handle.render()
+}
+
+/// Records a duration in seconds.
+pub fn seconds(name: &'static str, label: (&'static str, String), took: Duration) {
+    histogram!(name, label.0 => label.1).record(took.as_secs_f64());
+}
+
+fn record_gauges(engine: &Engine) {
+    let now_us = chrono::Utc::now().timestamp_micros();
+    for view in engine.view_gauges() {
+        let labels = [("view", view.name.clone()), ("source", view.source.clone())];
+        gauge!("weir_view_lag_events", &labels).set(view.lag_events as f64);
+        gauge!("weir_view_lag_entries", &labels).set(view.lag_entries as f64);
+        gauge!("weir_view_state_groups", &labels).set(view.state_groups as f64);
+        gauge!("weir_view_cached_groups", &labels).set(view.cached_groups as f64);
+        if let Some(watermark) = view.watermark_us {
+            // How far event time as the view sees it trails the wall clock.
+            gauge!("weir_view_watermark_delay_seconds", &labels)
+                .set((now_us - watermark) as f64 / 1e6);
+        }
+    }
+    for (source, status) in engine.kafka_snapshots() {
+        let labels = [("source", source.clone())];
+        gauge!("weir_kafka_source_up", &labels).set(f64::from(u8::from(status.error.is_none())));
+        counter!("weir_kafka_source_errors_total", &labels).absolute(status.errors_total);
+        counter!("weir_kafka_messages_total", &labels).absolute(status.messages_total);
+        counter!("weir_kafka_dead_letters_total", &labels).absolute(status.dead_letters_total);
+        for (partition, p) in &status.partitions {
+            if let Some(lag) = p.lag() {
+                gauge!(
+                    "weir_kafka_partition_lag",
+                    "source" => source.clone(),
+                    "partition" => partition.to_string()
+                )
+                .set(lag as f64);
+            }
+        }
+    }
+    if let Some(db) = engine.storage_gauges() {
+        gauge!("weir_rocksdb_live_data_bytes").set(db.live_data_bytes as f64);
+        gauge!("weir_rocksdb_pending_compaction_bytes").set(db.pending_compaction_bytes as f64);
+    }
+}

@@ -1,0 +1,130 @@
+//! `GET /metrics` moves with what happens: an ingest raises the source's counters and its
+//! latency histogram, a late event raises the view's late count, a view's lag returns to zero
+//! after `FLUSH`, statements are timed by kind.
+
+use super::server::TestServer;
+
+/// The value of the sample `name{labels}` in Prometheus text, if present.
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().expect("a number"))
+}
+
+async fn scrape(server: &TestServer) -> String {
+    let url = format!("http://{}/metrics", server.http);
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+async fn post(server: &TestServer, body: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://{}/api/events/clicks", server.http))
+        .header("content-type", "application/x-ndjson")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn metrics_move_with_ingest_late_events_lag_and_queries() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE SOURCE clicks (id VARCHAR NOT NULL, ts TIMESTAMPTZ NOT NULL, \
+             WATERMARK FOR ts AS ts - INTERVAL '1 second') \
+             WITH (connector = 'http', dedup_key = 'id'); \
+             CREATE MATERIALIZED VIEW per_minute AS SELECT window_start, count(*) AS n \
+             FROM TUMBLE(clicks, ts, INTERVAL '1 minute') GROUP BY window_start, window_end",
+        )
+        .await
+        .unwrap();
+    let source = "{source=\"clicks\"}";
+
+    // Two good events, one repeat, one refused.
+    let body = "{\"id\":\"a\",\"ts\":\"2026-01-01T00:00:10Z\"}\n\
+                {\"id\":\"b\",\"ts\":\"2026-01-01T00:05:00Z\"}\n\
+                {\"id\":\"a\",\"ts\":\"2026-01-01T00:00:10Z\"}\n\
+                {\"id\":\"c\",\"ts\":\"not a time\"}\n";
+    assert_eq!(post(&server, body).await, 400);
+    client.batch_execute("FLUSH").await.unwrap();
+    let text = scrape(&server).await;
+    assert_eq!(
+        sample(&text, &format!("weir_source_events_total{source}")),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &format!("weir_source_duplicates_total{source}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("weir_source_rejected_total{source}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("weir_source_bytes_total{source}")),
+        Some(body.len() as f64)
+    );
+    assert_eq!(
+        sample(&text, &format!("weir_ingest_request_seconds_count{source}")),
+        Some(1.0)
+    );
+    let view = "{view=\"per_minute\",source=\"clicks\"}";
+    assert_eq!(
+        sample(&text, &format!("weir_view_lag_events{view}")),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(sample(&text, &format!("weir_view_watermark_delay_seconds{view}")).is_some());
+    assert!(
+        sample(
+            &text,
+            "weir_view_epoch_commit_seconds_count{view=\"per_minute\"}"
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+    assert_eq!(
+        sample(&text, "weir_view_late_events_total{view=\"per_minute\"}"),
+        None,
+        "nothing late yet"
+    );
+
+    // An event behind the watermark (00:04:59) is late.
+    assert_eq!(
+        post(&server, "{\"id\":\"d\",\"ts\":\"2026-01-01T00:01:00Z\"}\n").await,
+        202
+    );
+    client.batch_execute("FLUSH").await.unwrap();
+    let text = scrape(&server).await;
+    assert_eq!(
+        sample(&text, "weir_view_late_events_total{view=\"per_minute\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &format!("weir_source_events_total{source}")),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("weir_view_lag_events{view}")),
+        Some(0.0)
+    );
+
+    // Statements are timed by kind; storage reports its size.
+    client
+        .simple_query("SELECT count(*) FROM clicks")
+        .await
+        .unwrap();
+    let text = scrape(&server).await;
+    assert!(sample(&text, "weir_query_seconds_count{kind=\"query\"}").is_some_and(|n| n >= 1.0));
+    assert!(sample(&text, "weir_query_seconds_count{kind=\"flush\"}").is_some_and(|n| n >= 2.0));
+    assert!(sample(&text, "weir_query_seconds_count{kind=\"ddl\"}").is_some_and(|n| n >= 2.0));
+    assert!(sample(&text, "weir_rocksdb_live_data_bytes").is_some());
+    assert!(sample(&text, "weir_rocksdb_pending_compaction_bytes").is_some());
+}
