@@ -23,6 +23,11 @@ pub const SOURCE_REJECTED: &str = "weir_source_rejected_total";
 pub const INGEST_SECONDS: &str = "weir_ingest_request_seconds";
 /// Events a view set aside as late or too far ahead, by `view`.
 pub const VIEW_LATE_EVENTS: &str = "weir_view_late_events_total";
+/// Group states an epoch needed, by `view`; and of those, the ones not in the cache (read back
+/// from RocksDB). Their ratio is the state cache's miss rate.
+pub const VIEW_CACHE_LOOKUPS: &str = "weir_view_state_cache_lookups_total";
+/// See [`VIEW_CACHE_LOOKUPS`].
+pub const VIEW_CACHE_MISSES: &str = "weir_view_state_cache_misses_total";
 /// Time for one epoch's atomic write to land, by `view`.
 pub const VIEW_COMMIT_SECONDS: &str = "weir_view_epoch_commit_seconds";
 /// Time to run a statement, by `kind` (query, dml, ddl, flush, other).
@@ -67,6 +72,10 @@ fn record_gauges(engine: &Engine) {
         gauge!("weir_view_lag_entries", &labels).set(view.lag_entries as f64);
         gauge!("weir_view_state_groups", &labels).set(view.state_groups as f64);
         gauge!("weir_view_cached_groups", &labels).set(view.cached_groups as f64);
+        if let Some(newest) = view.event_time_us {
+            // How far the newest event time the view has committed trails the wall clock.
+            gauge!("weir_view_freshness_seconds", &labels).set((now_us - newest) as f64 / 1e6);
+        }
         if let Some(watermark) = view.watermark_us {
             // How far event time as the view sees it trails the wall clock.
             gauge!("weir_view_watermark_delay_seconds", &labels)

@@ -17,6 +17,7 @@ use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Value};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use weir_catalog::{Catalog, CatalogObject, ObjectKind, SourceDef};
 use weir_sql::ast::WeirObject;
 use weir_sql::{SqlError, Statement};
@@ -259,6 +260,26 @@ impl Engine {
         params: Option<ParamValues>,
     ) -> Result<QueryResult, QueryError> {
         let started = std::time::Instant::now();
+        let kind = latency_kind(statement);
+        let result = self
+            .execute_statement(session, statement, params)
+            .instrument(tracing::debug_span!("statement", kind))
+            .await;
+        // A query's rows stream after this returns: its figure is planning and start.
+        crate::telemetry::seconds(
+            crate::telemetry::QUERY_SECONDS,
+            ("kind", kind.into()),
+            started.elapsed(),
+        );
+        result
+    }
+
+    async fn execute_statement(
+        &self,
+        session: &Session,
+        statement: &Statement,
+        params: Option<ParamValues>,
+    ) -> Result<QueryResult, QueryError> {
         let result = match statement {
             Statement::Flush => self.flush().await,
             Statement::CreateView(create) => {
@@ -287,12 +308,6 @@ impl Engine {
             Statement::Show(WeirObject::Source) => Ok(self.show_sources()),
             Statement::Show(WeirObject::View) => Ok(self.show_views()),
         };
-        // A query's rows stream after this returns: its figure is planning and start.
-        crate::telemetry::seconds(
-            crate::telemetry::QUERY_SECONDS,
-            ("kind", latency_kind(statement).into()),
-            started.elapsed(),
-        );
         result.map_err(QueryError::into_weir)
     }
 

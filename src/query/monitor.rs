@@ -19,6 +19,9 @@ pub struct ViewGauges {
     pub lag_entries: u64,
     /// Its watermark (µs), if it follows one.
     pub watermark_us: Option<i64>,
+    /// The newest event time it has committed (µs): its watermark plus the source's delay
+    /// (over a Kafka source, the slowest active partition's newest).
+    pub event_time_us: Option<i64>,
     /// Groups with aggregate state.
     pub state_groups: usize,
     /// Of those, the groups whose state is in memory.
@@ -40,6 +43,10 @@ impl Engine {
                     lag_events: log.rows().saturating_sub(now.events_done),
                     lag_entries: log.head().saturating_sub(now.next_seq),
                     watermark_us: now.watermark,
+                    event_time_us: now.watermark.map(|w| {
+                        let delay_ms = log.def().watermark.as_ref().map_or(0, |w| w.delay_ms);
+                        w.saturating_add(delay_ms as i64 * 1000)
+                    }),
                     state_groups: now.state_groups,
                     cached_groups: now.cached_groups,
                 }

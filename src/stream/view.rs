@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::common::TableReference;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use tracing::Instrument;
 use weir_catalog::{ColumnType, Connector, Emit, KAFKA_PARTITION_COLUMN, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
@@ -304,6 +305,16 @@ impl ViewRunner {
 
     /// Processes `entries` (none: only the watermark moved) and commits the epoch.
     async fn run_epoch(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
+        let span = tracing::debug_span!(
+            "epoch",
+            view = %self.def.name,
+            entries = entries.len(),
+            from = self.position.next_seq
+        );
+        self.run_epoch_in(entries).instrument(span).await
+    }
+
+    async fn run_epoch_in(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
         let (first, next_seq) = match (entries.first(), entries.last()) {
             (Some(&(first, _)), Some(&(last, _))) => (first, last + 1),
             _ => (self.position.next_seq, self.position.next_seq),
@@ -437,6 +448,11 @@ impl ViewRunner {
     /// Reads the stored states of `keys` that are not in memory back into the cache.
     async fn load_missing(&mut self, keys: &[Vec<u8>]) -> Result<()> {
         let missing = self.states.missing(keys);
+        let view = self.def.name.clone();
+        metrics::counter!(crate::telemetry::VIEW_CACHE_MISSES, "view" => view.clone())
+            .increment(missing.len() as u64);
+        metrics::counter!(crate::telemetry::VIEW_CACHE_LOOKUPS, "view" => view)
+            .increment(keys.len() as u64);
         if missing.is_empty() {
             return Ok(());
         }

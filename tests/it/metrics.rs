@@ -82,6 +82,21 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         "{text}"
     );
     assert!(sample(&text, &format!("weir_view_watermark_delay_seconds{view}")).is_some());
+    // The newest event (2026-01-01T00:05:00Z) is older than now by about the time since then.
+    let freshness = sample(&text, &format!("weir_view_freshness_seconds{view}")).unwrap();
+    let since = (chrono::Utc::now()
+        - "2026-01-01T00:05:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap())
+    .num_seconds() as f64;
+    assert!((freshness - since).abs() < 60.0, "{freshness} vs {since}");
+    assert!(
+        sample(
+            &text,
+            "weir_view_state_cache_lookups_total{view=\"per_minute\"}"
+        )
+        .is_some_and(|n| n >= 2.0)
+    );
     assert!(
         sample(
             &text,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use metrics::counter;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -16,6 +17,7 @@ use super::decode::{Message, MessageDecoder};
 use super::status::KafkaStatus;
 use crate::storage::kafka_offsets::{self, KafkaOffsets};
 use crate::storage::{Db, DeadLetters, Entry, SourceLog};
+use crate::telemetry;
 
 /// How long one poll waits for messages before the loop looks around (stop, metadata).
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -356,13 +358,23 @@ impl Consumer {
         self.dead_letters
             .record(&decoded.dead_letters)
             .map_err(|e| format!("recording dead letters: {e}"))?;
+        let source = [("source", self.log.def().name.clone())];
         for outcome in self
             .log
             .append_entries(vec![entry])
             .map_err(|e| e.to_string())?
         {
-            outcome.map_err(|e| e.to_string())?;
+            let appended = outcome.map_err(|e| e.to_string())?;
+            counter!(telemetry::SOURCE_EVENTS, &source).increment(appended.rows as u64);
+            counter!(telemetry::SOURCE_DUPLICATES, &source).increment(appended.duplicates as u64);
         }
+        counter!(telemetry::SOURCE_REJECTED, &source).increment(decoded.dead_letters.len() as u64);
+        counter!(telemetry::SOURCE_BYTES, &source).increment(
+            messages
+                .iter()
+                .map(|m| m.payload.as_ref().map_or(0, Vec::len) as u64)
+                .sum(),
+        );
         for (partition, (end, accepted, refused)) in ends {
             next.insert(partition, end);
             self.status.appended(partition, end, accepted, refused);

@@ -283,6 +283,10 @@ async fn a_broker_outage_is_shown_and_recovered_from_without_loss() {
         metrics.contains("weir_kafka_source_up{source=\"s\"} 1"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("weir_source_events_total{source=\"s\"} 1500"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
