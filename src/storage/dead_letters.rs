@@ -16,6 +16,9 @@ use rocksdb::WriteBatch;
 use super::source_log::{decode, encode};
 use super::{Cf, Db, StorageError};
 
+/// Refused events staged as one put into `dead_letters`: key, value.
+pub type StagedLetters = (Vec<u8>, Vec<u8>);
+
 /// One refused event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
@@ -87,8 +90,21 @@ impl DeadLetters {
 
     /// Records `letters` durably.
     pub fn record(&self, letters: &[DeadLetter]) -> Result<(), StorageError> {
-        if letters.is_empty() {
+        let Some((key, value)) = self.stage(letters)? else {
             return Ok(());
+        };
+        let mut write = WriteBatch::default();
+        write.put_cf(self.db.cf(Cf::DeadLetters), key, value);
+        self.db.write(write)
+    }
+
+    /// `letters` as a put into `dead_letters` (`None` for none), to commit with other writes:
+    /// a Kafka poll's refused messages land with the entry and offsets that pass them, so a
+    /// crash records them once or not at all. The key's sequence number is taken now; one
+    /// whose write never lands leaves a gap, nothing else.
+    pub fn stage(&self, letters: &[DeadLetter]) -> Result<Option<StagedLetters>, StorageError> {
+        if letters.is_empty() {
+            return Ok(None);
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(
@@ -130,11 +146,9 @@ impl DeadLetters {
             .map_err(|e| StorageError::InvalidValue(e.to_string()))?;
         let value = encode(&batch)?;
         let mut next_seq = self.next_seq.lock().unwrap_or_else(|e| e.into_inner());
-        let mut write = WriteBatch::default();
-        write.put_cf(self.db.cf(Cf::DeadLetters), next_seq.to_be_bytes(), value);
-        self.db.write(write)?;
+        let key = next_seq.to_be_bytes().to_vec();
         *next_seq += 1;
-        Ok(())
+        Ok(Some((key, value)))
     }
 
     /// A batch stored before the table had its later (nullable) columns, with them null.

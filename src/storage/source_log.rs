@@ -65,14 +65,14 @@ pub struct Staged {
     rows: u64,
 }
 
-/// One batch to append as a log entry (in the log's schema), with writes to the `meta`
-/// column family that commit with it.
+/// One batch to append as a log entry (in the log's schema), with other writes that commit
+/// with it (a connector's consumed offsets, its refused messages).
 #[derive(Debug)]
 pub struct Entry {
     /// The rows, in the log's schema.
     pub batch: RecordBatch,
-    /// Key/value puts into `meta`.
-    pub meta: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Puts: column family, key, value.
+    pub writes: Vec<(Cf, Vec<u8>, Vec<u8>)>,
 }
 
 /// Why a queued append was not stored: its own entry failed (the rest of the group may be
@@ -231,12 +231,12 @@ impl SourceLog {
     pub fn append(&self, batch: RecordBatch) -> Result<Appended, StorageError> {
         let mut appended = self.append_entries(vec![Entry {
             batch,
-            meta: Vec::new(),
+            writes: Vec::new(),
         }])?;
         appended.pop().expect("one entry, one outcome")
     }
 
-    /// Appends `entries` durably in one write, each entry with its `meta` writes (a
+    /// Appends `entries` durably in one write, each entry with its other writes (a
     /// connector's consumed offsets), which land if and only if the entry does, even when
     /// all its rows are duplicates or it has none. Fails as a whole only if the write does.
     pub fn append_entries(
@@ -346,7 +346,7 @@ impl SourceLog {
         let mut write = WriteBatch::default();
         let mut outcomes = Vec::with_capacity(group.len());
         let mut seq = first;
-        for (Entry { batch, meta }, _) in group {
+        for (Entry { batch, writes }, _) in group {
             let outcome = (|| {
                 let filtered = match dedup.as_mut() {
                     Some(filter) => filter.apply(batch.clone())?,
@@ -381,8 +381,8 @@ impl SourceLog {
                             write.put_cf(self.db.cf(Cf::Dedup), key, filter.stamp());
                         }
                     }
-                    for (key, value) in meta {
-                        write.put_cf(self.db.cf(Cf::Meta), key, value);
+                    for (cf, key, value) in writes {
+                        write.put_cf(self.db.cf(*cf), key, value);
                     }
                     Ok(Appended {
                         seq: entry_seq,

@@ -16,7 +16,7 @@ use weir_catalog::{KafkaOptions, StartupMode};
 use super::decode::{Message, MessageDecoder};
 use super::status::KafkaStatus;
 use crate::storage::kafka_offsets::{self, KafkaOffsets};
-use crate::storage::{Db, DeadLetters, Entry, SourceLog};
+use crate::storage::{Cf, Db, DeadLetters, Entry, SourceLog};
 use crate::telemetry;
 
 /// How long one poll waits for messages before the loop looks around (stop, metadata).
@@ -346,18 +346,22 @@ impl Consumer {
             }
         }
         let id = self.log.def().id;
-        let entry = Entry {
-            batch,
-            meta: ends
-                .iter()
-                .map(|(&partition, &(end, _, _))| kafka_offsets::offset_write(id, partition, end))
-                .collect(),
-        };
-        // Refused messages are recorded before the offsets that pass them are stored: a
-        // crash in between records them again rather than not at all.
-        self.dead_letters
-            .record(&decoded.dead_letters)
-            .map_err(|e| format!("recording dead letters: {e}"))?;
+        let mut writes: Vec<_> = ends
+            .iter()
+            .map(|(&partition, &(end, _, _))| {
+                let (key, value) = kafka_offsets::offset_write(id, partition, end);
+                (Cf::Meta, key, value)
+            })
+            .collect();
+        // Refused messages land with the entry and the offsets that pass them: once.
+        if let Some((key, value)) = self
+            .dead_letters
+            .stage(&decoded.dead_letters)
+            .map_err(|e| format!("recording dead letters: {e}"))?
+        {
+            writes.push((Cf::DeadLetters, key, value));
+        }
+        let entry = Entry { batch, writes };
         let source = [("source", self.log.def().name.clone())];
         for outcome in self
             .log
