@@ -176,12 +176,7 @@ fn split(body: &[u8], framing: Framing) -> Result<Vec<Result<Value, BadJson>>, I
         Framing::NdJson => Ok(body
             .split(|b| *b == b'\n')
             .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
-            .map(|line| {
-                serde_json::from_slice(line).map_err(|e| BadJson {
-                    raw: String::from_utf8_lossy(line).into_owned(),
-                    reason: format!("malformed JSON: {e}"),
-                })
-            })
+            .map(BadJson::parse)
             .collect()),
         Framing::Json => match serde_json::from_slice(body) {
             Ok(Value::Array(events)) => Ok(events.into_iter().map(Ok).collect()),

@@ -51,6 +51,16 @@ pub struct BadJson {
     pub reason: String,
 }
 
+impl BadJson {
+    /// Parses one event's text, or says why it is not JSON.
+    pub fn parse(text: &[u8]) -> Result<Value, Self> {
+        serde_json::from_slice(text).map_err(|e| Self {
+            raw: String::from_utf8_lossy(text).into_owned(),
+            reason: format!("malformed JSON: {e}"),
+        })
+    }
+}
+
 /// The accepted events of a request as one batch, and the refused ones.
 #[derive(Debug)]
 pub struct Decoded {

@@ -10,7 +10,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::Schema;
 use datafusion::error::Result;
-use serde_json::Value;
 use weir_catalog::SourceDef;
 
 use crate::connectors::enrich::Enrichment;
@@ -104,13 +103,7 @@ impl MessageDecoder {
             None => {
                 let events = messages
                     .iter()
-                    .map(|m| {
-                        let payload = m.payload.as_deref().unwrap_or_default();
-                        serde_json::from_slice::<Value>(payload).map_err(|e| BadJson {
-                            raw: String::from_utf8_lossy(payload).into_owned(),
-                            reason: format!("malformed JSON: {e}"),
-                        })
-                    })
+                    .map(|m| BadJson::parse(m.payload.as_deref().unwrap_or_default()))
                     .collect();
                 let decoded = self.payload.decode(events, &Enrichment::default());
                 (decoded.batch, decoded.rejects)
