@@ -99,8 +99,7 @@ fn record_gauges(engine: &Engine) {
             }
         }
     }
-    if let Some(db) = engine.storage_gauges() {
-        gauge!("weir_rocksdb_live_data_bytes").set(db.live_data_bytes as f64);
-        gauge!("weir_rocksdb_pending_compaction_bytes").set(db.pending_compaction_bytes as f64);
-    }
+    let db = engine.storage_gauges();
+    gauge!("weir_rocksdb_live_data_bytes").set(db.live_data_bytes as f64);
+    gauge!("weir_rocksdb_pending_compaction_bytes").set(db.pending_compaction_bytes as f64);
 }

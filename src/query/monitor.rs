@@ -64,7 +64,7 @@ impl Engine {
     }
 
     /// RocksDB's size estimates.
-    pub fn storage_gauges(&self) -> Option<DbStats> {
-        Some(self.db.stats())
+    pub fn storage_gauges(&self) -> DbStats {
+        self.db.stats()
     }
 }

@@ -24,7 +24,7 @@ impl PartitionStatus {
 /// A consumer's status, shared between its thread and the readers.
 #[derive(Debug, Default)]
 pub struct KafkaStatus {
-    inner: Mutex<Inner>,
+    now: Mutex<Snapshot>,
 }
 
 /// The status at one moment.
@@ -42,38 +42,32 @@ pub struct Snapshot {
     pub partitions: BTreeMap<i32, PartitionStatus>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    snapshot: Snapshot,
-}
-
 impl KafkaStatus {
     /// The status now.
     pub fn snapshot(&self) -> Snapshot {
-        self.lock().snapshot.clone()
+        self.lock().clone()
     }
 
     /// Something failed: shown until something succeeds again.
     pub fn error(&self, message: String) {
-        let mut inner = self.lock();
-        if inner.snapshot.error.as_ref() != Some(&message) {
+        let mut snapshot = self.lock();
+        if snapshot.error.as_ref() != Some(&message) {
             tracing::warn!("kafka: {message}");
         }
-        inner.snapshot.error = Some(message);
-        inner.snapshot.errors_total += 1;
+        snapshot.error = Some(message);
+        snapshot.errors_total += 1;
     }
 
     /// The broker answered: the last error is resolved.
     pub fn healthy(&self) {
-        self.lock().snapshot.error = None;
+        self.lock().error = None;
     }
 
     /// Partitions now consumed from `next_offset` on.
     pub fn assigned(&self, offsets: impl IntoIterator<Item = (i32, i64)>) {
-        let mut inner = self.lock();
+        let mut snapshot = self.lock();
         for (partition, next_offset) in offsets {
-            inner
-                .snapshot
+            snapshot
                 .partitions
                 .entry(partition)
                 .or_default()
@@ -83,8 +77,7 @@ impl KafkaStatus {
 
     /// Messages up to `next_offset` (exclusive) of `partition` are in the log.
     pub fn appended(&self, partition: i32, next_offset: i64, messages: u64, refused: u64) {
-        let mut inner = self.lock();
-        let snapshot = &mut inner.snapshot;
+        let mut snapshot = self.lock();
         snapshot
             .partitions
             .entry(partition)
@@ -98,14 +91,13 @@ impl KafkaStatus {
     /// The broker's high watermark of `partition`, as just read.
     pub fn high_watermark(&self, partition: i32, high: i64) {
         self.lock()
-            .snapshot
             .partitions
             .entry(partition)
             .or_default()
             .high_watermark = Some(high);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
