@@ -9,6 +9,7 @@
 pub mod config;
 pub mod connectors;
 pub mod failpoint;
+pub mod functions;
 pub mod query;
 pub mod server;
 pub mod storage;

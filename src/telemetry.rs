@@ -30,7 +30,7 @@ pub const VIEW_CACHE_LOOKUPS: &str = "weir_view_state_cache_lookups_total";
 pub const VIEW_CACHE_MISSES: &str = "weir_view_state_cache_misses_total";
 /// Time for one epoch's atomic write to land, by `view`.
 pub const VIEW_COMMIT_SECONDS: &str = "weir_view_epoch_commit_seconds";
-/// Time to run a statement, by `kind` (query, dml, ddl, flush, other).
+/// Time from a statement's start to its last row, by `kind` (query, dml, ddl, flush, show, other).
 pub const QUERY_SECONDS: &str = "weir_query_seconds";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -70,6 +70,7 @@ fn record_gauges(engine: &Engine) {
         let labels = [("view", view.name.clone()), ("source", view.source.clone())];
         gauge!("weir_view_lag_events", &labels).set(view.lag_events as f64);
         gauge!("weir_view_lag_entries", &labels).set(view.lag_entries as f64);
+        gauge!("weir_view_lag_seconds", &labels).set(view.lag.as_secs_f64());
         gauge!("weir_view_state_groups", &labels).set(view.state_groups as f64);
         gauge!("weir_view_cached_groups", &labels).set(view.cached_groups as f64);
         if let Some(newest) = view.event_time_us {

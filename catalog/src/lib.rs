@@ -10,6 +10,7 @@ mod catalog;
 mod codec;
 mod error;
 mod ids;
+mod nexmark;
 mod object;
 mod source;
 mod types;
@@ -19,6 +20,7 @@ pub use catalog::Catalog;
 pub use codec::{CODEC_VERSION, decode_object, encode_object};
 pub use error::CatalogError;
 pub use ids::ObjectId;
+pub use nexmark::{NEXMARK_EVENT_SPACING_US, NexmarkOptions, NexmarkTable};
 pub use object::{CatalogObject, ColumnDef, ObjectKind, TableDef};
 pub use source::{
     Connector, Dedup, Encoding, KAFKA_METADATA_COLUMNS, KAFKA_PARTITION_COLUMN, KafkaOptions,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::{CatalogError, ColumnDef, ColumnType, ObjectId};
+use crate::{CatalogError, ColumnDef, ColumnType, NexmarkOptions, ObjectId};
 
 /// The system column every source row carries: when Weir accepted it.
 pub const RECEIVED_AT_COLUMN: &str = "_received_at";
@@ -23,6 +23,8 @@ pub enum Connector {
     View,
     /// A Kafka topic, every partition of it ([`KafkaOptions`]).
     Kafka,
+    /// Nexmark's generated auction events ([`NexmarkOptions`]).
+    Nexmark,
 }
 
 /// Where a Kafka source starts reading a partition it has no stored offset for.
@@ -120,6 +122,9 @@ pub struct SourceOptions {
     /// The topic and broker of a Kafka source.
     #[serde(default)]
     pub kafka: Option<KafkaOptions>,
+    /// The generator of a Nexmark source.
+    #[serde(default)]
+    pub nexmark: Option<NexmarkOptions>,
 }
 
 /// A source definition.
@@ -206,6 +211,20 @@ impl SourceDef {
             }
             (_, None) => {}
         }
+        match (options.connector, &options.nexmark) {
+            (Connector::Nexmark, Some(nexmark)) => nexmark.table.check_columns(&columns)?,
+            (Connector::Nexmark, None) => {
+                return Err(CatalogError::InvalidDefinition(
+                    "a Nexmark source needs nexmark.table.type".into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(CatalogError::InvalidDefinition(
+                    "Nexmark options on a source whose connector is not 'nexmark'".into(),
+                ));
+            }
+            (_, None) => {}
+        }
         if let Some(watermark) = &watermark {
             match column(&watermark.column) {
                 Some(c) if matches!(c.ty, ColumnType::Timestamp | ColumnType::TimestampTz) => {}
@@ -280,6 +299,7 @@ mod tests {
             idle_timeout_ms: None,
             max_future_skew_ms: None,
             kafka: None,
+            nexmark: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: dedup.map(|key| Dedup {

@@ -6,3 +6,6 @@ pub mod enrich;
 pub mod http;
 pub mod json;
 pub mod kafka;
+pub mod nexmark;
+pub mod pull;
+pub mod pull_status;

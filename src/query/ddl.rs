@@ -246,13 +246,13 @@ impl Engine {
         let mut catalog = self.catalog.write().unwrap_or_else(|e| e.into_inner());
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
         let mut sources = self.sources.write().unwrap_or_else(|e| e.into_inner());
-        let mut kafka = self.kafka.write().unwrap_or_else(|e| e.into_inner());
+        let mut pullers = self.pullers.write().unwrap_or_else(|e| e.into_inner());
         for object in &dropped {
             catalog.remove(object.name());
             tables.remove(object.name());
             sources.remove(object.name());
-            // Stops the consumer; its next append finds the log retired.
-            kafka.remove(object.name());
+            // Stops the connector; its next append finds the log retired.
+            pullers.remove(object.name());
             self.ctx
                 .deregister_table(datafusion::common::TableReference::bare(
                     object.name().to_string(),

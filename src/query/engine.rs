@@ -65,7 +65,7 @@ pub struct Engine {
     /// The log of every registered source, by name.
     pub(super) sources: super::sources::SourceLogs,
     /// The consumer of every Kafka source, by name.
-    pub(super) kafka: super::sources::KafkaConsumers,
+    pub(super) pullers: super::sources::Pullers,
     /// Every running materialized view, by name.
     pub(super) views: super::views::Views,
     /// Events refused at ingestion.
@@ -105,10 +105,7 @@ impl Engine {
         datafusion_functions_json::register_all(&mut ctx)?;
         datafusion_pg_catalog::setup_pg_catalog(&ctx, DATABASE, EmptyContextProvider)
             .map_err(|e| QueryError::DataFusion(*e))?;
-        for function in super::functions::all() {
-            ctx.register_udf(function);
-        }
-        ctx.register_udaf(super::functions::approx_count_distinct());
+        crate::functions::register(&ctx);
         ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
         // Weir's own tables live in schema `weir`, apart from user relations.
         let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
@@ -125,19 +122,19 @@ impl Engine {
             ))),
         )?;
         let sources = super::sources::SourceLogs::default();
-        let kafka = super::sources::KafkaConsumers::default();
+        let pullers = super::sources::Pullers::default();
         system.register_table(
             "sources".into(),
             Arc::new(super::sources::sources_table(
                 sources.clone(),
-                kafka.clone(),
+                pullers.clone(),
             )),
         )?;
         system.register_table(
             "kafka_partitions".into(),
             Arc::new(super::sources::kafka_partitions_table(
                 sources.clone(),
-                kafka.clone(),
+                pullers.clone(),
             )),
         )?;
         let views = super::views::Views::default();
@@ -166,7 +163,7 @@ impl Engine {
             catalog_store,
             tables: RwLock::new(HashMap::new()),
             sources,
-            kafka,
+            pullers,
             views,
             dead_letters,
             ddl: tokio::sync::Mutex::new(()),
@@ -220,16 +217,23 @@ impl Engine {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(def.name.clone(), log.clone());
-        if def.options.connector == weir_catalog::Connector::Kafka {
-            let consumer = crate::connectors::kafka::KafkaIngest::start(
+        let puller = match def.options.connector {
+            weir_catalog::Connector::Kafka => Some(crate::connectors::kafka::start(
                 self.db.clone(),
                 log.clone(),
                 self.dead_letters.clone(),
-            );
-            self.kafka
+            )),
+            weir_catalog::Connector::Nexmark => Some(crate::connectors::nexmark::start(
+                self.db.clone(),
+                log.clone(),
+            )),
+            weir_catalog::Connector::Http | weir_catalog::Connector::View => None,
+        };
+        if let Some(puller) = puller {
+            self.pullers
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(def.name.clone(), consumer);
+                .insert(def.name.clone(), puller);
         }
         self.ctx.register_table(
             datafusion::common::TableReference::bare(def.name.clone()),
@@ -260,18 +264,14 @@ impl Engine {
         params: Option<ParamValues>,
     ) -> Result<QueryResult, QueryError> {
         let started = std::time::Instant::now();
-        let kind = latency_kind(statement);
+        let kind = super::latency::kind(statement);
         let result = self
             .execute_statement(session, statement, params)
             .instrument(tracing::debug_span!("statement", kind))
             .await;
-        // A query's rows stream after this returns: its figure is planning and start.
-        crate::telemetry::seconds(
-            crate::telemetry::QUERY_SECONDS,
-            ("kind", kind.into()),
-            started.elapsed(),
-        );
         result
+            .map(|result| super::latency::record(kind, started, result))
+            .inspect_err(|_| super::latency::observe(kind, started))
     }
 
     async fn execute_statement(
@@ -767,21 +767,5 @@ fn statement_kind(statement: &ast::Statement) -> String {
         words.first().copied().unwrap_or("statement").to_string()
     } else {
         keywords.join(" ")
-    }
-}
-
-/// The `kind` label of a statement's latency.
-fn latency_kind(statement: &Statement) -> &'static str {
-    use datafusion::sql::sqlparser::ast::Statement as Sql;
-    match statement {
-        Statement::Flush => "flush",
-        Statement::CreateSource(_) | Statement::CreateView(_) | Statement::Drop(_) => "ddl",
-        Statement::Show(_) => "show",
-        Statement::Standard(s) => match s.as_ref() {
-            Sql::Query(_) => "query",
-            Sql::Insert(_) | Sql::Update { .. } | Sql::Delete(_) => "dml",
-            Sql::CreateTable(_) | Sql::Drop { .. } | Sql::CreateView { .. } => "ddl",
-            _ => "other",
-        },
     }
 }

@@ -9,7 +9,7 @@ mod compat;
 mod ddl;
 mod engine;
 mod error;
-mod functions;
+mod latency;
 mod monitor;
 mod pg_semantics;
 pub mod provider;

@@ -1,7 +1,9 @@
 //! What the engine tells `/metrics` when scraped: each view's progress and lag, each Kafka
 //! consumer's status, and storage estimates.
 
-use crate::connectors::kafka::Snapshot;
+use weir_catalog::Connector;
+
+use crate::connectors::pull_status::Snapshot;
 use crate::storage::DbStats;
 
 use super::Engine;
@@ -17,6 +19,8 @@ pub struct ViewGauges {
     pub lag_events: u64,
     /// Log entries the view has not committed yet.
     pub lag_entries: u64,
+    /// How long the oldest log entry the view has not committed has been in the log.
+    pub lag: std::time::Duration,
     /// Its watermark (µs), if it follows one.
     pub watermark_us: Option<i64>,
     /// The newest event time it has committed (µs): its watermark plus the source's delay
@@ -42,6 +46,7 @@ impl Engine {
                     source: log.def().name.clone(),
                     lag_events: log.rows().saturating_sub(now.events_done),
                     lag_entries: log.head().saturating_sub(now.next_seq),
+                    lag: log.waited(now.next_seq),
                     watermark_us: now.watermark,
                     event_time_us: now.watermark.map(|w| {
                         let delay_ms = log.def().watermark.as_ref().map_or(0, |w| w.delay_ms);
@@ -56,9 +61,15 @@ impl Engine {
 
     /// Every Kafka source's consumer status.
     pub fn kafka_snapshots(&self) -> Vec<(String, Snapshot)> {
-        let kafka = self.kafka.read().unwrap_or_else(|e| e.into_inner());
-        kafka
+        let pullers = self.pullers.read().unwrap_or_else(|e| e.into_inner());
+        let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        pullers
             .iter()
+            .filter(|(name, _)| {
+                sources
+                    .get(*name)
+                    .is_some_and(|log| log.def().options.connector == Connector::Kafka)
+            })
             .map(|(name, consumer)| (name.clone(), consumer.status().snapshot()))
             .collect()
     }

@@ -9,24 +9,25 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use weir_catalog::Connector;
 
 use super::provider::ReadOnlyTable;
-use crate::connectors::kafka::KafkaIngest;
+use crate::connectors::pull::Puller;
 use crate::storage::{SourceLog, StorageError};
 
 /// Every registered source's log, by name.
 pub type SourceLogs = Arc<RwLock<HashMap<String, Arc<SourceLog>>>>;
-/// The consumer of every Kafka source, by source name.
-pub type KafkaConsumers = Arc<RwLock<HashMap<String, KafkaIngest>>>;
+/// The connector thread of every Kafka and Nexmark source, by source name.
+pub type Pullers = Arc<RwLock<HashMap<String, Puller>>>;
 
 fn connector_name(connector: Connector) -> &'static str {
     match connector {
         Connector::Http => "http",
         Connector::Kafka => "kafka",
+        Connector::Nexmark => "nexmark",
         Connector::View => "view",
     }
 }
 
 /// `weir.sources`: each source's connector, what its log holds, and its consumer's health.
-pub(super) fn sources_table(logs: SourceLogs, kafka: KafkaConsumers) -> ReadOnlyTable {
+pub(super) fn sources_table(logs: SourceLogs, pullers: Pullers) -> ReadOnlyTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("connector", DataType::Utf8, false),
@@ -41,13 +42,13 @@ pub(super) fn sources_table(logs: SourceLogs, kafka: KafkaConsumers) -> ReadOnly
     let table_schema = schema.clone();
     ReadOnlyTable::new(schema, move || {
         let logs = logs.read().unwrap_or_else(|e| e.into_inner());
-        let kafka = kafka.read().unwrap_or_else(|e| e.into_inner());
+        let pullers = pullers.read().unwrap_or_else(|e| e.into_inner());
         let mut names: Vec<&String> = logs.keys().collect();
         names.sort();
         let logs: Vec<&Arc<SourceLog>> = names.iter().map(|n| &logs[*n]).collect();
         let status: Vec<_> = names
             .iter()
-            .map(|n| kafka.get(*n).map(|k| k.status().snapshot()))
+            .map(|n| pullers.get(*n).map(|p| p.status().snapshot()))
             .collect();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(
@@ -95,7 +96,7 @@ pub(super) fn sources_table(logs: SourceLogs, kafka: KafkaConsumers) -> ReadOnly
 
 /// `weir.kafka_partitions`: per Kafka source and partition, the next offset Weir appends,
 /// the broker's high watermark when last read, and the lag between them.
-pub(super) fn kafka_partitions_table(logs: SourceLogs, kafka: KafkaConsumers) -> ReadOnlyTable {
+pub(super) fn kafka_partitions_table(logs: SourceLogs, pullers: Pullers) -> ReadOnlyTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("source", DataType::Utf8, false),
         Field::new("topic", DataType::Utf8, false),
@@ -107,16 +108,18 @@ pub(super) fn kafka_partitions_table(logs: SourceLogs, kafka: KafkaConsumers) ->
     let table_schema = schema.clone();
     ReadOnlyTable::new(schema, move || {
         let logs = logs.read().unwrap_or_else(|e| e.into_inner());
-        let kafka = kafka.read().unwrap_or_else(|e| e.into_inner());
+        let pullers = pullers.read().unwrap_or_else(|e| e.into_inner());
         let mut rows = Vec::new();
-        let mut names: Vec<&String> = kafka.keys().collect();
+        let mut names: Vec<&String> = pullers.keys().collect();
         names.sort();
         for name in names {
-            let topic = logs
+            let Some(topic) = logs
                 .get(name)
                 .and_then(|l| l.def().options.kafka.as_ref().map(|k| k.topic.clone()))
-                .unwrap_or_default();
-            for (partition, p) in kafka[name].status().snapshot().partitions {
+            else {
+                continue;
+            };
+            for (partition, p) in pullers[name].status().snapshot().partitions {
                 rows.push((name.clone(), topic.clone(), partition, p));
             }
         }

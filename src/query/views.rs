@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use weir_catalog::{
@@ -282,7 +282,7 @@ impl Engine {
             // A source log's head at the start, or a view log's head once its view is done.
             let head = match log.def().options.connector {
                 Connector::View => log.head(),
-                Connector::Http | Connector::Kafka => head,
+                Connector::Http | Connector::Kafka | Connector::Nexmark => head,
             };
             progress
                 .wait_for(head, FLUSH_PATIENCE)
@@ -354,6 +354,7 @@ fn output_def(def: &ViewDef, query: &ViewQuery, input: &SourceDef) -> Option<Sou
         idle_timeout_ms: None,
         max_future_skew_ms: None,
         kafka: None,
+        nexmark: None,
     };
     // A view that shows `_received_at` has no output log; views over it are refused.
     SourceDef::try_new(
@@ -386,6 +387,7 @@ pub(super) fn progress_table(views: &Views) -> super::provider::ReadOnlyTable {
         Field::new("events_total", DataType::Int64, false),
         Field::new("log_entries_done", DataType::Int64, false),
         Field::new("log_entries_total", DataType::Int64, false),
+        Field::new("lag_seconds", DataType::Float64, false),
         Field::new("watermark", time(), true),
         Field::new("last_error", DataType::Utf8, true),
         Field::new("state_groups", DataType::Int64, false),
@@ -415,6 +417,9 @@ pub(super) fn progress_table(views: &Views) -> super::provider::ReadOnlyTable {
             int(&|i| rows[i].1.log().rows()),
             int(&|i| now[i].next_seq),
             int(&|i| rows[i].1.log().head()),
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows.len()).map(|i| rows[i].1.log().waited(now[i].next_seq).as_secs_f64()),
+            )),
             Arc::new(
                 now.iter()
                     .map(|p| p.watermark)

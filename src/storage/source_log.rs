@@ -8,9 +8,11 @@
 //! appenders; appenders that queued meanwhile form the next group. Sequence order is commit
 //! order, and nobody is acknowledged before their batch is durable.
 
+use std::collections::VecDeque;
 use std::io::Cursor;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{AsArray, RecordBatch, TimestampMicrosecondArray};
 use datafusion::arrow::compute::{max, min};
@@ -37,7 +39,19 @@ pub struct SourceLog {
     idle: Condvar,
     /// The sequence number after the last committed entry, for readers that follow the log.
     head: tokio::sync::watch::Sender<u64>,
+    /// When recent groups committed, for how long a reader has left an entry waiting.
+    commit_times: Mutex<CommitTimes>,
 }
+
+/// Commit times of the last `COMMIT_TIMES_KEPT` groups: (first seq, seq after, when). Entries
+/// older than those (or committed before the log was opened) count from the oldest known time.
+#[derive(Debug)]
+struct CommitTimes {
+    opened: Instant,
+    groups: VecDeque<(u64, u64, Instant)>,
+}
+
+const COMMIT_TIMES_KEPT: usize = 4096;
 
 /// The `meta` key of a source log's event count.
 pub fn rows_key(source: weir_catalog::ObjectId) -> Vec<u8> {
@@ -141,6 +155,10 @@ impl SourceLog {
             }),
             idle: Condvar::new(),
             head: tokio::sync::watch::Sender::new(next_seq),
+            commit_times: Mutex::new(CommitTimes {
+                opened: Instant::now(),
+                groups: VecDeque::new(),
+            }),
         })
     }
 
@@ -152,6 +170,24 @@ impl SourceLog {
     /// The sequence number after the last committed entry.
     pub fn head(&self) -> u64 {
         *self.head.borrow()
+    }
+
+    /// How long the entry at `seq` has been committed, or zero if it has not (a reader at
+    /// the head waits for nothing): how far behind in time a reader that next reads `seq` is.
+    /// Past the last few thousand commits, or before the log was opened, an underestimate.
+    pub fn waited(&self, seq: u64) -> Duration {
+        if seq >= self.head() {
+            return Duration::ZERO;
+        }
+        let times = self.commit_times.lock().unwrap_or_else(|e| e.into_inner());
+        let since = match times.groups.iter().find(|(_, end, _)| *end > seq) {
+            Some(&(first, _, at)) if first <= seq => at,
+            // Older than every group kept: committed before the oldest kept group, or before
+            // the log was opened if none was let go.
+            _ if times.groups.len() == COMMIT_TIMES_KEPT => times.groups[0].2,
+            _ => times.opened,
+        };
+        since.elapsed()
     }
 
     /// Follows [`Self::head`] as entries commit.
@@ -302,6 +338,7 @@ impl SourceLog {
                 Ok(()) => {
                     queue.next_seq = next_seq;
                     queue.rows = rows_before + added;
+                    self.note_commit(first, next_seq);
                     self.head.send_replace(next_seq);
                     for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
                         let _ = reply.send(outcome.map_err(Refusal::Entry));
@@ -324,6 +361,14 @@ impl SourceLog {
         }
         queue.writing = false;
         self.idle.notify_all();
+    }
+
+    fn note_commit(&self, first: u64, end: u64) {
+        let mut times = self.commit_times.lock().unwrap_or_else(|e| e.into_inner());
+        if times.groups.len() == COMMIT_TIMES_KEPT {
+            times.groups.pop_front();
+        }
+        times.groups.push_back((first, end, Instant::now()));
     }
 
     /// One write for a group: each batch, less its duplicates, as the next log entry, with the
@@ -427,8 +472,10 @@ impl SourceLog {
     /// A staged entry committed: readers may have it.
     pub fn committed(&self, staged: Staged) {
         let mut queue = self.lock_queue();
+        let first = queue.next_seq;
         queue.next_seq = staged.next_seq;
         queue.rows = staged.rows;
+        self.note_commit(first, staged.next_seq);
         self.head.send_replace(staged.next_seq);
     }
 
@@ -550,6 +597,7 @@ mod tests {
             idle_timeout_ms: None,
             max_future_skew_ms: None,
             kafka: None,
+            nexmark: None,
             connector: Connector::Http,
             encoding: Encoding::Json,
             dedup: None,
@@ -607,6 +655,13 @@ mod tests {
             "sequence continues after reopen"
         );
         assert_eq!(log.scan().unwrap(), vec![batch(1), batch(10), batch(100)]);
+
+        // A reader at the head waits for nothing; one behind waits since the entry it has
+        // not read committed, entries from before the reopen since the reopen.
+        assert_eq!(log.waited(3), Duration::ZERO);
+        let (newest, reopened) = (log.waited(2), log.waited(0));
+        assert!(newest > Duration::ZERO);
+        assert!(reopened >= newest, "{reopened:?} < {newest:?}");
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl ViewRunner {
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
         let mut ctx = SessionContext::new_with_config(config);
         super::sketch::register(&ctx);
+        crate::functions::register(&ctx);
         // The same JSON operators as queries (`properties->>'service'`).
         datafusion_functions_json::register_all(&mut ctx)?;
         // Joined reference tables are read as they are when each epoch runs: an update

@@ -10,6 +10,7 @@ mod ingest_crash;
 mod kafka;
 mod lifecycle;
 mod metrics;
+mod nexmark;
 mod postgres_client;
 mod psql;
 mod server;

@@ -81,6 +81,10 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         Some(0.0),
         "{text}"
     );
+    assert_eq!(
+        sample(&text, &format!("weir_view_lag_seconds{view}")),
+        Some(0.0)
+    );
     assert!(sample(&text, &format!("weir_view_watermark_delay_seconds{view}")).is_some());
     // The newest event (2026-01-01T00:05:00Z) is older than now by about the time since then.
     let freshness = sample(&text, &format!("weir_view_freshness_seconds{view}")).unwrap();
@@ -131,13 +135,20 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         Some(0.0)
     );
 
-    // Statements are timed by kind; storage reports its size.
-    client
-        .simple_query("SELECT count(*) FROM clicks")
+    // Statements are timed by kind, a query once, when its last row is out; storage reports
+    // its size.
+    let queries = |text: &str| sample(text, "weir_query_seconds_count{kind=\"query\"}");
+    let before = queries(&text).unwrap_or(0.0);
+    let rows = client
+        .query(
+            "SELECT * FROM clicks CROSS JOIN generate_series(1, 5000)",
+            &[],
+        )
         .await
         .unwrap();
+    assert_eq!(rows.len(), 15_000);
     let text = scrape(&server).await;
-    assert!(sample(&text, "weir_query_seconds_count{kind=\"query\"}").is_some_and(|n| n >= 1.0));
+    assert_eq!(queries(&text), Some(before + 1.0), "{text}");
     assert!(sample(&text, "weir_query_seconds_count{kind=\"flush\"}").is_some_and(|n| n >= 2.0));
     assert!(sample(&text, "weir_query_seconds_count{kind=\"ddl\"}").is_some_and(|n| n >= 2.0));
     assert!(sample(&text, "weir_rocksdb_live_data_bytes").is_some());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a server may take to open its data directory and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -210,4 +210,25 @@ pub async fn sorted_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Stri
         .collect();
     rows.sort();
     rows
+}
+
+/// Polls `sql` (one value) until `done` holds, for up to `timeout`; returns the last value.
+pub async fn wait_for(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    timeout: Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let value = sorted_rows(client, sql).await.join("\n");
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: still {value:?} after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -26,6 +26,11 @@ const OPTION_KEYS: &[&str] = &[
     "properties.group.id",
     "scan.startup.mode",
     "scan.startup.timestamp.millis",
+    "nexmark.table.type",
+    "nexmark.event.num",
+    "nexmark.min.event.gap.in.ns",
+    "nexmark.base.time",
+    "nexmark.max.chunk.size",
 ];
 
 /// How long `dedup_key` remembers an id when `dedup_window` is not given.
@@ -125,6 +130,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
     let mut group_id = None;
     let mut startup_mode = None;
     let mut startup_millis = None;
+    let mut nexmark = Vec::new();
     for option in with {
         let SqlOption::KeyValue { key, value } = option else {
             return Err(SqlError::InvalidOption(format!(
@@ -138,9 +144,10 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
                 connector = Some(match text.to_ascii_lowercase().as_str() {
                     "http" => Connector::Http,
                     "kafka" => Connector::Kafka,
+                    "nexmark" => Connector::Nexmark,
                     other => {
                         return Err(SqlError::InvalidOption(format!(
-                            "unknown connector '{other}' (expected 'http' or 'kafka')"
+                            "unknown connector '{other}' (expected 'http', 'kafka' or 'nexmark')"
                         )));
                     }
                 })
@@ -174,6 +181,9 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
                     }
                 }
             }
+            other if super::nexmark_options::KEYS.contains(&other) => {
+                nexmark.push((key.clone(), text))
+            }
             other => {
                 return Err(SqlError::InvalidOption(format!(
                     "unknown source option \"{other}\" (valid: {})",
@@ -183,8 +193,19 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
         }
     }
     let connector = connector.ok_or_else(|| {
-        SqlError::InvalidOption("a source needs WITH (connector = 'http' | 'kafka')".into())
+        SqlError::InvalidOption(
+            "a source needs WITH (connector = 'http' | 'kafka' | 'nexmark')".into(),
+        )
     })?;
+    let nexmark = match (connector, nexmark.first()) {
+        (Connector::Nexmark, _) => Some(super::nexmark_options::parse(&nexmark)?),
+        (_, Some((key, _))) => {
+            return Err(SqlError::InvalidOption(format!(
+                "option {key} is for connector = 'nexmark'"
+            )));
+        }
+        (_, None) => None,
+    };
     let kafka = match connector {
         Connector::Kafka => {
             let startup = match (startup_mode.as_deref(), startup_millis) {
@@ -267,6 +288,7 @@ fn options(with: &[SqlOption], format: &[String]) -> Result<SourceOptions, SqlEr
         idle_timeout_ms,
         max_future_skew_ms,
         kafka,
+        nexmark,
     })
 }
 

@@ -7,6 +7,7 @@ mod create_source;
 mod create_table;
 mod duration;
 mod names;
+mod nexmark_options;
 mod view;
 mod window;
 

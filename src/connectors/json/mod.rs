@@ -44,6 +44,7 @@ fn test_source(
         idle_timeout_ms: None,
         max_future_skew_ms: None,
         kafka: None,
+        nexmark: None,
         connector: Connector::Http,
         encoding: Encoding::Json,
         dedup: None,

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use metrics::counter;
@@ -14,8 +13,9 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use weir_catalog::{KafkaOptions, StartupMode};
 
 use super::decode::{Message, MessageDecoder};
-use super::status::KafkaStatus;
-use crate::storage::kafka_offsets::{self, KafkaOffsets};
+use crate::connectors::pull::PullContext;
+use crate::connectors::pull_status::PullStatus;
+use crate::storage::source_offsets::{self, SourceOffsets};
 use crate::storage::{Cf, Db, DeadLetters, Entry, SourceLog};
 use crate::telemetry;
 
@@ -36,13 +36,12 @@ pub(super) struct Consumer {
     pub log: Arc<SourceLog>,
     pub decoder: MessageDecoder,
     pub dead_letters: Arc<DeadLetters>,
-    pub status: Arc<KafkaStatus>,
-    pub stop: Arc<AtomicBool>,
+    pub context: PullContext,
 }
 
 /// Sends librdkafka's own errors (a broker unreachable, a connection reset) to the status.
 struct Context {
-    status: Arc<KafkaStatus>,
+    status: Arc<PullStatus>,
 }
 
 impl ClientContext for Context {
@@ -64,7 +63,7 @@ impl Consumer {
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        self.context.stopped()
     }
 
     /// Consumes until stopped, starting over from the stored offsets after a failure.
@@ -75,7 +74,7 @@ impl Consumer {
             match self.session() {
                 Ok(()) => return,
                 Err(message) => {
-                    self.status.error(message);
+                    self.context.status.error(message);
                     if started.elapsed() > MAX_BACKOFF * 4 {
                         backoff = MIN_BACKOFF;
                     }
@@ -108,15 +107,15 @@ impl Consumer {
             .set("reconnect.backoff.ms", "100")
             .set("reconnect.backoff.max.ms", "2000")
             .create_with_context(Context {
-                status: self.status.clone(),
+                status: self.context.status.clone(),
             })
             .map_err(|e| format!("Kafka client: {e}"))?;
         let id = self.log.def().id;
-        let mut next = kafka_offsets::load(&self.db, id).map_err(|e| e.to_string())?;
+        let mut next = source_offsets::load(&self.db, id).map_err(|e| e.to_string())?;
         // A source that never stored an offset starts where `scan.startup.mode` says; a
         // partition that appears later starts at its first message.
         let mut first_assignment = next.is_empty();
-        let mut assigned = KafkaOffsets::new();
+        let mut assigned = SourceOffsets::new();
         let mut last_metadata: Option<Instant> = None;
         let mut appended_since_commit = false;
         loop {
@@ -131,7 +130,7 @@ impl Consumer {
                 }
                 match self.discover(&consumer, &options, &assigned) {
                     Ok(partitions) => {
-                        self.status.healthy();
+                        self.context.status.healthy();
                         let new: Vec<i32> = partitions
                             .into_iter()
                             .filter(|p| !assigned.contains_key(p))
@@ -149,7 +148,7 @@ impl Consumer {
                             assigned.extend(starts);
                         }
                     }
-                    Err(message) => self.status.error(message),
+                    Err(message) => self.context.status.error(message),
                 }
             }
             let messages = self.poll_batch(&consumer);
@@ -166,7 +165,7 @@ impl Consumer {
         &self,
         consumer: &BaseConsumer<Context>,
         options: &KafkaOptions,
-        assigned: &KafkaOffsets,
+        assigned: &SourceOffsets,
     ) -> Result<Vec<i32>, String> {
         let metadata = consumer
             .fetch_metadata(Some(&options.topic), BROKER_TIMEOUT)
@@ -194,7 +193,7 @@ impl Consumer {
             let (_, high) = consumer
                 .fetch_watermarks(&options.topic, partition, BROKER_TIMEOUT)
                 .map_err(|e| format!("reading the high watermark of partition {partition}: {e}"))?;
-            self.status.high_watermark(partition, high);
+            self.context.status.high_watermark(partition, high);
         }
         Ok(partitions)
     }
@@ -207,11 +206,11 @@ impl Consumer {
         consumer: &BaseConsumer<Context>,
         topic: &str,
         partitions: &[i32],
-        stored: &KafkaOffsets,
+        stored: &SourceOffsets,
         startup: StartupMode,
-    ) -> Result<KafkaOffsets, String> {
-        let mut starts = KafkaOffsets::new();
-        let mut resolved = KafkaOffsets::new();
+    ) -> Result<SourceOffsets, String> {
+        let mut starts = SourceOffsets::new();
+        let mut resolved = SourceOffsets::new();
         for &partition in partitions {
             let start = match stored.get(&partition) {
                 Some(&offset) => offset,
@@ -224,7 +223,7 @@ impl Consumer {
             starts.insert(partition, start);
         }
         if !resolved.is_empty() {
-            kafka_offsets::store(&self.db, self.log.def().id, &resolved)
+            source_offsets::store(&self.db, self.log.def().id, &resolved)
                 .map_err(|e| e.to_string())?;
         }
         let mut list = TopicPartitionList::new();
@@ -235,7 +234,9 @@ impl Consumer {
         consumer
             .incremental_assign(&list)
             .map_err(|e| format!("assigning partitions {partitions:?} of \"{topic}\": {e}"))?;
-        self.status.assigned(starts.iter().map(|(&p, &o)| (p, o)));
+        self.context
+            .status
+            .assigned(starts.iter().map(|(&p, &o)| (p, o)));
         tracing::info!(source = %self.log.def().name, ?starts, "kafka partitions assigned");
         Ok(starts)
     }
@@ -296,7 +297,7 @@ impl Consumer {
                     });
                 }
                 Some(Err(e)) => {
-                    self.status.error(format!("consuming: {e}"));
+                    self.context.status.error(format!("consuming: {e}"));
                     break;
                 }
             }
@@ -312,7 +313,7 @@ impl Consumer {
         &self,
         topic: &str,
         messages: Vec<Message>,
-        next: &mut KafkaOffsets,
+        next: &mut SourceOffsets,
     ) -> Result<(), String> {
         // A message before the stored offset is in the log already (a fetch that overlapped
         // an assignment).
@@ -349,7 +350,7 @@ impl Consumer {
         let mut writes: Vec<_> = ends
             .iter()
             .map(|(&partition, &(end, _, _))| {
-                let (key, value) = kafka_offsets::offset_write(id, partition, end);
+                let (key, value) = source_offsets::offset_write(id, partition, end);
                 (Cf::Meta, key, value)
             })
             .collect();
@@ -381,7 +382,9 @@ impl Consumer {
         );
         for (partition, (end, accepted, refused)) in ends {
             next.insert(partition, end);
-            self.status.appended(partition, end, accepted, refused);
+            self.context
+                .status
+                .appended(partition, end, accepted, refused);
         }
         Ok(())
     }
@@ -390,7 +393,7 @@ impl Consumer {
 /// Commits `next` to the consumer group, for monitoring tools only: what Weir resumes from is
 /// stored with the log. Once a metadata round (2 s) rather than once an append: the group
 /// sees progress soon enough, and the broker is not asked to commit many times a second.
-fn commit_to_group(consumer: &BaseConsumer<Context>, topic: &str, next: &KafkaOffsets) {
+fn commit_to_group(consumer: &BaseConsumer<Context>, topic: &str, next: &SourceOffsets) {
     let mut list = TopicPartitionList::new();
     for (&partition, &offset) in next {
         let _ = list.add_partition_offset(topic, partition, Offset::Offset(offset));

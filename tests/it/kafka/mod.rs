@@ -10,30 +10,9 @@ use std::time::{Duration, Instant};
 
 use broker::Broker;
 
-use crate::server::{TestServer, sorted_rows};
+use crate::server::{TestServer, sorted_rows, wait_for};
 
 const TOPIC_PARTITIONS: u32 = 4;
-
-/// Polls `sql` (one value) until `done` holds, for up to `timeout`; returns the last value.
-async fn wait_for(
-    client: &tokio_postgres::Client,
-    sql: &str,
-    timeout: Duration,
-    done: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let value = sorted_rows(client, sql).await.join("\n");
-        if done(&value) {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql}: still {value:?} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// `GET /metrics`.
 async fn scrape_metrics(server: &TestServer) -> String {

@@ -1,4 +1,5 @@
-//! Postgres functions clients call that neither DataFusion nor `datafusion-pg-catalog` provide.
+//! Postgres functions that neither DataFusion nor `datafusion-pg-catalog` provide, registered
+//! for queries and views alike (a view's query may call them too).
 
 use std::sync::Arc;
 
@@ -6,6 +7,7 @@ use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
 
 /// The version string `SELECT version()` returns. Tools parse the leading `PostgreSQL N`.
 pub fn version_string() -> String {
@@ -15,8 +17,15 @@ pub fn version_string() -> String {
     )
 }
 
-/// Every function registered by Weir.
-pub fn all() -> Vec<ScalarUDF> {
+/// Registers Weir's functions with `ctx`.
+pub fn register(ctx: &SessionContext) {
+    for function in scalars() {
+        ctx.register_udf(function);
+    }
+    ctx.register_udaf(approx_count_distinct());
+}
+
+fn scalars() -> Vec<ScalarUDF> {
     let version = version_string();
     vec![
         create_udf(
@@ -28,6 +37,36 @@ pub fn all() -> Vec<ScalarUDF> {
                 Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
                     version.clone(),
                 ))))
+            }),
+        ),
+        // Postgres's `mod(y, x)`, the remainder of `y / x` with the sign of `y` (Nexmark's q2
+        // is written with it); integers only, like `%` on integers.
+        create_udf(
+            "mod",
+            vec![DataType::Int64, DataType::Int64],
+            DataType::Int64,
+            Volatility::Immutable,
+            Arc::new(|args| {
+                let [y, x] = args else {
+                    unreachable!("the signature takes two arguments")
+                };
+                let remainder = match (y, x) {
+                    (ColumnarValue::Scalar(y), ColumnarValue::Scalar(x)) => {
+                        let (y, x) = (y.to_array()?, x.to_array()?);
+                        let r = datafusion::arrow::compute::kernels::numeric::rem(&y, &x)?;
+                        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&r, 0)?));
+                    }
+                    (ColumnarValue::Array(y), ColumnarValue::Scalar(x)) => {
+                        datafusion::arrow::compute::kernels::numeric::rem(y, &x.to_scalar()?)?
+                    }
+                    (ColumnarValue::Scalar(y), ColumnarValue::Array(x)) => {
+                        datafusion::arrow::compute::kernels::numeric::rem(&y.to_scalar()?, x)?
+                    }
+                    (ColumnarValue::Array(y), ColumnarValue::Array(x)) => {
+                        datafusion::arrow::compute::kernels::numeric::rem(y, x)?
+                    }
+                };
+                Ok(ColumnarValue::Array(remainder))
             }),
         ),
         // psql's `\df` describes functions with these; Weir has no user-defined functions, so
@@ -56,7 +95,7 @@ pub fn all() -> Vec<ScalarUDF> {
 
 /// `approx_count_distinct`, the name most SQL engines give DataFusion's `approx_distinct`
 /// (a HyperLogLog estimate).
-pub fn approx_count_distinct() -> AggregateUDF {
+fn approx_count_distinct() -> AggregateUDF {
     datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf()
         .as_ref()
         .clone()

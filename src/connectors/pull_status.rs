@@ -1,29 +1,32 @@
-//! What a Kafka source's consumer is doing, for `weir.sources`, `weir.kafka_partitions` and
-//! `/metrics`: its state, its last error, and each partition's position and lag.
+//! What a pulling connector (a Kafka consumer, a Nexmark generator) is doing, for
+//! `weir.sources`, `weir.kafka_partitions` and `/metrics`: its state, its last error, and each
+//! partition's position and how far behind its end it is. (A Nexmark source has one partition,
+//! whose offsets are event numbers.)
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// One partition as the consumer sees it.
+/// One partition as the connector sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PartitionStatus {
     /// The next offset Weir will append (everything before it is in the log).
     pub next_offset: i64,
-    /// The broker's high watermark (the offset after its newest message), when last asked.
+    /// The offset after the newest message upstream (a Kafka broker's high watermark, when
+    /// last asked; a bounded Nexmark stream's event count).
     pub high_watermark: Option<i64>,
 }
 
 impl PartitionStatus {
-    /// Messages the broker holds that Weir has not appended yet.
+    /// Messages upstream holds that Weir has not appended yet.
     pub fn lag(&self) -> Option<i64> {
         self.high_watermark
             .map(|high| (high - self.next_offset).max(0))
     }
 }
 
-/// A consumer's status, shared between its thread and the readers.
+/// A connector's status, shared between its thread and the readers.
 #[derive(Debug, Default)]
-pub struct KafkaStatus {
+pub struct PullStatus {
     now: Mutex<Snapshot>,
 }
 
@@ -34,7 +37,8 @@ pub struct Snapshot {
     pub error: Option<String>,
     /// Errors seen since start.
     pub errors_total: u64,
-    /// Messages consumed and not refused since start (duplicates dropped by `dedup_key` included).
+    /// Messages (Nexmark: events of every kind) consumed and not refused since start
+    /// (duplicates dropped by `dedup_key` included).
     pub messages_total: u64,
     /// Messages refused into `weir.dead_letters` since start.
     pub dead_letters_total: u64,
@@ -42,7 +46,7 @@ pub struct Snapshot {
     pub partitions: BTreeMap<i32, PartitionStatus>,
 }
 
-impl KafkaStatus {
+impl PullStatus {
     /// The status now.
     pub fn snapshot(&self) -> Snapshot {
         self.lock().clone()
@@ -52,15 +56,21 @@ impl KafkaStatus {
     pub fn error(&self, message: String) {
         let mut snapshot = self.lock();
         if snapshot.error.as_ref() != Some(&message) {
-            tracing::warn!("kafka: {message}");
+            tracing::warn!("{message}");
         }
         snapshot.error = Some(message);
         snapshot.errors_total += 1;
     }
 
-    /// The broker answered: the last error is resolved.
+    /// Upstream answered: the last error is resolved.
     pub fn healthy(&self) {
         self.lock().error = None;
+    }
+
+    /// The connector's count of messages starts at `messages` (a Nexmark source counts its
+    /// events across restarts: its stored position).
+    pub fn count_from(&self, messages: u64) {
+        self.lock().messages_total = messages;
     }
 
     /// Partitions now consumed from `next_offset` on.
@@ -88,7 +98,7 @@ impl KafkaStatus {
         snapshot.error = None;
     }
 
-    /// The broker's high watermark of `partition`, as just read.
+    /// Where `partition` ends upstream, as just read.
     pub fn high_watermark(&self, partition: i32, high: i64) {
         self.lock()
             .partitions

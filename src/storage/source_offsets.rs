@@ -1,9 +1,12 @@
-//! The Kafka offsets a source has consumed, per partition: `meta` keys `kafka_offset:` ++
-//! source id (u64 BE) ++ partition (i32 BE) -> the next offset to read (i64 BE).
+//! Where a pulling connector resumes, per partition: a Kafka source's next offset in each of
+//! its topic's partitions, a Nexmark source's next event number (partition 0). `meta` keys
+//! `kafka_offset:` (the name predates Nexmark; stored keys keep it) ++ source id (u64 BE) ++
+//! partition (i32 BE) -> the next offset to read (i64 BE).
 //!
 //! They are written in the same `WriteBatch` as the log entries holding those messages, so
 //! after a crash consumption resumes exactly after what the log holds: nothing is lost and
-//! nothing is appended twice. (Offsets committed to the consumer group are for monitoring.)
+//! nothing is appended twice. (Offsets committed to a Kafka consumer group are for
+//! monitoring.)
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,7 @@ use super::{Cf, Db, StorageError};
 const PREFIX: &[u8] = b"kafka_offset:";
 
 /// A source's stored next offset per partition.
-pub type KafkaOffsets = BTreeMap<i32, i64>;
+pub type SourceOffsets = BTreeMap<i32, i64>;
 
 fn source_prefix(source: ObjectId) -> Vec<u8> {
     let mut key = PREFIX.to_vec();
@@ -30,9 +33,9 @@ pub fn offset_write(source: ObjectId, partition: i32, next_offset: i64) -> (Vec<
 }
 
 /// The offsets stored for `source`.
-pub fn load(db: &Db, source: ObjectId) -> Result<KafkaOffsets, StorageError> {
+pub fn load(db: &Db, source: ObjectId) -> Result<SourceOffsets, StorageError> {
     let prefix = source_prefix(source);
-    let mut offsets = KafkaOffsets::new();
+    let mut offsets = SourceOffsets::new();
     for (key, value) in db.scan_prefix(Cf::Meta, &prefix)? {
         let corrupt =
             || StorageError::Corrupt(format!("Kafka offset entry of {} bytes", key.len()));
@@ -44,7 +47,7 @@ pub fn load(db: &Db, source: ObjectId) -> Result<KafkaOffsets, StorageError> {
 }
 
 /// Writes `offsets` for `source` on their own (where a source starts, before any message).
-pub fn store(db: &Db, source: ObjectId, offsets: &KafkaOffsets) -> Result<(), StorageError> {
+pub fn store(db: &Db, source: ObjectId, offsets: &SourceOffsets) -> Result<(), StorageError> {
     let mut write = rocksdb::WriteBatch::default();
     for (&partition, &offset) in offsets {
         let (key, value) = offset_write(source, partition, offset);

@@ -1,0 +1,65 @@
+//! A connector that pulls events into a source's log on a thread of its own (Kafka's consumer,
+//! Nexmark's generator): the calls it makes block, and so do the log's synced appends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::pull_status::PullStatus;
+
+/// A running connector thread; asked to stop when dropped.
+#[derive(Debug)]
+pub struct Puller {
+    status: Arc<PullStatus>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a connector's loop is given: where to report, and a flag to watch.
+#[derive(Debug, Clone)]
+pub struct PullContext {
+    /// The status readers see.
+    pub status: Arc<PullStatus>,
+    stop: Arc<AtomicBool>,
+}
+
+impl PullContext {
+    /// Whether the connector was asked to stop (its source dropped, the server stopping).
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+impl Puller {
+    /// Runs `body` on a thread called `name` until it returns; it should return soon after
+    /// its context says stopped.
+    pub fn start(name: String, body: impl FnOnce(PullContext) + Send + 'static) -> Self {
+        let context = PullContext {
+            status: Arc::new(PullStatus::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let (status, stop) = (context.status.clone(), context.stop.clone());
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || body(context))
+            .expect("spawn a connector thread");
+        Self {
+            status,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// What the connector is doing.
+    pub fn status(&self) -> &Arc<PullStatus> {
+        &self.status
+    }
+}
+
+impl Drop for Puller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // The thread notices within one of its waits; it is not joined here, so dropping a
+        // source never waits on a broker.
+        drop(self.thread.take());
+    }
+}
