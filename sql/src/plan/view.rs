@@ -542,7 +542,8 @@ mod tests {
             view.partial_sql
         );
         assert!(
-            view.partial_sql.contains("INTERVAL '240000 milliseconds'"),
+            view.partial_sql
+                .contains("arrow_cast(240000000, 'Duration(Microsecond)')"),
             "{}",
             view.partial_sql
         );

@@ -210,7 +210,7 @@ fn windowed_source<'a>(
                         "(SELECT {}, {start} AS window_start, {start} + {} AS window_end \
                          FROM \"{source}\")",
                         passed(""),
-                        ms(size_ms)
+                        span(size_ms)
                     ),
                     "tumble",
                     alias,
@@ -244,7 +244,7 @@ fn windowed_source<'a>(
                         "(SELECT {}, {start} AS window_start, {start} + {} AS window_end \
                          FROM \"{source}\" AS __src CROSS JOIN (VALUES {}) AS __hop(shift))",
                         passed("__src."),
-                        ms(size_ms),
+                        span(size_ms),
                         hop_shifts(slide_ms, size_ms)
                     ),
                     "hop",
@@ -302,7 +302,7 @@ pub(super) fn hop_by_panes(hop: HopPanes<'_>) -> String {
         let start = "(\"__pane\" - __hop.shift)".to_string();
         outer_items.push(match window_column(group) {
             Some("window_start") => format!("{start} AS \"g{j}\""),
-            Some(_) => format!("{start} + {} AS \"g{j}\"", ms(hop.size_ms)),
+            Some(_) => format!("{start} + {} AS \"g{j}\"", span(hop.size_ms)),
             None => {
                 inner_items.push(format!("{group} AS \"i{j}\""));
                 inner_groups.push(group.to_string());
@@ -374,13 +374,21 @@ pub(super) fn mentions_window(expr: &Expr) -> bool {
 /// The window starts an event's slide boundary is shifted back by: 0, slide, ... size - slide.
 fn hop_shifts(slide_ms: u64, size_ms: u64) -> String {
     (0..size_ms / slide_ms)
-        .map(|k| format!("({})", ms(k * slide_ms)))
+        .map(|k| format!("({})", span(k * slide_ms)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// An interval, for `date_bin`'s stride and origin.
 fn ms(ms: u64) -> String {
     format!("INTERVAL '{ms} milliseconds'")
+}
+
+/// A span added to or taken from event times: a duration in the timestamps' own unit, which
+/// Arrow adds as integers, where an `INTERVAL` (months, days and nanoseconds) goes through
+/// calendar arithmetic for every row.
+fn span(ms: u64) -> String {
+    format!("arrow_cast({}, 'Duration(Microsecond)')", ms * 1000)
 }
 
 fn origin(offset_ms: u64) -> String {
