@@ -103,4 +103,5 @@ fn record_gauges(engine: &Engine) {
     let db = engine.storage_gauges();
     gauge!("weir_rocksdb_live_data_bytes").set(db.live_data_bytes as f64);
     gauge!("weir_rocksdb_pending_compaction_bytes").set(db.pending_compaction_bytes as f64);
+    gauge!("weir_rocksdb_running_background_jobs").set(db.running_background_jobs as f64);
 }

@@ -73,6 +73,8 @@ pub struct DbStats {
     pub live_data_bytes: u64,
     /// Estimated bytes compaction has yet to rewrite.
     pub pending_compaction_bytes: u64,
+    /// Memtable flushes and compactions running now.
+    pub running_background_jobs: u64,
 }
 
 /// The database. Writes are atomic batches with a synced WAL: a statement is acknowledged only
@@ -156,6 +158,19 @@ impl Db {
             stats.live_data_bytes += property("rocksdb.estimate-live-data-size");
             stats.pending_compaction_bytes += property("rocksdb.estimate-pending-compaction-bytes");
         }
+        // Counted for the whole database, whichever column family is asked.
+        let handle = self.cf(Cf::Meta);
+        for name in [
+            "rocksdb.num-running-flushes",
+            "rocksdb.num-running-compactions",
+        ] {
+            stats.running_background_jobs += self
+                .inner
+                .property_int_value_cf(handle, name)
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+        }
         stats
     }
 
@@ -214,6 +229,16 @@ impl Db {
         self.iterate(cf, start, prefix_end(prefix))
             .take(limit)
             .collect()
+    }
+
+    /// The entries of `cf` under `prefix` from `start` on, in key order, read as iterated.
+    pub fn iter_from<'a>(
+        &'a self,
+        cf: Cf,
+        prefix: &[u8],
+        start: &[u8],
+    ) -> impl Iterator<Item = Result<Entry, StorageError>> + 'a {
+        self.iterate(cf, start, prefix_end(prefix))
     }
 
     fn iterate(

@@ -195,26 +195,31 @@ impl SourceLog {
         self.head.subscribe()
     }
 
-    /// Up to `max_entries` committed entries from sequence number `from` on, with their
-    /// sequence numbers, in order.
+    /// Committed entries from sequence number `from` on, with their sequence numbers, in
+    /// order: up to `max_entries`, and no more once they hold `max_rows` events (the first
+    /// entry is read whatever its size).
     pub fn read_from(
         &self,
         from: u64,
         max_entries: usize,
+        max_rows: usize,
     ) -> Result<Vec<(u64, RecordBatch)>, StorageError> {
         let prefix = self.def.id.to_be_bytes();
-        let mut entries = Vec::new();
-        for (key, value) in self
-            .db
-            .scan_from(Cf::Log, &prefix, &self.key(from), max_entries)?
-        {
+        let (mut entries, mut rows, mut read) = (Vec::new(), 0, 0);
+        for item in self.db.iter_from(Cf::Log, &prefix, &self.key(from)) {
+            if read == max_entries || rows >= max_rows {
+                break;
+            }
+            let (key, value) = item?;
             let seq =
                 u64::from_be_bytes(key[prefix.len()..].try_into().map_err(|_| {
                     StorageError::Corrupt(format!("log key of {} bytes", key.len()))
                 })?);
             for batch in decode(&value)? {
+                rows += batch.num_rows();
                 entries.push((seq, batch));
             }
+            read += 1;
         }
         Ok(entries)
     }

@@ -23,6 +23,10 @@ pub struct Position {
 
 type Entries = Vec<(u64, RecordBatch)>;
 
+/// An epoch reads no more entries once it holds this many events: large entries (a Kafka
+/// poll, a Nexmark chunk) would otherwise make epochs, and the memory they hold, large.
+const MAX_EPOCH_EVENTS: usize = 256 * 1024;
+
 /// Reads a view's log entries, the next epoch's while the current one runs.
 #[derive(Debug)]
 pub struct LogReader {
@@ -35,7 +39,8 @@ impl LogReader {
         Self { log, ahead: None }
     }
 
-    /// Up to `max_entries` entries from `from` on (none if the log has nothing there yet).
+    /// Up to `max_entries` entries (and about `MAX_EPOCH_EVENTS` events) from `from` on (none
+    /// if the log has nothing there yet).
     /// If the log holds more after them (a backlog), starts reading those.
     pub async fn read(&mut self, from: u64, max_entries: usize) -> Result<Entries> {
         let ahead = match self.ahead.take() {
@@ -46,7 +51,7 @@ impl LogReader {
         let entries = if ahead.is_empty() {
             let log = self.log.clone();
             join(tokio::task::spawn_blocking(move || {
-                log.read_from(from, max_entries)
+                log.read_from(from, max_entries, MAX_EPOCH_EVENTS)
             }))
             .await?
         } else {
@@ -58,7 +63,9 @@ impl LogReader {
             let (log, next) = (self.log.clone(), last + 1);
             self.ahead = Some((
                 next,
-                tokio::task::spawn_blocking(move || log.read_from(next, max_entries)),
+                tokio::task::spawn_blocking(move || {
+                    log.read_from(next, max_entries, MAX_EPOCH_EVENTS)
+                }),
             ));
         }
         Ok(entries)

@@ -153,4 +153,5 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
     assert!(sample(&text, "weir_query_seconds_count{kind=\"ddl\"}").is_some_and(|n| n >= 2.0));
     assert!(sample(&text, "weir_rocksdb_live_data_bytes").is_some());
     assert!(sample(&text, "weir_rocksdb_pending_compaction_bytes").is_some());
+    assert!(sample(&text, "weir_rocksdb_running_background_jobs").is_some());
 }
