@@ -58,8 +58,11 @@ pub struct EpochWrite {
     pub state: Vec<(Vec<u8>, Vec<u8>)>,
     /// Values new to a group's `count(DISTINCT)` set.
     pub distinct: Vec<DistinctEntry>,
-    /// Groups whose state is no longer needed (their window closed), sets included.
+    /// Groups whose stored state is no longer needed (their window closed).
     pub state_deletes: Vec<Vec<u8>>,
+    /// Groups whose `count(DISTINCT)` sets are no longer needed (each a range delete, which
+    /// RocksDB pays for on reads until compaction: only for views that keep sets).
+    pub set_deletes: Vec<Vec<u8>>,
     /// Group key -> new output row, or `None` to remove the group's row.
     pub rows: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Late rows (in `weir.late_events`' schema) by the log entry they came in.
@@ -263,7 +266,21 @@ impl ViewStore {
 
     /// Commits one epoch atomically.
     pub fn commit(&self, epoch: EpochWrite) -> Result<(), StorageError> {
-        let mut write = WriteBatch::default();
+        // Sized up front: a large epoch's batch would otherwise grow by copying itself.
+        let sized = |key: &[u8], value: usize| key.len() + value + 32;
+        let bytes = epoch
+            .state
+            .iter()
+            .map(|(key, row)| sized(key, row.len()))
+            .chain(
+                epoch
+                    .rows
+                    .iter()
+                    .map(|(key, row)| sized(key, row.as_ref().map_or(0, Vec::len))),
+            )
+            .chain(epoch.state_deletes.iter().map(|key| sized(key, 0)))
+            .sum();
+        let mut write = WriteBatch::with_capacity_bytes(bytes);
         for (key, row) in epoch.state {
             write.put_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key), row);
         }
@@ -280,6 +297,8 @@ impl ViewStore {
         }
         for key in epoch.state_deletes {
             write.delete_cf(self.db.cf(Cf::ViewState), self.key(STATE_TAG, &key));
+        }
+        for key in epoch.set_deletes {
             let sets = self.key(DISTINCT_TAG, &self.distinct_prefix(&key));
             if let Some(end) = super::db::prefix_end(&sets) {
                 write.delete_range_cf(self.db.cf(Cf::ViewState), sets, end);

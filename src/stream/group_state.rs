@@ -57,6 +57,8 @@ struct Cached {
     set_bytes: usize,
     bytes: usize,
     used: u64,
+    /// The epoch that made the group (0: it was stored before this process read it).
+    created: u64,
 }
 
 /// Values new to one group's `count(DISTINCT)` set in an epoch: group key, merge index, the
@@ -151,6 +153,7 @@ impl GroupStates {
                 set_bytes,
                 bytes: 0,
                 used: self.clock,
+                created: 0,
             };
             cached.bytes = cached.measure(group.key.len());
             self.cached_bytes += cached.bytes;
@@ -188,43 +191,47 @@ impl GroupStates {
     pub fn merge(&mut self, partial: &RecordBatch, keys: &[Vec<u8>]) -> Result<()> {
         for (row, key) in keys.iter().enumerate() {
             let incoming = row_values(partial, row)?;
-            if !self.cache.contains_key(key) {
-                if self.index.contains_key(key) {
-                    return Err(DataFusionError::Internal(
-                        "a stored group was merged before it was loaded".into(),
-                    ));
-                }
-                // The group's keys, and typed "nothing yet" for the merge below to fill.
-                let mut fresh = incoming[..self.groups].to_vec();
-                for field in &self.schema.fields()[self.groups..] {
-                    fresh.push(ScalarValue::try_from(field.data_type())?);
-                }
-                let end = self.end_of(&fresh);
-                self.add_to_index(key.clone(), end);
-                self.cache.insert(
-                    key.clone(),
-                    Cached {
-                        values: fresh,
-                        distinct: HashMap::new(),
-                        set_bytes: 0,
-                        bytes: 0,
-                        used: self.clock,
-                    },
-                );
-            }
-            let state = self.cache.get_mut(key).expect("cached above");
-            state.used = self.clock;
-            for (i, merge) in self.merges.iter().enumerate() {
-                let at = self.groups + i;
-                if *merge == Merge::Distinct {
-                    // Counted as values arrive through `add_distinct`.
-                    if state.values[at].is_null() {
-                        state.values[at] = ScalarValue::Int64(Some(0));
+            let state = match self.cache.get_mut(key) {
+                Some(state) => {
+                    for (i, merge) in self.merges.iter().enumerate() {
+                        let at = self.groups + i;
+                        // Distinct counts grow as values arrive through `add_distinct`.
+                        if *merge != Merge::Distinct {
+                            state.values[at] =
+                                merge_value(*merge, &state.values[at], &incoming[at])?;
+                        }
                     }
-                } else {
-                    state.values[at] = merge_value(*merge, &state.values[at], &incoming[at])?;
+                    state
                 }
-            }
+                None => {
+                    if self.index.contains_key(key) {
+                        return Err(DataFusionError::Internal(
+                            "a stored group was merged before it was loaded".into(),
+                        ));
+                    }
+                    // A new group: merged into nothing, its partial states are its states.
+                    let mut values = incoming;
+                    for (i, merge) in self.merges.iter().enumerate() {
+                        if *merge == Merge::Distinct {
+                            values[self.groups + i] = ScalarValue::Int64(Some(0));
+                        }
+                    }
+                    let end = self.end_of(&values);
+                    self.add_to_index(key.clone(), end);
+                    self.cache
+                        .entry(key.clone())
+                        .insert(Cached {
+                            values,
+                            distinct: HashMap::new(),
+                            set_bytes: 0,
+                            bytes: 0,
+                            used: self.clock,
+                            created: self.clock,
+                        })
+                        .into_mut()
+                }
+            };
+            state.used = self.clock;
             let bytes = state.measure(key.len());
             self.cached_bytes = self.cached_bytes + bytes - state.bytes;
             state.bytes = bytes;
@@ -297,6 +304,14 @@ impl GroupStates {
             .range(..(watermark.saturating_add(1), Vec::new()))
             .map(|(_, key)| key.clone())
             .collect()
+    }
+
+    /// Whether the group of `key` has a stored state: every group does but those the current
+    /// epoch made (an epoch stores the states of the groups it leaves open).
+    pub fn stored(&self, key: &[u8]) -> bool {
+        self.cache
+            .get(key)
+            .is_none_or(|cached| cached.created < self.clock)
     }
 
     /// Forgets the groups of `keys`.

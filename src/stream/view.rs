@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::common::TableReference;
+use datafusion::common::{HashSet, TableReference};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tracing::Instrument;
@@ -15,7 +15,7 @@ use weir_sql::plan::{Merge, ViewQuery};
 
 use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::epoch_plan::{EpochInput, EpochQuery};
-use super::group_state::{GroupStates, LoadedGroup, group_keys};
+use super::group_state::{GroupStates, LoadedGroup};
 use super::watermark::{ClockColumns, EventClock};
 use crate::storage::{ClockState, EpochWrite, SourceLog, ViewStore};
 
@@ -373,7 +373,7 @@ impl ViewRunner {
             return self.commit(write).await;
         }
         let mut changed = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         let mut keyed = Vec::with_capacity(partials.len());
         for partial in &partials {
             let (partial, keys) = self.states.keyed(partial)?;
@@ -400,32 +400,44 @@ impl ViewRunner {
         if self.def.emit == Emit::OnWindowClose || self.store.output().is_some() {
             self.load_missing(&closed).await?;
         }
-        let closed_set: std::collections::HashSet<&Vec<u8>> = closed.iter().collect();
+        let closed_set: HashSet<&Vec<u8>> = closed.iter().collect();
         let open: Vec<Vec<u8>> = changed
             .iter()
             .filter(|k| !closed_set.contains(k))
             .cloned()
             .collect();
-        let emit = match self.def.emit {
-            Emit::OnUpdate => &changed,
-            Emit::OnWindowClose => &closed,
-        };
+        drop(closed_set);
         let open_states = self.states.batch(&open)?;
         let state_rows =
             ViewStore::encode(&open_states).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let finished = self.finish(emit).await?;
         // Views over this one read each closed window once, final.
-        if self.store.output().is_some() && !closed.is_empty() {
-            let closed_rows = match self.def.emit {
-                Emit::OnWindowClose => finished.clone(),
-                Emit::OnUpdate => self.finish(&closed).await?,
-            };
+        let publish = self.store.output().is_some() && !closed.is_empty();
+        let (finished, closed_rows) = match self.def.emit {
+            Emit::OnWindowClose => {
+                let finished = self.finish(&closed).await?;
+                let closed_rows = if publish {
+                    finished.clone()
+                } else {
+                    Vec::new()
+                };
+                (finished, closed_rows)
+            }
+            Emit::OnUpdate if publish => self.finish_changed_and_closed(&changed, &closed).await?,
+            Emit::OnUpdate => (self.finish(&changed).await?, Vec::new()),
+        };
+        if publish {
             let kept = closed_rows
                 .iter()
                 .map(|batch| self.kept_outputs(batch))
                 .collect::<Result<Vec<_>>>()?;
             write.published = self.published(&kept)?;
         }
+        // Closed groups this epoch made were never stored: there is nothing to delete.
+        write.state_deletes = closed
+            .iter()
+            .filter(|key| self.states.stored(key))
+            .cloned()
+            .collect();
         self.states.remove(&closed);
 
         write.state = open.into_iter().zip(state_rows).collect();
@@ -435,9 +447,21 @@ impl ViewRunner {
             .into_iter()
             .map(|(group, column, values)| (group, column as u16, values))
             .collect();
-        write.state_deletes = closed;
+        // Final rows come a row per group, in the order of the groups asked for.
+        let emitted = match self.def.emit {
+            Emit::OnUpdate => &changed,
+            Emit::OnWindowClose => &closed,
+        };
+        let mut at = 0;
         for batch in &finished {
-            write.rows.extend(self.output_rows(batch)?);
+            let keys = emitted
+                .get(at..at + batch.num_rows())
+                .ok_or_else(|| DataFusionError::Internal("more final rows than groups".into()))?;
+            write.rows.extend(self.output_rows(batch, keys)?);
+            at += batch.num_rows();
+        }
+        if self.query.partials.contains(&Merge::Distinct) {
+            write.set_deletes = closed;
         }
         self.commit(write).await?;
         // Every state but this epoch's is stored now: the cache can shed what it holds beyond
@@ -485,6 +509,36 @@ impl ViewRunner {
         rows
     }
 
+    /// The final rows of the `changed` groups, and those of the `closed` ones (to publish),
+    /// from one run of the final query over both: groups that change and close in the same
+    /// epoch (most of them, in a backfill) are finished once.
+    async fn finish_changed_and_closed(
+        &self,
+        changed: &[Vec<u8>],
+        closed: &[Vec<u8>],
+    ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+        let changed_set: HashSet<&Vec<u8>> = changed.iter().collect();
+        let closed_set: HashSet<&Vec<u8>> = closed.iter().collect();
+        let mut keys = changed.to_vec();
+        keys.extend(closed.iter().filter(|k| !changed_set.contains(k)).cloned());
+        let finished = self.finish(&keys).await?;
+        let Some(first) = finished.first() else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let rows = datafusion::arrow::compute::concat_batches(&first.schema(), &finished)?;
+        // The final query is a projection of the groups: a row per key, in order.
+        if rows.num_rows() != keys.len() {
+            return Err(DataFusionError::Internal(format!(
+                "{} final rows for {} groups",
+                rows.num_rows(),
+                keys.len()
+            )));
+        }
+        let is_closed: BooleanArray = keys.iter().map(|k| Some(closed_set.contains(k))).collect();
+        let closed_rows = datafusion::arrow::compute::filter_record_batch(&rows, &is_closed)?;
+        Ok((vec![rows.slice(0, changed.len())], vec![closed_rows]))
+    }
+
     /// The output columns of the final rows `HAVING` keeps, in the view's schema.
     fn kept_outputs(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let outputs = self.def.columns.len();
@@ -529,17 +583,17 @@ impl ViewRunner {
         Ok(())
     }
 
-    /// Each finished row as (group key, encoded row or `None` when `HAVING` drops it).
-    fn output_rows(&self, batch: &RecordBatch) -> Result<Vec<RowChange>> {
+    /// Each finished row of the groups `keys` as (group key, encoded row or `None` when
+    /// `HAVING` drops it).
+    fn output_rows(&self, batch: &RecordBatch, keys: &[Vec<u8>]) -> Result<Vec<RowChange>> {
         let outputs = self.def.columns.len();
         let output = batch.project(&(0..outputs).collect::<Vec<_>>())?;
         let rows = ViewStore::encode(&cast_to(&output, self.store.schema())?)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let keep = batch.column(outputs).as_boolean();
-        let groups = batch.project(&(outputs + 1..batch.num_columns()).collect::<Vec<_>>())?;
-        let keys = group_keys(&groups, self.query.group_columns)?;
         Ok(keys
-            .into_iter()
+            .iter()
+            .cloned()
             .zip(rows)
             .enumerate()
             .map(|(i, (key, row))| (key, (keep.is_valid(i) && keep.value(i)).then_some(row)))
