@@ -247,7 +247,12 @@ impl Engine {
 
     fn start_view(&self, def: &ViewDef, runner: ViewRunner) -> Result<(), QueryError> {
         let store = runner.store().clone();
-        let leading_time = runner.leading_time_column();
+        let rows = match store.output() {
+            Some(log) if runner.rows_in_output_log() => super::provider::ViewRows::Log(log.clone()),
+            _ => super::provider::ViewRows::Keyed {
+                leading_time: runner.leading_time_column(),
+            },
+        };
         let handle = spawn_view(self.query_runtime().handle(), runner, def.name.clone());
         self.views
             .write()
@@ -255,7 +260,7 @@ impl Engine {
             .insert(def.name.clone(), handle);
         self.ctx.register_table(
             datafusion::common::TableReference::bare(def.name.clone()),
-            Arc::new(super::provider::ViewTable::new(store, leading_time)),
+            Arc::new(super::provider::ViewTable::new(store, rows)),
         )?;
         Ok(())
     }

@@ -201,6 +201,13 @@ impl ViewRunner {
             .then(|| column.name.clone())
     }
 
+    /// Whether the view's rows are its output log's entries, stored once, as Arrow batches: a
+    /// view without aggregates appends rows that never change, which is what its output log
+    /// holds already. (One that shows `_received_at` has no output log; its rows are keyed.)
+    pub fn rows_in_output_log(&self) -> bool {
+        self.query.append_only && self.store.output().is_some()
+    }
+
     /// The next log sequence number this view processes.
     pub fn processed_seq(&self) -> u64 {
         self.position.next_seq
@@ -352,22 +359,25 @@ impl ViewRunner {
         };
         if self.query.append_only {
             self.events.set(Vec::new());
-            // Each output row once, keyed by where it came from: the epoch's first log
-            // position and its place in the epoch's output. An epoch that did not commit
-            // wrote nothing, so a retry after a crash cannot duplicate a row.
-            let mut index = 0u32;
-            let mut outputs = Vec::with_capacity(partials.len());
-            for batch in &partials {
-                let output = cast_to(batch, self.store.schema())?;
-                let rows = ViewStore::encode(&output)
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                for row in rows {
-                    let mut key = first.to_be_bytes().to_vec();
-                    key.extend(index.to_be_bytes());
-                    index += 1;
-                    write.rows.push((key, Some(row)));
+            let outputs = partials
+                .iter()
+                .map(|batch| cast_to(batch, self.store.schema()))
+                .collect::<Result<Vec<_>>>()?;
+            if !self.rows_in_output_log() {
+                // Each output row once, keyed by where it came from: the epoch's first log
+                // position and its place in the epoch's output. An epoch that did not commit
+                // wrote nothing, so a retry after a crash cannot duplicate a row.
+                let mut index = 0u32;
+                for output in &outputs {
+                    let rows = ViewStore::encode(output)
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    for row in rows {
+                        let mut key = first.to_be_bytes().to_vec();
+                        key.extend(index.to_be_bytes());
+                        index += 1;
+                        write.rows.push((key, Some(row)));
+                    }
                 }
-                outputs.push(output);
             }
             write.published = self.published(&outputs)?;
             return self.commit(write).await;

@@ -19,7 +19,7 @@ use futures::StreamExt;
 pub use source::SourceTable;
 pub use system::ReadOnlyTable;
 pub use table::ReferenceTable;
-pub use view::ViewTable;
+pub use view::{ViewRows, ViewTable};
 
 use crate::storage::StorageError;
 

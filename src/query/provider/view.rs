@@ -1,10 +1,12 @@
-//! A materialized view as DataFusion sees it: its committed rows. Rows are keyed by group key,
-//! so a view grouped by its window first reads only the windows a `window_start` (or
-//! `window_end`) filter asks for.
+//! A materialized view as DataFusion sees it: its committed rows. An aggregating view's rows
+//! are keyed by group key, so a view grouped by its window first reads only the windows a
+//! `window_start` (or `window_end`) filter asks for. A view without aggregates is read from its
+//! output log, whose entries are its rows, narrowed by its event-time column like a source.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::Result;
@@ -14,23 +16,40 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::scan_blocking;
 use super::time_bound::{TimeBound, pushdown};
-use crate::storage::ViewStore;
+use crate::storage::{SourceLog, StorageError, ViewStore};
+
+/// Where a view's rows are.
+#[derive(Debug)]
+pub enum ViewRows {
+    /// Keyed rows in the view's store.
+    Keyed {
+        /// The output column whose values lead the row keys, when it is a timestamp.
+        leading_time: Option<String>,
+    },
+    /// The entries of the view's output log, less their `_received_at` column.
+    Log(Arc<SourceLog>),
+}
 
 /// A view's rows.
 #[derive(Debug)]
 pub struct ViewTable {
     store: Arc<ViewStore>,
-    /// The output column whose values lead the row keys, when it is a timestamp.
-    leading_time: Option<String>,
+    rows: ViewRows,
 }
 
 impl ViewTable {
-    /// The provider over `store`; `leading_time` names the timestamp column rows are keyed by
-    /// first, if there is one.
-    pub fn new(store: Arc<ViewStore>, leading_time: Option<String>) -> Self {
-        Self {
-            store,
-            leading_time,
+    /// The provider over the view of `store`, whose rows are in `rows`.
+    pub fn new(store: Arc<ViewStore>, rows: ViewRows) -> Self {
+        Self { store, rows }
+    }
+
+    /// The column reads can be narrowed by: the leading key, or the log's event time.
+    fn time_column(&self) -> Option<String> {
+        match &self.rows {
+            ViewRows::Keyed { leading_time } => leading_time.clone(),
+            ViewRows::Log(log) => log
+                .event_time_column()
+                .map(|i| log.def().columns[i].name.clone()),
         }
     }
 }
@@ -51,7 +70,7 @@ impl TableProvider for ViewTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(pushdown(filters, self.leading_time.as_deref()))
+        Ok(pushdown(filters, self.time_column().as_deref()))
     }
 
     async fn scan(
@@ -61,14 +80,34 @@ impl TableProvider for ViewTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let TimeBound { lo, hi } = match &self.leading_time {
-            Some(column) => TimeBound::of(filters, column),
+        let TimeBound { lo, hi } = match self.time_column() {
+            Some(column) => TimeBound::of(filters, &column),
             None => TimeBound::default(),
         };
-        let store = self.store.clone();
-        scan_blocking(self.schema(), projection, move || {
-            Ok(vec![store.scan_leading_time(lo, hi)?])
-        })
-        .await
+        match &self.rows {
+            ViewRows::Keyed { .. } => {
+                let store = self.store.clone();
+                scan_blocking(self.schema(), projection, move || {
+                    Ok(vec![store.scan_leading_time(lo, hi)?])
+                })
+                .await
+            }
+            ViewRows::Log(log) => {
+                let (log, schema) = (log.clone(), self.schema());
+                scan_blocking(self.schema(), projection, move || {
+                    let (entries, _) = log.scan_time_range(lo, hi)?;
+                    entries
+                        .into_iter()
+                        .map(|entry| {
+                            // The view's columns lead the log's; `_received_at` follows.
+                            let columns = entry.columns()[..schema.fields().len()].to_vec();
+                            RecordBatch::try_new(schema.clone(), columns)
+                                .map_err(|e| StorageError::InvalidValue(e.to_string()))
+                        })
+                        .collect()
+                })
+                .await
+            }
+        }
     }
 }
