@@ -4,7 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use metrics::counter;
+
 use super::pull_status::PullStatus;
+use crate::storage::{Appended, Entry, SourceLog};
+use crate::telemetry;
 
 /// A running connector thread; asked to stop when dropped.
 #[derive(Debug)]
@@ -62,4 +66,19 @@ impl Drop for Puller {
         // source never waits on a broker.
         drop(self.thread.take());
     }
+}
+
+/// Appends one entry a connector pulled, counting its events (and the duplicates `dedup_key`
+/// dropped) for `/metrics`; the error says why it was not stored.
+pub fn append(log: &SourceLog, entry: Entry) -> Result<Appended, String> {
+    let appended = log
+        .append_entries(vec![entry])
+        .map_err(|e| e.to_string())?
+        .pop()
+        .expect("one entry, one outcome")
+        .map_err(|e| e.to_string())?;
+    let source = [("source", log.def().name.clone())];
+    counter!(telemetry::SOURCE_EVENTS, &source).increment(appended.rows as u64);
+    counter!(telemetry::SOURCE_DUPLICATES, &source).increment(appended.duplicates as u64);
+    Ok(appended)
 }

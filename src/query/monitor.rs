@@ -61,8 +61,9 @@ impl Engine {
 
     /// Every Kafka source's consumer status.
     pub fn kafka_snapshots(&self) -> Vec<(String, Snapshot)> {
-        let pullers = self.pullers.read().unwrap_or_else(|e| e.into_inner());
+        // Sources before pullers, in the order DROP takes them.
         let sources = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        let pullers = self.pullers.read().unwrap_or_else(|e| e.into_inner());
         pullers
             .iter()
             .filter(|(name, _)| {

@@ -364,15 +364,7 @@ impl Consumer {
         }
         let entry = Entry { batch, writes };
         let source = [("source", self.log.def().name.clone())];
-        for outcome in self
-            .log
-            .append_entries(vec![entry])
-            .map_err(|e| e.to_string())?
-        {
-            let appended = outcome.map_err(|e| e.to_string())?;
-            counter!(telemetry::SOURCE_EVENTS, &source).increment(appended.rows as u64);
-            counter!(telemetry::SOURCE_DUPLICATES, &source).increment(appended.duplicates as u64);
-        }
+        crate::connectors::pull::append(&self.log, entry)?;
         counter!(telemetry::SOURCE_REJECTED, &source).increment(decoded.dead_letters.len() as u64);
         counter!(telemetry::SOURCE_BYTES, &source).increment(
             messages

@@ -14,13 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use generator::Generator;
-use metrics::counter;
 pub use sequence::rows_before;
 use weir_catalog::NexmarkOptions;
 
 use super::pull::{PullContext, Puller};
 use crate::storage::{Cf, Db, Entry, SourceLog, source_offsets};
-use crate::telemetry;
 
 /// A paced stream appends at least this often, so its events are visible soon after their time.
 const PACED_APPEND_EVERY: Duration = Duration::from_millis(50);
@@ -110,7 +108,6 @@ impl Ingest {
             (per_append as u64).clamp(1, self.options.max_chunk_size)
         };
         let (started, first) = (Instant::now(), next);
-        let source = [("source", self.log.def().name.clone())];
         while !self.context.stopped() {
             let end = match self.options.event_num {
                 Some(total) if next >= total => return Ok(()),
@@ -119,7 +116,10 @@ impl Ingest {
             };
             if !gap.is_zero() {
                 // The chunk is appended once its last event's time has come.
-                let due = started + gap.saturating_mul((end - first).min(u32::MAX as u64) as u32);
+                let due = started
+                    + Duration::from_nanos(
+                        self.options.min_event_gap_ns.saturating_mul(end - first),
+                    );
                 if !self.sleep_until(due) {
                     return Ok(());
                 }
@@ -138,14 +138,7 @@ impl Ingest {
                 batch,
                 writes: vec![(Cf::Meta, key, value)],
             };
-            for outcome in self
-                .log
-                .append_entries(vec![entry])
-                .map_err(|e| e.to_string())?
-            {
-                let appended = outcome.map_err(|e| e.to_string())?;
-                counter!(telemetry::SOURCE_EVENTS, &source).increment(appended.rows as u64);
-            }
+            super::pull::append(&self.log, entry)?;
             status.appended(PARTITION, end as i64, end - next, 0);
             next = end;
         }
