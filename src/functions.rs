@@ -9,10 +9,11 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-/// The version string `SELECT version()` returns. Tools parse the leading `PostgreSQL N`.
+/// The version string `SELECT version()` returns. Tools parse the leading `PostgreSQL N`
+/// (SQLAlchemy, pgjdbc); Weir speaks PostgreSQL 15's dialect and catalog, so it says 15.
 pub fn version_string() -> String {
     format!(
-        "PostgreSQL 16.6 on x86_64-pc-linux-gnu (Weir {})",
+        "PostgreSQL 15.0 on x86_64-pc-linux-gnu (Weir {})",
         env!("CARGO_PKG_VERSION")
     )
 }

@@ -223,3 +223,53 @@ async fn cancel_stops_a_long_query() {
     let err = result.expect_err("a cancelled query fails");
     assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
 }
+
+/// What a client learns at connect (`ParameterStatus`) is the session `SHOW` describes, and
+/// says PostgreSQL 15, as drivers that parse the version expect.
+#[tokio::test]
+async fn startup_reports_the_sessions_settings() {
+    let server = TestServer::start();
+    let config = format!(
+        "host=127.0.0.1 port={} user=weir dbname=dev application_name=grafana",
+        server.pg.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let reported = |name: &str| connection.parameter(name).map(str::to_string);
+    assert_eq!(reported("server_version").as_deref(), Some("15.0"));
+    assert_eq!(reported("application_name").as_deref(), Some("grafana"));
+    assert_eq!(reported("client_encoding").as_deref(), Some("UTF8"));
+    assert_eq!(reported("integer_datetimes").as_deref(), Some("on"));
+    assert_eq!(
+        reported("standard_conforming_strings").as_deref(),
+        Some("on")
+    );
+    assert_eq!(reported("session_authorization").as_deref(), Some("weir"));
+    let date_style = reported("DateStyle").unwrap();
+    assert!(
+        date_style.starts_with("ISO"),
+        "pgjdbc needs ISO: {date_style}"
+    );
+    let time_zone = reported("TimeZone").unwrap();
+    tokio::spawn(connection);
+    for (setting, value) in [
+        ("DateStyle", date_style),
+        ("TimeZone", time_zone),
+        ("application_name", "grafana".to_string()),
+        ("server_version_num", "150000".to_string()),
+    ] {
+        let shown: String = client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(shown, value, "SHOW {setting}");
+    }
+    let version: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(version.starts_with("PostgreSQL 15."), "{version}");
+}

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -16,8 +15,8 @@ use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::NoticeResponse;
-use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use weir_sql::SqlError;
 
 use super::cancel::{CancelRegistry, CancelSignal};
@@ -25,21 +24,11 @@ use super::encode;
 use super::error::pg_error;
 use crate::query::{Engine, Prepared, QueryError, QueryResult, Session, parse_client_sql};
 
-/// Startup parameters a client may send that are also session settings.
-const STARTUP_SETTINGS: &[&str] = &[
-    "application_name",
-    "client_encoding",
-    "DateStyle",
-    "extra_float_digits",
-    "TimeZone",
-    "search_path",
-];
-
 /// Everything a connection needs, shared by all connections.
 #[derive(Debug)]
 pub struct Handlers {
     engine: Arc<Engine>,
-    cancels: Arc<CancelRegistry>,
+    pub(super) cancels: Arc<CancelRegistry>,
     parser: Arc<StatementParser>,
 }
 
@@ -97,10 +86,11 @@ impl Handlers {
 }
 
 /// Per-connection state, kept in pgwire's session extensions.
+/// A connection's own state, made at startup (`startup.rs`).
 #[derive(Debug)]
-struct Connection {
-    session: Session,
-    cancel: CancelSignal,
+pub(super) struct Connection {
+    pub(super) session: Session,
+    pub(super) cancel: CancelSignal,
 }
 
 fn connection<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Connection>> {
@@ -135,39 +125,6 @@ impl Handlers {
             cancels: self.cancels.clone(),
             parser: self.parser.clone(),
         }
-    }
-}
-
-#[async_trait]
-impl NoopStartupHandler for Handlers {
-    async fn post_startup<C>(
-        &self,
-        client: &mut C,
-        _message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let session = Session::new();
-        for name in STARTUP_SETTINGS {
-            let value = client
-                .metadata()
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone());
-            if let Some(value) = value {
-                // A client's startup options are hints; one Weir does not accept is ignored.
-                let _ = session.set(name, Some(value));
-            }
-        }
-        let (pid, secret) = client.pid_and_secret_key();
-        let cancel = self.cancels.register(pid, &secret);
-        client
-            .session_extensions()
-            .insert(Connection { session, cancel });
-        Ok(())
     }
 }
 

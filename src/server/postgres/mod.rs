@@ -5,6 +5,7 @@ mod cancel;
 mod encode;
 pub mod error;
 mod handler;
+mod startup;
 
 use std::sync::Arc;
 
