@@ -364,6 +364,26 @@ impl Engine {
                 })
             }
             S::Set(set) => self.set(session, set),
+            // Connection pools send these when a connection goes back to the pool.
+            S::Reset(reset) => {
+                match &reset.reset {
+                    ast::Reset::ALL => session.reset_all(),
+                    ast::Reset::ConfigurationParameter(name) => {
+                        session.set(&name.to_string(), None)?
+                    }
+                }
+                Ok(QueryResult::Command("RESET".into()))
+            }
+            S::Discard { object_type } => {
+                if *object_type == ast::DiscardObject::ALL {
+                    session.reset_all();
+                }
+                Ok(QueryResult::Command(format!("DISCARD {object_type}")))
+            }
+            // Weir has no SQL `PREPARE`; protocol-level statements are closed by the client.
+            S::Deallocate { name, .. } if name.value.eq_ignore_ascii_case("all") => {
+                Ok(QueryResult::Command("DEALLOCATE ALL".into()))
+            }
             S::ShowVariable { variable } => self.show(session, variable).await,
             S::Query(_)
             | S::Insert(_)

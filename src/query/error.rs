@@ -40,6 +40,9 @@ pub enum QueryError {
     /// The client cancelled the statement.
     #[error("canceling statement due to user request")]
     Canceled,
+    /// The statement ran longer than the session's `statement_timeout`.
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
 }
 
 impl QueryError {

@@ -91,6 +91,28 @@ impl Session {
             .collect()
     }
 
+    /// `RESET ALL`, `DISCARD ALL`: every setting a client may change back to its default.
+    pub fn reset_all(&self) {
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, default) in SETTINGS {
+            if !READ_ONLY.contains(name) {
+                settings.insert(name.to_ascii_lowercase(), (*name, default.to_string()));
+            }
+        }
+    }
+
+    /// `statement_timeout`: milliseconds when a bare number (as Postgres reads it), else a
+    /// duration (`'5s'`, `'1 min'`); `None` when 0 or unreadable.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        let (_, value) = self.get("statement_timeout").ok()?;
+        let value = value.trim().trim_matches('\'');
+        let ms = match value.parse::<u64>() {
+            Ok(ms) => ms,
+            Err(_) => weir_sql::plan::parse_duration_ms(value).ok()?,
+        };
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+
     /// Changes a setting; `None` restores its default.
     pub fn set(&self, name: &str, value: Option<String>) -> Result<(), QueryError> {
         let key = name.to_ascii_lowercase();

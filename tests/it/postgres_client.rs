@@ -273,3 +273,78 @@ async fn startup_reports_the_sessions_settings() {
         .get(0);
     assert!(version.starts_with("PostgreSQL 15."), "{version}");
 }
+
+/// What pools and tools send around their queries: an empty query (Grafana's `-- ping`),
+/// `RESET`, `DISCARD ALL`, `DEALLOCATE ALL`; and `statement_timeout` stops a long statement
+/// with 57014 while the session goes on.
+#[tokio::test]
+async fn session_statements_pools_send_and_statement_timeout() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    for empty in [";", "-- ping", "  "] {
+        // tokio-postgres shows an EmptyQueryResponse as a completion of 0 rows; with no
+        // response at all it shows nothing.
+        let messages = client.simple_query(empty).await.unwrap();
+        assert!(
+            matches!(
+                messages.as_slice(),
+                [tokio_postgres::SimpleQueryMessage::CommandComplete(0)]
+            ),
+            "{empty:?}: {messages:?}"
+        );
+    }
+    client
+        .batch_execute("SET application_name = 'pooled'; SET DateStyle = 'ISO, DMY'")
+        .await
+        .unwrap();
+    client
+        .batch_execute("RESET application_name")
+        .await
+        .unwrap();
+    let shown: String = client
+        .query_one("SHOW application_name", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(shown, "");
+    client
+        .batch_execute("DISCARD ALL; DEALLOCATE ALL")
+        .await
+        .unwrap();
+    let shown: String = client
+        .query_one("SHOW DateStyle", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(shown, "ISO, MDY", "DISCARD ALL resets the session");
+
+    client
+        .batch_execute("SET statement_timeout = 200")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = client
+        .query("SELECT count(*) FROM generate_series(1, 5000000000) a", &[])
+        .await
+        .expect_err("the statement outlasts its timeout");
+    assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+    let message = err.as_db_error().map(|e| e.message().to_string());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("statement timeout")),
+        "{message:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The session goes on, and without a timeout the same kind of statement finishes.
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM generate_series(1, 1000) a", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1000);
+}

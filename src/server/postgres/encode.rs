@@ -63,13 +63,13 @@ pub fn fields(
         .collect()
 }
 
-/// The wire response for a statement's result. `cancelled` resolves when the client cancels;
-/// the row stream then ends with a `57014` error.
+/// The wire response for a statement's result. `stop` resolves, with the reason, when the
+/// client cancels or the statement times out; the row stream then ends with that error.
 pub fn response(
     result: QueryResult,
     format: &Format,
     options: Arc<FormatOptions>,
-    cancelled: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: impl std::future::Future<Output = QueryError> + Send + 'static,
 ) -> PgWireResult<Response> {
     Ok(match result {
         QueryResult::Rows { schema, stream } => {
@@ -90,7 +90,7 @@ pub fn response(
                         }
                     },
                 );
-            Response::Query(QueryResponse::new(fields, until_cancelled(rows, cancelled)))
+            Response::Query(QueryResponse::new(fields, until_stopped(rows, stop)))
         }
         QueryResult::Command(tag) => Response::Execution(command_tag(&tag)),
         QueryResult::TransactionStart(tag) => Response::TransactionStart(Tag::new(&tag)),
@@ -110,18 +110,18 @@ fn command_tag(tag: &str) -> Tag {
     }
 }
 
-fn until_cancelled(
+fn until_stopped(
     rows: impl Stream<Item = PgWireResult<DataRow>> + Send + 'static,
-    cancelled: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: impl std::future::Future<Output = QueryError> + Send + 'static,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
-    let cancelled = Box::pin(cancelled);
+    let stop = Box::pin(stop);
     let rows = Box::pin(rows);
-    stream::unfold(Some((rows, cancelled)), |state| async move {
-        let (mut rows, mut cancelled) = state?;
+    stream::unfold(Some((rows, stop)), |state| async move {
+        let (mut rows, mut stop) = state?;
         tokio::select! {
             biased;
-            _ = &mut cancelled => Some((Err::<DataRow, PgWireError>(pg_error(QueryError::Canceled)), None)),
-            row = rows.next() => row.map(|row| (row, Some((rows, cancelled)))),
+            reason = &mut stop => Some((Err::<DataRow, PgWireError>(pg_error(reason)), None)),
+            row = rows.next() => row.map(|row| (row, Some((rows, stop)))),
         }
     })
 }

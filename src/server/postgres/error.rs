@@ -46,7 +46,7 @@ fn sqlstate(error: &QueryError) -> &'static str {
         QueryError::DataFusion(e) => datafusion_state(e),
         QueryError::UnknownSetting(_) => "42704",
         QueryError::InvalidParameter(_) => "22023",
-        QueryError::Canceled => "57014",
+        QueryError::Canceled | QueryError::StatementTimeout => "57014",
         QueryError::ViewStalled { .. } => "55000",
     }
 }

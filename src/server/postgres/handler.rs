@@ -44,7 +44,8 @@ impl Handlers {
         }
     }
 
-    /// Runs one statement for `client`, stopping if the client cancels it.
+    /// Runs one statement for `client`, stopping if the client cancels it or it outlasts the
+    /// session's `statement_timeout`.
     async fn run<C>(
         &self,
         client: &mut C,
@@ -57,11 +58,14 @@ impl Handlers {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let connection = connection(client)?;
-        let cancelled = connection.cancel.cancelled();
+        let deadline = connection
+            .session
+            .statement_timeout()
+            .map(|timeout| tokio::time::Instant::now() + timeout);
         let execution = self.engine.execute(&connection.session, statement, params);
         let result = tokio::select! {
             biased;
-            _ = connection.cancel.cancelled() => Err(QueryError::Canceled),
+            reason = stop(&connection.cancel, deadline) => Err(reason),
             result = execution => result,
         };
         if let Ok(QueryResult::TransactionEnd {
@@ -80,17 +84,38 @@ impl Handlers {
             result.map_err(pg_error)?,
             format,
             encode::format_options(&connection.session),
-            cancelled,
+            stop(&connection.cancel, deadline),
         )
     }
 }
 
-/// Per-connection state, kept in pgwire's session extensions.
-/// A connection's own state, made at startup (`startup.rs`).
+/// A connection's own state, made at startup (`startup.rs`) and kept in pgwire's session
+/// extensions.
 #[derive(Debug)]
 pub(super) struct Connection {
     pub(super) session: Session,
     pub(super) cancel: CancelSignal,
+}
+
+/// Resolves, with the reason, when the client cancels the running statement or `deadline`
+/// (its `statement_timeout`) passes.
+fn stop(
+    cancel: &CancelSignal,
+    deadline: Option<tokio::time::Instant>,
+) -> impl std::future::Future<Output = QueryError> + Send + 'static {
+    let cancelled = cancel.cancelled();
+    async move {
+        let timeout = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = cancelled => QueryError::Canceled,
+            _ = timeout => QueryError::StatementTimeout,
+        }
+    }
 }
 
 fn connection<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Connection>> {
@@ -138,6 +163,11 @@ impl SimpleQueryHandler for Handlers {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let statements = parse_client_sql(query).map_err(|e| pg_error(e.into()))?;
+        if statements.is_empty() {
+            // Only comments or semicolons: Postgres answers EmptyQueryResponse, which Grafana's
+            // "Save & test" (`-- ping`) waits for.
+            return Ok(vec![Response::EmptyQuery]);
+        }
         let mut responses = Vec::with_capacity(statements.len());
         for statement in &statements {
             match self
