@@ -393,7 +393,8 @@ impl Engine {
             | S::ShowTables { .. }
             | S::ShowColumns { .. }
             | S::ExplainTable { .. } => {
-                let plan = self.logical_plan(statement).await?;
+                let statement = super::session_functions::bind(statement, session)?;
+                let plan = self.logical_plan(&statement).await?;
                 let plan = match params {
                     Some(params) => plan.with_param_values(params)?,
                     None => plan,
@@ -459,7 +460,10 @@ impl Engine {
                 | ast::Statement::ShowTables { .. }
                 | ast::Statement::ShowColumns { .. }
                 | ast::Statement::ExplainTable { .. } => {
-                    let plan = self.logical_plan(s).await.map_err(QueryError::into_weir)?;
+                    // Describing needs only the types: session functions are bound to a
+                    // throwaway session (a `set_config` here must not change the client's).
+                    let s = super::session_functions::bind(s, &Session::new())?;
+                    let plan = self.logical_plan(&s).await.map_err(QueryError::into_weir)?;
                     let mut params: Vec<(usize, Option<DataType>)> = plan
                         .get_parameter_types()?
                         .into_iter()

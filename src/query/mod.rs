@@ -15,6 +15,7 @@ mod pg_semantics;
 pub mod provider;
 mod result;
 mod session;
+mod session_functions;
 pub mod sources;
 mod views;
 
