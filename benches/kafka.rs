@@ -69,12 +69,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--events" => {
-                events_count = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--events N")
-            }
+            "--events" => events_count = support::flag_value(&mut args, "--events N"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }

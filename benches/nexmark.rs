@@ -72,12 +72,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--events" => {
-                events = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--events N")
-            }
+            "--events" => events = support::flag_value(&mut args, "--events N"),
             "--queries" => {
                 only = Some(
                     args.next()

@@ -62,19 +62,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--events" => {
-                events_count = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--events N")
-            }
+            "--events" => events_count = support::flag_value(&mut args, "--events N"),
             "--events-file" => events_file = args.next(),
-            "--state-cache-mb" => {
-                cache_mb = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--state-cache-mb N")
-            }
+            "--state-cache-mb" => cache_mb = support::flag_value(&mut args, "--state-cache-mb N"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }

@@ -11,6 +11,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The value after a flag such as `--events N`, parsed; panics with `usage` if it is missing
+/// or does not parse.
+pub fn flag_value<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, usage: &str) -> T {
+    args.next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("usage: {usage}"))
+}
+
 /// A `weir serve` child process (the release binary) on ephemeral ports.
 pub struct Server {
     child: Child,
