@@ -16,4 +16,4 @@ mod psql;
 mod server;
 mod sqllogictest;
 mod views;
-mod wire_abuse;
+mod wire;

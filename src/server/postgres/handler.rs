@@ -17,6 +17,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::startup::ParameterStatus;
 use weir_sql::SqlError;
 
 use super::cancel::{CancelRegistry, CancelSignal};
@@ -62,12 +63,24 @@ impl Handlers {
             .session
             .statement_timeout()
             .map(|timeout| tokio::time::Instant::now() + timeout);
+        let reported = super::startup::reported_settings(&connection.session);
         let execution = self.engine.execute(&connection.session, statement, params);
         let result = tokio::select! {
             biased;
             reason = stop(&connection.cancel, deadline) => Err(reason),
             result = execution => result,
         };
+        // Like Postgres, tell the client about reported settings the statement changed (`SET
+        // application_name`, `RESET ALL`, `set_config`).
+        for (name, value) in super::startup::reported_settings(&connection.session) {
+            if !reported.contains(&(name.clone(), value.clone())) {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        name, value,
+                    )))
+                    .await?;
+            }
+        }
         if let Ok(QueryResult::TransactionEnd {
             warning: Some(warning),
             ..

@@ -89,12 +89,18 @@ impl StartupHandler for Handlers {
     }
 }
 
-/// The `ParameterStatus` values of a new session.
-fn reported<C: ClientInfo>(session: &Session, client: &C) -> HashMap<String, String> {
-    let mut parameters: HashMap<String, String> = REPORTED
+/// The session's settings Postgres reports to the client, now: at startup, and again when a
+/// statement changes one.
+pub(super) fn reported_settings(session: &Session) -> Vec<(String, String)> {
+    REPORTED
         .iter()
         .filter_map(|name| session.get(name).ok())
-        .collect();
+        .collect()
+}
+
+/// The `ParameterStatus` values of a new session.
+fn reported<C: ClientInfo>(session: &Session, client: &C) -> HashMap<String, String> {
+    let mut parameters: HashMap<String, String> = reported_settings(session).into_iter().collect();
     if let Some(user) = client.metadata().get("user") {
         parameters.insert("session_authorization".into(), user.clone());
     }

@@ -1,6 +1,8 @@
-//! Bad input on the wire: garbage, a truncated startup packet, a 1 GB length, an unknown
-//! protocol version and a 1 GB query each get a closed connection, promptly, while a session
-//! opened before them keeps working; a catalog query naming a missing column gets 42703.
+//! The Postgres protocol byte by byte, where drivers cannot show it. Bad input: garbage, a
+//! truncated startup packet, a 1 GB length, an unknown protocol version and a 1 GB query each
+//! get a closed connection, promptly, while a session opened before them keeps working; a
+//! catalog query naming a missing column gets 42703. And settings a statement changes are
+//! reported back as `ParameterStatus`, as Postgres does.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -100,4 +102,74 @@ async fn bad_bytes_close_their_connection_and_nothing_else() {
         .unwrap()
         .get(0);
     assert_eq!(one, 1);
+}
+
+/// The messages of one simple query, up to ReadyForQuery, as (type, body).
+fn simple_query(socket: &mut TcpStream, sql: &str) -> Vec<(u8, Vec<u8>)> {
+    let mut query = vec![b'Q'];
+    query.extend(((4 + sql.len() + 1) as i32).to_be_bytes());
+    query.extend(sql.as_bytes());
+    query.push(0);
+    socket.write_all(&query).unwrap();
+    read_until_ready(socket)
+}
+
+fn read_until_ready(socket: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+    let mut messages = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        socket.read_exact(&mut head).unwrap();
+        let length = i32::from_be_bytes(head[1..].try_into().unwrap()) as usize;
+        let mut body = vec![0u8; length - 4];
+        socket.read_exact(&mut body).unwrap();
+        let ready = head[0] == b'Z';
+        messages.push((head[0], body));
+        if ready {
+            return messages;
+        }
+    }
+}
+
+/// A `SET` of a setting Postgres reports is reported again, before the command completes.
+#[test]
+fn changed_settings_are_reported_as_parameter_status() {
+    let server = TestServer::start();
+    let mut socket = TcpStream::connect(server.pg).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket
+        .write_all(&startup(3 << 16, b"user\0weir\0database\0dev\0\0"))
+        .unwrap();
+    read_until_ready(&mut socket);
+    let statuses = |messages: &[(u8, Vec<u8>)]| -> Vec<String> {
+        messages
+            .iter()
+            .filter(|(kind, _)| *kind == b'S')
+            .map(|(_, body)| {
+                String::from_utf8_lossy(body)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    };
+    let messages = simple_query(&mut socket, "SET application_name = 'dashboards'");
+    assert_eq!(statuses(&messages), ["application_name dashboards"]);
+    let kinds: Vec<u8> = messages.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(kinds, b"SCZ", "ParameterStatus, then CommandComplete");
+    // A setting Postgres does not report, and a SET that changes nothing, say nothing.
+    assert!(statuses(&simple_query(&mut socket, "SET extra_float_digits = 2")).is_empty());
+    assert!(
+        statuses(&simple_query(
+            &mut socket,
+            "SET application_name = 'dashboards'"
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        statuses(&simple_query(&mut socket, "RESET ALL")),
+        ["application_name"],
+        "back to empty"
+    );
 }
