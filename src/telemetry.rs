@@ -33,6 +33,30 @@ pub const VIEW_COMMIT_SECONDS: &str = "weir_view_epoch_commit_seconds";
 /// Time from a statement's start to its last row, by `kind` (query, dml, ddl, flush, show, other).
 pub const QUERY_SECONDS: &str = "weir_query_seconds";
 
+/// Open Postgres connections.
+pub const PG_CONNECTIONS: &str = "weir_pg_connections";
+/// Postgres statements running, rows still streaming included.
+pub const PG_STATEMENTS_RUNNING: &str = "weir_pg_statements_running";
+
+/// Counts one of something in a gauge for as long as it lives (a connection, a statement),
+/// however it ends: returned, failed, or dropped with its client.
+#[derive(Debug)]
+pub struct InFlight(&'static str);
+
+impl InFlight {
+    /// One more in `gauge`, until dropped.
+    pub fn new(gauge: &'static str) -> Self {
+        gauge!(gauge).increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(self.0).decrement(1.0);
+    }
+}
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder (once; later calls keep the first).

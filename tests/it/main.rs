@@ -3,6 +3,7 @@
 
 #[cfg(feature = "failpoints")]
 mod backpressure;
+mod connections;
 #[cfg(feature = "failpoints")]
 mod crash;
 mod ingest;

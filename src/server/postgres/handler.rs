@@ -24,6 +24,7 @@ use super::cancel::{CancelRegistry, CancelSignal};
 use super::encode;
 use super::error::pg_error;
 use crate::query::{Engine, Prepared, QueryError, QueryResult, Session, parse_client_sql};
+use crate::telemetry::{self, InFlight};
 
 /// Everything a connection needs, shared by all connections.
 #[derive(Debug)]
@@ -63,11 +64,12 @@ impl Handlers {
             .session
             .statement_timeout()
             .map(|timeout| tokio::time::Instant::now() + timeout);
+        let running = InFlight::new(telemetry::PG_STATEMENTS_RUNNING);
         let reported = super::startup::reported_settings(&connection.session);
         let execution = self.engine.execute(&connection.session, statement, params);
         let result = tokio::select! {
             biased;
-            reason = stop(&connection.cancel, deadline) => Err(reason),
+            reason = stop(&connection.cancel, deadline, None) => Err(reason),
             result = execution => result,
         };
         // Like Postgres, tell the client about reported settings the statement changed (`SET
@@ -97,7 +99,8 @@ impl Handlers {
             result.map_err(pg_error)?,
             format,
             encode::format_options(&connection.session),
-            stop(&connection.cancel, deadline),
+            // Rows stream after this returns: the statement runs until they end.
+            stop(&connection.cancel, deadline, Some(running)),
         )
     }
 }
@@ -111,13 +114,15 @@ pub(super) struct Connection {
 }
 
 /// Resolves, with the reason, when the client cancels the running statement or `deadline`
-/// (its `statement_timeout`) passes.
+/// (its `statement_timeout`) passes. Holds `running` until it resolves or is dropped.
 fn stop(
     cancel: &CancelSignal,
     deadline: Option<tokio::time::Instant>,
+    running: Option<InFlight>,
 ) -> impl std::future::Future<Output = QueryError> + Send + 'static {
     let cancelled = cancel.cancelled();
     async move {
+        let _running = running;
         let timeout = async {
             match deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,

@@ -30,6 +30,7 @@ pub async fn serve(
                 Ok((socket, peer)) => {
                     let handlers = handlers.clone();
                     tokio::spawn(async move {
+                        let _open = crate::telemetry::InFlight::new(crate::telemetry::PG_CONNECTIONS);
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
