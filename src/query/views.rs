@@ -251,6 +251,7 @@ impl Engine {
             Some(log) if runner.rows_in_output_log() => super::provider::ViewRows::Log(log.clone()),
             _ => super::provider::ViewRows::Keyed {
                 leading_time: runner.leading_time_column(),
+                leading_key: runner.leading_key_column(),
             },
         };
         let handle = spawn_view(self.query_runtime().handle(), runner, def.name.clone());

@@ -377,6 +377,21 @@ impl ViewStore {
         decode_rows(&self.schema, &values)
     }
 
+    /// The rows whose leading group key is `value` (a one-value array of that column's type):
+    /// one prefix of the row keys, read without the rest.
+    pub fn scan_leading_key(
+        &self,
+        value: &datafusion::arrow::array::ArrayRef,
+    ) -> Result<RecordBatch, StorageError> {
+        let mut key = vec![self.id.to_be_bytes().to_vec()];
+        super::keys::append_nullable_column(&mut key, value)?;
+        let start = key.pop().expect("one key");
+        let end = super::db::prefix_end(&start);
+        let entries = self.db.scan_range(Cf::Rows, &start, end)?;
+        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
+        decode_rows(&self.schema, &values)
+    }
+
     fn key(&self, tag: u8, rest: &[u8]) -> Vec<u8> {
         let mut key = self.id.to_be_bytes().to_vec();
         key.push(tag);

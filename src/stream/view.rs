@@ -201,6 +201,13 @@ impl ViewRunner {
             .then(|| column.name.clone())
     }
 
+    /// The output column holding the leading group key, whatever its type, with that type:
+    /// rows are keyed by its values first, so an equality on it reads one key prefix.
+    pub fn leading_key_column(&self) -> Option<(String, DataType)> {
+        let column = &self.def.columns[self.query.leading_key_output?];
+        Some((column.name.clone(), column.ty.arrow_type()))
+    }
+
     /// Whether the view's rows are its output log's entries, stored once, as Arrow batches: a
     /// view without aggregates appends rows that never change, which is what its output log
     /// holds already. (One that shows `_received_at` has no output log; its rows are keyed.)

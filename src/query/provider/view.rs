@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::Result;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::scan_blocking;
@@ -25,6 +25,8 @@ pub enum ViewRows {
     Keyed {
         /// The output column whose values lead the row keys, when it is a timestamp.
         leading_time: Option<String>,
+        /// The output column whose values lead the row keys, and its type.
+        leading_key: Option<(String, DataType)>,
     },
     /// The entries of the view's output log, less their `_received_at` column.
     Log(Arc<SourceLog>),
@@ -46,12 +48,41 @@ impl ViewTable {
     /// The column reads can be narrowed by: the leading key, or the log's event time.
     fn time_column(&self) -> Option<String> {
         match &self.rows {
-            ViewRows::Keyed { leading_time } => leading_time.clone(),
+            ViewRows::Keyed { leading_time, .. } => leading_time.clone(),
             ViewRows::Log(log) => log
                 .event_time_column()
                 .map(|i| log.def().columns[i].name.clone()),
         }
     }
+}
+
+/// The value (as a one-value array of the column's type) that `filter` requires `column` to
+/// equal, if it is `column = constant` and the constant converts exactly.
+fn key_equality(filter: &Expr, column: &str, ty: &DataType) -> Option<ArrayRef> {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = filter
+    else {
+        return None;
+    };
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    let value = match (left.as_ref(), right.as_ref()) {
+        (l, Expr::Literal(v, _)) if is_column(l) => v,
+        (Expr::Literal(v, _), r) if is_column(r) => v,
+        _ => return None,
+    };
+    if value.is_null() {
+        return None;
+    }
+    let cast = value.cast_to(ty).ok()?;
+    // Only a value the cast keeps (`7.0` for a bigint key, not `7.5`): the prefix read must
+    // hold every row the filter keeps.
+    if cast.cast_to(&value.data_type()).ok()? != *value {
+        return None;
+    }
+    cast.to_array().ok()
 }
 
 #[async_trait]
@@ -70,7 +101,19 @@ impl TableProvider for ViewTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(pushdown(filters, self.time_column().as_deref()))
+        let mut pushed = pushdown(filters, self.time_column().as_deref());
+        if let ViewRows::Keyed {
+            leading_key: Some((column, ty)),
+            ..
+        } = &self.rows
+        {
+            for (filter, pushed) in filters.iter().zip(&mut pushed) {
+                if key_equality(filter, column, ty).is_some() {
+                    *pushed = TableProviderFilterPushDown::Inexact;
+                }
+            }
+        }
+        Ok(pushed)
     }
 
     async fn scan(
@@ -85,10 +128,18 @@ impl TableProvider for ViewTable {
             None => TimeBound::default(),
         };
         match &self.rows {
-            ViewRows::Keyed { .. } => {
+            ViewRows::Keyed { leading_key, .. } => {
                 let store = self.store.clone();
-                scan_blocking(self.schema(), projection, move || {
-                    Ok(vec![store.scan_leading_time(lo, hi)?])
+                // An equality on the leading key reads its prefix only (DataFusion still
+                // applies every filter to the rows read).
+                let key = leading_key.as_ref().and_then(|(column, ty)| {
+                    filters.iter().find_map(|f| key_equality(f, column, ty))
+                });
+                scan_blocking(self.schema(), projection, move || match key {
+                    Some(value) if lo.is_none() && hi.is_none() => {
+                        Ok(vec![store.scan_leading_key(&value)?])
+                    }
+                    _ => Ok(vec![store.scan_leading_time(lo, hi)?]),
                 })
                 .await
             }
