@@ -1,6 +1,7 @@
 //! A materialized view as DataFusion sees it: its committed rows. An aggregating view's rows
 //! are keyed by group key, so a view grouped by its window first reads only the windows a
-//! `window_start` (or `window_end`) filter asks for. A view without aggregates is read from its
+//! `window_start` (or `window_end`) filter asks for, and an equality on the leading group
+//! column (`WHERE user_id = 42`) reads that key's rows only. A view without aggregates is read from its
 //! output log, whose entries are its rows, narrowed by its event-time column like a source.
 
 use std::sync::Arc;
