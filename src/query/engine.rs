@@ -477,6 +477,13 @@ impl Engine {
                     for (n, ty) in params {
                         types[n - 1] = ty;
                     }
+                    // A parameter DataFusion leaves untyped but casts (`$1::bigint`) takes its
+                    // cast's type, as Postgres infers it.
+                    for (n, ty) in cast_parameter_types(&plan) {
+                        if let Some(slot @ None) = types.get_mut(n - 1) {
+                            *slot = Some(ty);
+                        }
+                    }
                     let schema = match plan {
                         LogicalPlan::Dml(_) => None,
                         plan => Some(Arc::new(plan.schema().as_arrow().clone())),
@@ -792,4 +799,30 @@ fn statement_kind(statement: &ast::Statement) -> String {
     } else {
         keywords.join(" ")
     }
+}
+
+/// `(n, type)` for each `CAST($n AS type)` in `plan` (and its subqueries).
+fn cast_parameter_types(plan: &LogicalPlan) -> Vec<(usize, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, Expr as PlanExpr, TryCast};
+    let mut found = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                let (inner, ty) = match e {
+                    PlanExpr::Cast(Cast { expr, field }) => (expr, field.data_type()),
+                    PlanExpr::TryCast(TryCast { expr, field }) => (expr, field.data_type()),
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let PlanExpr::Placeholder(placeholder) = inner.as_ref()
+                    && let Ok(n) = placeholder.id.trim_start_matches('$').parse::<usize>()
+                    && n >= 1
+                {
+                    found.push((n, ty.clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
 }

@@ -348,3 +348,25 @@ async fn session_statements_pools_send_and_statement_timeout() {
         .get(0);
     assert_eq!(n, 1000);
 }
+
+/// A parameter whose only context is a cast takes the cast's type when the statement is
+/// described, as Postgres infers it, so drivers bind typed values (`$1::bigint`).
+#[tokio::test]
+async fn cast_parameters_are_typed_by_their_cast() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    let statement = client
+        .prepare(
+            "SELECT $1::bigint + 1 AS next, CAST($2 AS TEXT) AS label, $3::double precision * 2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(statement.params(), &[Type::INT8, Type::TEXT, Type::FLOAT8]);
+    let row = client
+        .query_one(&statement, &[&41i64, &"answer", &1.25f64])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 42);
+    assert_eq!(row.get::<_, String>(1), "answer");
+    assert_eq!(row.get::<_, f64>(2), 2.5);
+}
