@@ -34,16 +34,20 @@ impl PullContext {
 }
 
 impl Puller {
-    /// Runs `body` on a thread called `name` until it returns; it should return soon after
-    /// its context says stopped.
-    pub fn start(name: String, body: impl FnOnce(PullContext) + Send + 'static) -> Self {
+    /// Runs `body`, `connector`'s loop for `source`, on a thread of its own until it returns;
+    /// it should return soon after its context says stopped.
+    pub fn start(
+        connector: &'static str,
+        source: &str,
+        body: impl FnOnce(PullContext) + Send + 'static,
+    ) -> Self {
         let context = PullContext {
-            status: Arc::new(PullStatus::default()),
+            status: Arc::new(PullStatus::new(connector, source.to_string())),
             stop: Arc::new(AtomicBool::new(false)),
         };
         let (status, stop) = (context.status.clone(), context.stop.clone());
         let thread = std::thread::Builder::new()
-            .name(name)
+            .name(format!("weir-{connector}-{source}"))
             .spawn(move || body(context))
             .expect("spawn a connector thread");
         Self {

@@ -25,8 +25,11 @@ impl PartitionStatus {
 }
 
 /// A connector's status, shared between its thread and the readers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PullStatus {
+    /// Its connector and source, for the log (`kafka`, `clicks`).
+    connector: &'static str,
+    source: String,
     now: Mutex<Snapshot>,
 }
 
@@ -47,6 +50,15 @@ pub struct Snapshot {
 }
 
 impl PullStatus {
+    /// The status of `connector`'s thread for `source`, before it did anything.
+    pub fn new(connector: &'static str, source: String) -> Self {
+        Self {
+            connector,
+            source,
+            now: Mutex::default(),
+        }
+    }
+
     /// The status now.
     pub fn snapshot(&self) -> Snapshot {
         self.lock().clone()
@@ -56,7 +68,7 @@ impl PullStatus {
     pub fn error(&self, message: String) {
         let mut snapshot = self.lock();
         if snapshot.error.as_ref() != Some(&message) {
-            tracing::warn!("{message}");
+            tracing::warn!(connector = self.connector, source = %self.source, "{message}");
         }
         snapshot.error = Some(message);
         snapshot.errors_total += 1;

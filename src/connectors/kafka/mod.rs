@@ -20,8 +20,8 @@ use crate::storage::{Db, DeadLetters, SourceLog};
 
 /// Starts consuming into `log` (a Kafka source's).
 pub fn start(db: Arc<Db>, log: Arc<SourceLog>, dead_letters: Arc<DeadLetters>) -> Puller {
-    let name = format!("weir-kafka-{}", log.def().name);
-    Puller::start(name, move |context| {
+    let source = log.def().name.clone();
+    Puller::start("kafka", &source, move |context| {
         consumer::Consumer {
             db,
             decoder: MessageDecoder::new(log.shared_def()),

@@ -30,8 +30,8 @@ const PARTITION: i32 = 0;
 
 /// Starts generating into `log` (a Nexmark source's).
 pub fn start(db: Arc<Db>, log: Arc<SourceLog>) -> Puller {
-    let name = format!("weir-nexmark-{}", log.def().name);
-    Puller::start(name, move |context| {
+    let source = log.def().name.clone();
+    Puller::start("nexmark", &source, move |context| {
         let options = log
             .def()
             .options
@@ -81,7 +81,7 @@ impl Ingest {
             match self.generate() {
                 Ok(()) => return,
                 Err(message) => {
-                    self.context.status.error(format!("nexmark: {message}"));
+                    self.context.status.error(message);
                     self.sleep_until(Instant::now() + backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
