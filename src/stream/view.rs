@@ -159,7 +159,6 @@ impl ViewRunner {
             Some(filter) => format!("COALESCE({filter}, false) AS \"{KEEP}\""),
             None => format!("true AS \"{KEEP}\""),
         });
-        items.extend((0..query.group_columns).map(|j| format!("\"g{j}\"")));
         let final_sql = format!("SELECT {} FROM \"{GROUPS}\"", items.join(", "));
         let finish = Some((groups, EpochQuery::plan(&ctx, &final_sql, false).await?));
 
@@ -515,7 +514,8 @@ impl ViewRunner {
         self.states.insert_loaded(groups)
     }
 
-    /// The final rows (outputs, `HAVING` verdict, group columns) of the groups of `keys`.
+    /// The final rows (outputs, then the `HAVING` verdict) of the groups of `keys`, one per
+    /// group, in that order.
     async fn finish(&self, keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
         let (groups, query) = self.finish.as_ref().ok_or_else(|| {
             DataFusionError::Internal("final rows of a view without aggregates".into())
