@@ -4,19 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::server::TestServer;
+use super::server::{TestServer, metric_sample, scrape_metrics};
 
-/// The value of an unlabelled gauge in `GET /metrics`.
+/// The value of an unlabelled gauge in `GET /metrics` (0 before it is first set).
 async fn gauge(server: &TestServer, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://{}/metrics", server.http))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
+    metric_sample(&scrape_metrics(server).await, name).unwrap_or(0.0)
 }
 
 /// Polls `gauge` until `done` holds, for up to 60 s.

@@ -2,21 +2,7 @@
 //! latency histogram, a late event raises the view's late count, a view's lag returns to zero
 //! after `FLUSH`, statements are timed by kind.
 
-use super::server::TestServer;
-
-/// The value of the sample `name{labels}` in Prometheus text, if present.
-fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .map(|value| value.trim().parse().expect("a number"))
-}
-
-async fn scrape(server: &TestServer) -> String {
-    let url = format!("http://{}/metrics", server.http);
-    let response = reqwest::get(url).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
-}
+use super::server::{TestServer, metric_sample as sample, scrape_metrics as scrape};
 
 async fn post(server: &TestServer, body: &str) -> u16 {
     reqwest::Client::new()

@@ -232,3 +232,18 @@ pub async fn wait_for(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `GET /metrics`: the Prometheus text.
+pub async fn scrape_metrics(server: &TestServer) -> String {
+    let url = format!("http://{}/metrics", server.http);
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// The value of the sample `name{labels}` in Prometheus text, if present.
+pub fn metric_sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().expect("a number"))
+}

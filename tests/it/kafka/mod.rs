@@ -10,15 +10,9 @@ use std::time::{Duration, Instant};
 
 use broker::Broker;
 
-use crate::server::{TestServer, sorted_rows, wait_for};
+use crate::server::{TestServer, scrape_metrics, sorted_rows, wait_for};
 
 const TOPIC_PARTITIONS: u32 = 4;
-
-/// `GET /metrics`.
-async fn scrape_metrics(server: &TestServer) -> String {
-    let url = format!("http://{}/metrics", server.http);
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
 
 /// The source's unresolved error, or 'none'.
 fn last_error_of(source: &str) -> String {
