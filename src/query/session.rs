@@ -46,6 +46,8 @@ const READ_ONLY: &[&str] = &[
 #[derive(Debug)]
 pub struct Session {
     settings: Mutex<BTreeMap<String, (&'static str, String)>>,
+    /// Settings whose value changed since [`Session::take_changed`] last looked.
+    changed: Mutex<Vec<&'static str>>,
     writes_in_block: Mutex<Option<u64>>,
 }
 
@@ -64,6 +66,7 @@ impl Session {
             .collect();
         Self {
             settings: Mutex::new(settings),
+            changed: Mutex::default(),
             writes_in_block: Mutex::new(None),
         }
     }
@@ -93,11 +96,36 @@ impl Session {
 
     /// `RESET ALL`, `DISCARD ALL`: every setting a client may change back to its default.
     pub fn reset_all(&self) {
-        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
         for (name, default) in SETTINGS {
             if !READ_ONLY.contains(name) {
-                settings.insert(name.to_ascii_lowercase(), (*name, default.to_string()));
+                self.store(name, default.to_string());
             }
+        }
+    }
+
+    /// The settings whose value changed since the last call, with their values now.
+    pub fn take_changed(&self) -> Vec<(String, String)> {
+        let changed = std::mem::take(&mut *self.changed.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut seen = Vec::with_capacity(changed.len());
+        for name in changed {
+            if !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+        seen.into_iter()
+            .filter_map(|name| self.get(name).ok())
+            .collect()
+    }
+
+    /// Sets `name` (a name of [`SETTINGS`]) to `value`, noting it if that changes it.
+    fn store(&self, name: &'static str, value: String) {
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let old = settings.insert(name.to_ascii_lowercase(), (name, value.clone()));
+        if old.is_none_or(|(_, old)| old != value) {
+            self.changed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(name);
         }
     }
 
@@ -125,9 +153,7 @@ impl Session {
                 "parameter \"{display}\" cannot be changed"
             )));
         }
-        let value = value.unwrap_or_else(|| default.to_string());
-        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
-        settings.insert(key, (display, value));
+        self.store(display, value.unwrap_or_else(|| default.to_string()));
         Ok(())
     }
 

@@ -65,7 +65,6 @@ impl Handlers {
             .statement_timeout()
             .map(|timeout| tokio::time::Instant::now() + timeout);
         let running = InFlight::new(telemetry::PG_STATEMENTS_RUNNING);
-        let reported = super::startup::reported_settings(&connection.session);
         let execution = self.engine.execute(&connection.session, statement, params);
         let result = tokio::select! {
             biased;
@@ -74,14 +73,12 @@ impl Handlers {
         };
         // Like Postgres, tell the client about reported settings the statement changed (`SET
         // application_name`, `RESET ALL`, `set_config`).
-        for (name, value) in super::startup::reported_settings(&connection.session) {
-            if !reported.contains(&(name.clone(), value.clone())) {
-                client
-                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                        name, value,
-                    )))
-                    .await?;
-            }
+        for (name, value) in super::startup::changed_reported_settings(&connection.session) {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
         }
         if let Ok(QueryResult::TransactionEnd {
             warning: Some(warning),

@@ -89,18 +89,24 @@ impl StartupHandler for Handlers {
     }
 }
 
-/// The session's settings Postgres reports to the client, now: at startup, and again when a
-/// statement changes one.
-pub(super) fn reported_settings(session: &Session) -> Vec<(String, String)> {
-    REPORTED
-        .iter()
-        .filter_map(|name| session.get(name).ok())
+/// The settings Postgres reports that changed since this was last asked, with their values:
+/// what to send again after a statement.
+pub(super) fn changed_reported_settings(session: &Session) -> Vec<(String, String)> {
+    session
+        .take_changed()
+        .into_iter()
+        .filter(|(name, _)| REPORTED.contains(&name.as_str()))
         .collect()
 }
 
 /// The `ParameterStatus` values of a new session.
 fn reported<C: ClientInfo>(session: &Session, client: &C) -> HashMap<String, String> {
-    let mut parameters: HashMap<String, String> = reported_settings(session).into_iter().collect();
+    // All of them are sent now: the startup options' changes need no second report.
+    session.take_changed();
+    let mut parameters: HashMap<String, String> = REPORTED
+        .iter()
+        .filter_map(|name| session.get(name).ok())
+        .collect();
     if let Some(user) = client.metadata().get("user") {
         parameters.insert("session_authorization".into(), user.clone());
     }
