@@ -3,19 +3,33 @@
 //! bound before planning: `current_setting` becomes the setting's value, `set_config` changes
 //! the setting and becomes the new value (Grafana reads `current_setting('search_path')`).
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions_mut,
+    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, visit_expressions,
+    visit_expressions_mut,
 };
 
 use super::{QueryError, Session};
 
-/// `statement` with its `current_setting` and `set_config` calls bound to `session`.
-pub(super) fn bind(
-    statement: &ast::Statement,
+/// `statement` with its `current_setting` and `set_config` calls bound to `session`; the
+/// statement itself, not a copy, when it calls neither (nearly every query).
+pub(super) fn bind<'a>(
+    statement: &'a ast::Statement,
     session: &Session,
-) -> Result<ast::Statement, QueryError> {
+) -> Result<Cow<'a, ast::Statement>, QueryError> {
+    let calls_one = visit_expressions(statement, |expr| {
+        if session_function(expr).is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break();
+    if !calls_one {
+        return Ok(Cow::Borrowed(statement));
+    }
     let mut statement = statement.clone();
     let mut failed = None;
     let _ = visit_expressions_mut(&mut statement, |expr| {
@@ -31,17 +45,28 @@ pub(super) fn bind(
     });
     match failed {
         Some(e) => Err(e),
-        None => Ok(statement),
+        None => Ok(Cow::Owned(statement)),
+    }
+}
+
+/// The name (`current_setting` or `set_config`) if `expr` calls one of the session functions.
+fn session_function(expr: &Expr) -> Option<&'static str> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
+        "current_setting" => Some("current_setting"),
+        "set_config" => Some("set_config"),
+        _ => None,
     }
 }
 
 /// The literal a call evaluates to, if `expr` is one of these calls with constant arguments.
 fn bound(expr: &Expr, session: &Session) -> Result<Option<Expr>, QueryError> {
-    let Expr::Function(function) = expr else {
+    let (Some(name), Expr::Function(function)) = (session_function(expr), expr) else {
         return Ok(None);
     };
-    let name = function.name.to_string().to_ascii_lowercase();
-    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
     let FunctionArguments::List(list) = &function.args else {
         return Ok(None);
     };
