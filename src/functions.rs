@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
@@ -70,27 +69,6 @@ fn scalars() -> Vec<ScalarUDF> {
                 Ok(ColumnarValue::Array(remainder))
             }),
         ),
-        // psql's `\df` describes functions with these; Weir has no user-defined functions, so
-        // there is nothing to describe.
-        unknown_text("pg_get_function_result"),
-        unknown_text("pg_get_function_arguments"),
-        // psql's `\df` filters with it; every function is on the one search path.
-        create_udf(
-            "pg_function_is_visible",
-            vec![DataType::Int32],
-            DataType::Boolean,
-            Volatility::Stable,
-            Arc::new(|args| {
-                Ok(match &args[0] {
-                    ColumnarValue::Array(a) => {
-                        ColumnarValue::Array(Arc::new(BooleanArray::from(vec![true; a.len()])))
-                    }
-                    ColumnarValue::Scalar(_) => {
-                        ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)))
-                    }
-                })
-            }),
-        ),
     ]
 }
 
@@ -101,22 +79,4 @@ fn approx_count_distinct() -> AggregateUDF {
         .as_ref()
         .clone()
         .with_aliases(["approx_count_distinct"])
-}
-
-/// A one-argument (`oid`) function returning a null `text`.
-fn unknown_text(name: &str) -> ScalarUDF {
-    create_udf(
-        name,
-        vec![DataType::Int32],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args| {
-            Ok(match &args[0] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(
-                    datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len()),
-                ),
-                ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::Utf8(None)),
-            })
-        }),
-    )
 }

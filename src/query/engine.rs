@@ -14,7 +14,6 @@ use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Value};
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -58,7 +57,7 @@ pub struct Prepared {
 pub struct Engine {
     pub(super) ctx: SessionContext,
     pub(super) db: Arc<Db>,
-    pub(super) catalog: RwLock<Catalog>,
+    pub(super) catalog: Arc<RwLock<Catalog>>,
     pub(super) catalog_store: CatalogStore,
     /// The row store of every registered table, by name.
     pub(super) tables: RwLock<HashMap<String, Arc<TableStore>>>,
@@ -87,6 +86,24 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Adds an analyzer rule that must see the plan before DataFusion coerces its types.
+fn before_type_coercion(
+    ctx: &SessionContext,
+    rule: Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>,
+) {
+    let state = ctx.state();
+    let mut rules = state.analyzer().rules.clone();
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .unwrap_or(rules.len());
+    rules.insert(at, rule);
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+        .with_analyzer_rules(rules)
+        .build();
+    *ctx.state_ref().write() = state;
+}
+
 impl Engine {
     /// Locks the data directory, opens storage and loads the catalog.
     pub fn open(config: &EngineConfig) -> Result<Arc<Self>, QueryError> {
@@ -98,15 +115,15 @@ impl Engine {
 
         let session_config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, weir_sql::plan::DEFAULT_SCHEMA)
-            .with_information_schema(true)
             .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
         let mut ctx = SessionContext::new_with_config(session_config);
         // `->`, `->>` and `json_get*` over JSON text columns.
         datafusion_functions_json::register_all(&mut ctx)?;
-        datafusion_pg_catalog::setup_pg_catalog(&ctx, DATABASE, EmptyContextProvider)
-            .map_err(|e| QueryError::DataFusion(*e))?;
+        let catalog = Arc::new(RwLock::new(catalog));
+        super::pg_catalog::register(&ctx, catalog.clone())?;
         crate::functions::register(&ctx);
         ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
+        before_type_coercion(&ctx, Arc::new(super::untyped_literals::UntypedLiterals));
         // Weir's own tables live in schema `weir`, apart from user relations.
         let system = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
         system.register_table(
@@ -159,7 +176,7 @@ impl Engine {
         let engine = Arc::new(Self {
             ctx,
             db,
-            catalog: RwLock::new(catalog.clone()),
+            catalog: catalog.clone(),
             catalog_store,
             tables: RwLock::new(HashMap::new()),
             sources,
@@ -171,7 +188,13 @@ impl Engine {
             view_state_cache_bytes: config.view_state_cache_bytes,
             _lock: lock,
         });
-        for object in catalog.objects() {
+        let objects: Vec<CatalogObject> = catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .objects()
+            .cloned()
+            .collect();
+        for object in &objects {
             match object {
                 CatalogObject::Table(def) => engine.register_table(Arc::new(def.clone()))?,
                 CatalogObject::Source(def) => engine.register_source(Arc::new(def.clone()))?,

@@ -11,12 +11,14 @@ mod engine;
 mod error;
 mod latency;
 mod monitor;
+pub mod pg_catalog;
 mod pg_semantics;
 pub mod provider;
 mod result;
 mod session;
 mod session_functions;
 pub mod sources;
+mod untyped_literals;
 mod views;
 
 pub use compat::parse_client_sql;

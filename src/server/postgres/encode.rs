@@ -5,13 +5,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 use futures::{Stream, StreamExt, stream};
-use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
-use weir_catalog::JSON_METADATA_KEY;
 
 use super::error::pg_error;
 use crate::query::{QueryError, QueryResult, Session};
@@ -47,13 +45,7 @@ pub fn fields(
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let ty = if field.metadata().contains_key(JSON_METADATA_KEY) {
-                // `json`, not `jsonb`: its binary form is the text itself, so one encoding
-                // serves both formats.
-                Type::JSON
-            } else {
-                arrow_pg::datatypes::field_into_pg_type(field)?
-            };
+            let ty = crate::query::pg_catalog::wire_type(field);
             let info = FieldInfo::new(field.name().clone(), None, None, ty, format.format_for(i));
             Ok(match &options {
                 Some(options) => info.with_format_options(options.clone()),
