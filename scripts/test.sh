@@ -28,6 +28,22 @@ if ! command -v tansu >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tans
     cargo install tansu --version 0.6.0 --locked --features dynostore
 fi
 
+# The client tests drive Weir with Python's drivers and SQLAlchemy, one venv per SQLAlchemy line,
+# remade when its requirements change.
+venvs="${WEIR_CLIENT_VENVS:-$HOME/.cache/weir-venvs}"
+export WEIR_CLIENT_VENVS="$venvs"
+for requirements in tests/clients/requirements-*.txt; do
+  name="$(basename "$requirements" .txt)"
+  venv="$venvs/${name#requirements-}"
+  if ! cmp -s "$requirements" "$venv/requirements.txt"; then
+    echo "making the $venv venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/requirements.txt"
+  fi
+done
+
 # `failpoints` compiles in the named crash points the crash tests arm.
 cargo build --workspace --all-targets --locked --features failpoints
 cargo test --workspace --locked --features failpoints -- --test-threads 2

@@ -14,6 +14,7 @@ mod metrics;
 mod nexmark;
 mod postgres_client;
 mod psql;
+mod python_clients;
 mod server;
 mod sqllogictest;
 mod views;

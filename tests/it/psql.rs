@@ -77,6 +77,124 @@ async fn meta_commands_describe_tables() {
 }
 
 #[tokio::test]
+async fn meta_commands_show_sources_views_keys_and_defaults() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, score DOUBLE PRECISION DEFAULT 0);
+             CREATE SOURCE events (ts TIMESTAMP, kind TEXT, WATERMARK FOR ts AS ts - INTERVAL '5 seconds') \
+               WITH (connector = 'http');
+             CREATE MATERIALIZED VIEW per_kind AS SELECT kind, count(*) AS n FROM events GROUP BY kind;",
+        )
+        .await
+        .unwrap();
+
+    // Sources are tables to a client; materialized views are their own kind.
+    let relations = cells(&psql(&server, "\\d"));
+    for row in [
+        ["public", "events", "table", "postgres"],
+        ["public", "per_kind", "materialized view", "postgres"],
+        ["public", "users", "table", "postgres"],
+    ] {
+        assert!(
+            relations.contains(&row.map(String::from).to_vec()),
+            "\\d lacks {row:?}: {relations:?}"
+        );
+    }
+    let views = psql(&server, "\\dm");
+    assert!(
+        views.contains("per_kind") && !views.contains("users"),
+        "\\dm:\n{views}"
+    );
+    let tables = psql(&server, "\\dt");
+    assert!(
+        tables.contains("events") && !tables.contains("per_kind"),
+        "\\dt:\n{tables}"
+    );
+    let indexes = cells(&psql(&server, "\\di"));
+    assert!(
+        indexes.contains(
+            &["public", "users_pkey", "index", "postgres", "users"]
+                .map(String::from)
+                .to_vec()
+        ),
+        "\\di: {indexes:?}"
+    );
+
+    let users = psql(&server, "\\d users");
+    assert!(
+        cells(&users).contains(
+            &["score", "double precision", "", "", "0"]
+                .map(String::from)
+                .to_vec()
+        ),
+        "\\d users shows the default:\n{users}"
+    );
+    assert!(
+        users.contains("\"users_pkey\" PRIMARY KEY, btree (id)"),
+        "\\d users shows the key:\n{users}"
+    );
+    let key = psql(&server, "\\d users_pkey");
+    assert!(
+        key.contains("primary key, btree, for table \"public.users\""),
+        "{key}"
+    );
+    let view = psql(&server, "\\d per_kind");
+    assert!(
+        view.contains("Materialized view \"public.per_kind\""),
+        "{view}"
+    );
+    assert!(
+        cells(&view).iter().any(|row| row[..2] == ["n", "bigint"]),
+        "{view}"
+    );
+
+    // \x and \timing are psql's own, around a query Weir answers.
+    let expanded = psql_commands(
+        &server,
+        &["\\x on", "\\timing on", "SELECT id, name FROM users"],
+    );
+    assert!(expanded.contains("Expanded display is on."), "{expanded}");
+    assert!(expanded.contains("Time: "), "{expanded}");
+}
+
+/// The cells of psql's aligned table rows, trimmed.
+fn cells(output: &str) -> Vec<Vec<String>> {
+    output
+        .lines()
+        .filter(|line| line.contains('|'))
+        .map(|line| line.split('|').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
+/// Runs several `-c` commands in one psql session.
+fn psql_commands(server: &TestServer, commands: &[&str]) -> String {
+    let mut command = Command::new("psql");
+    command.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &server.pg.port().to_string(),
+        "-U",
+        "weir",
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ]);
+    for c in commands {
+        command.args(["-c", c]);
+    }
+    let output = command.arg("dev").output().expect("psql is installed");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && !stderr.contains("ERROR"),
+        "{stderr}"
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[tokio::test]
 async fn rollback_after_writes_warns_that_it_undid_nothing() {
     let server = TestServer::start();
     psql(&server, "CREATE TABLE notes (id INT PRIMARY KEY)");

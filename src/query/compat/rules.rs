@@ -289,6 +289,7 @@ impl VisitorMut for AfterCompat {
         if let Some(rewritten) = like_escape(expr)
             .or_else(|| generate_subscripts(expr))
             .or_else(|| int2vector_text(expr))
+            .or_else(|| to_timestamp_format(expr))
         {
             *expr = rewritten;
         }
@@ -403,6 +404,73 @@ fn int2vector_text(expr: &Expr) -> Option<Expr> {
     parse_expr(&format!("array_to_string({inner}, ' ')"))
 }
 
+/// `to_timestamp(text, 'YYYY-MM-DD HH24:MI:SS.US')`: DataFusion reads chrono's format
+/// (`%Y-%m-%d %H:%M:%S.%6f`), so a constant Postgres format is translated.
+fn to_timestamp_format(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.trim_start_matches("pg_catalog."),
+        "to_timestamp" | "to_date"
+    ) {
+        return None;
+    }
+    let args = function.args.to_string();
+    let args = args.strip_prefix('(')?.strip_suffix(')')?;
+    let (value, format) = args.rsplit_once(", '")?;
+    let format = format.strip_suffix('\'')?;
+    if format.contains('%') || format.contains('\'') {
+        return None;
+    }
+    let chrono = chrono_format(format);
+    parse_expr(&format!("{name}({value}, '{chrono}')"))
+}
+
+/// Postgres' date/time template patterns as chrono's.
+fn chrono_format(pattern: &str) -> String {
+    const PATTERNS: [(&str, &str); 22] = [
+        ("YYYY", "%Y"),
+        ("HH24", "%H"),
+        ("HH12", "%I"),
+        ("Month", "%B"),
+        ("MONTH", "%B"),
+        ("Mon", "%b"),
+        ("MON", "%b"),
+        ("Day", "%A"),
+        ("DAY", "%A"),
+        ("Dy", "%a"),
+        ("DY", "%a"),
+        ("YY", "%y"),
+        ("MM", "%m"),
+        ("DD", "%d"),
+        ("HH", "%I"),
+        ("MI", "%M"),
+        ("SS", "%S"),
+        ("US", "%6f"),
+        ("MS", "%3f"),
+        ("AM", "%p"),
+        ("PM", "%p"),
+        ("TZ", "%Z"),
+    ];
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut rest = pattern;
+    'outer: while !rest.is_empty() {
+        for (postgres, chrono) in PATTERNS {
+            if let Some(after) = rest.strip_prefix(postgres) {
+                out.push_str(chrono);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
@@ -482,6 +550,13 @@ mod tests {
                 after_compat
             ),
             "SELECT array_to_string(ix.indkey, ' '), relname::VARCHAR FROM pg_index ix"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT TO_TIMESTAMP('2024-03-01 09:00:00.000000', 'YYYY-MM-DD HH24:MI:SS.US')",
+                after_compat
+            ),
+            "SELECT to_timestamp('2024-03-01 09:00:00.000000', '%Y-%m-%d %H:%M:%S.%6f')"
         );
     }
 }
