@@ -17,18 +17,7 @@ fn psql(server: &TestServer, command: &str) -> String {
 
 /// Runs `psql -c command` (which must succeed) and returns stdout and stderr.
 fn psql_output(server: &TestServer, command: &str) -> (String, String) {
-    let output = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &server.pg.port().to_string(),
-            "-U",
-            "weir",
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
+    let output = psql_command(server)
         .args(["-c", command, "dev"])
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
@@ -168,8 +157,8 @@ fn cells(output: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Runs several `-c` commands in one psql session.
-fn psql_commands(server: &TestServer, commands: &[&str]) -> String {
+/// psql connecting to `server`, stopping at the first error.
+fn psql_command(server: &TestServer) -> Command {
     let mut command = Command::new("psql");
     command.args([
         "-h",
@@ -182,6 +171,12 @@ fn psql_commands(server: &TestServer, commands: &[&str]) -> String {
         "-v",
         "ON_ERROR_STOP=1",
     ]);
+    command
+}
+
+/// Runs several `-c` commands in one psql session.
+fn psql_commands(server: &TestServer, commands: &[&str]) -> String {
+    let mut command = psql_command(server);
     for c in commands {
         command.args(["-c", c]);
     }
@@ -193,7 +188,6 @@ fn psql_commands(server: &TestServer, commands: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).to_string()
 }
-
 #[tokio::test]
 async fn rollback_after_writes_warns_that_it_undid_nothing() {
     let server = TestServer::start();
