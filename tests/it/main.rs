@@ -6,6 +6,7 @@ mod backpressure;
 mod connections;
 #[cfg(feature = "failpoints")]
 mod crash;
+mod grafana;
 mod ingest;
 mod ingest_crash;
 mod kafka;

@@ -27,7 +27,7 @@ pub fn parse_client_sql(sql: &str) -> Result<Vec<Statement>, SqlError> {
         let mut changed = false;
         for statement in &mut statements {
             if let Statement::Standard(s) = statement {
-                changed |= rules::scalar_subqueries(s);
+                changed |= rules::before_compat(s);
             }
         }
         let text = if changed {

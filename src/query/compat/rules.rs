@@ -8,18 +8,66 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, GroupByExpr, Query, Select, SelectItem, SetExpr,
-    Statement, TableFactor, Value, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType, Expr, GroupByExpr, Ident, OrderByKind, Query, Select,
+    SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
+
+/// Weir's rewrites that must precede `datafusion-pg-catalog`'s: [`search_path_schemas`] and the
+/// scalar subqueries of select lists. Returns whether anything changed.
+pub fn before_compat(statement: &mut Statement) -> bool {
+    let mut rewrite = SearchPathSchemas { changed: false };
+    let _ = statement.visit(&mut rewrite);
+    rewrite.changed | scalar_subqueries(statement)
+}
+
+/// Grafana asks for the schemas on the search path with `FROM generate_series(...) AS i,
+/// string_to_array(current_setting('search_path'), ',') s`, a scalar function used as a
+/// table, which DataFusion cannot plan (and `datafusion-pg-catalog` replaces with `''`, so
+/// Grafana found no columns). The same list, as a query DataFusion plans.
+struct SearchPathSchemas {
+    changed: bool,
+}
+
+const SEARCH_PATH_SCHEMAS: &str = "SELECT CASE WHEN trim(s) = '\"$user\"' THEN current_user \
+     ELSE trim(s) END FROM unnest(string_to_array(current_setting('search_path'), ',')) AS t(s)";
+
+impl VisitorMut for SearchPathSchemas {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return ControlFlow::Continue(());
+        };
+        let splits_search_path = select.from.iter().any(|from| {
+            matches!(
+                &from.relation,
+                TableFactor::Table { name, args: Some(args), .. }
+                    if name.to_string().eq_ignore_ascii_case("string_to_array")
+                        && args.args.iter().any(|a| {
+                            a.to_string().to_ascii_lowercase().contains("search_path")
+                        })
+            )
+        });
+        if splits_search_path
+            && let Ok(mut replacement) =
+                Parser::parse_sql(&PostgreSqlDialect {}, SEARCH_PATH_SCHEMAS)
+            && let Some(Statement::Query(replacement)) = replacement.pop()
+        {
+            *query = *replacement;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
+}
 
 /// Makes the scalar subqueries of select lists plannable: DataFusion turns a correlated
 /// subquery into a join only when it aggregates, so `(SELECT e FROM ... WHERE inner = outer)`
 /// becomes `((SELECT max(e) ...))` (at most one row matches where Postgres would run it; more
 /// would be an error there). One whose correlation is not an equality cannot be joined and
 /// becomes NULL. Returns whether anything changed.
-pub fn scalar_subqueries(statement: &mut Statement) -> bool {
+fn scalar_subqueries(statement: &mut Statement) -> bool {
     let mut rewrite = ScalarSubqueries { changed: false };
     let _ = statement.visit(&mut rewrite);
     rewrite.changed
@@ -269,14 +317,18 @@ impl VisitorMut for AfterCompat {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        // `EXISTS` as a value (psql's `\d index`): DataFusion takes it only as a filter.
+        if let Some(sorted) = sorted_outside(query) {
+            *query = sorted;
+        }
+        // `EXISTS` and `IN (SELECT ...)` as values (psql's `\d index`, Grafana's table list):
+        // DataFusion takes them only as filters.
         let SetExpr::Select(select) = query.body.as_mut() else {
             return ControlFlow::Continue(());
         };
         for item in &mut select.projection {
             if let SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } = item {
                 let _ = visit_exprs_outside_subqueries(expr, &mut |e| {
-                    if let Some(counted) = exists_as_count(e) {
+                    if let Some(counted) = exists_as_count(e).or_else(|| in_as_count(e)) {
                         *e = counted;
                     }
                 });
@@ -292,6 +344,85 @@ impl VisitorMut for AfterCompat {
             .or_else(|| to_timestamp_format(expr))
         {
             *expr = rewritten;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// An `ORDER BY` on a subquery (Grafana orders tables on the search path first): DataFusion
+/// takes subqueries in projections, not sorts, so the sort key is computed as a column of the
+/// query, which is sorted from outside.
+fn sorted_outside(query: &Query) -> Option<Query> {
+    let OrderByKind::Expressions(order) = &query.order_by.as_ref()?.kind else {
+        return None;
+    };
+    if !order.iter().any(|o| has_subquery(&o.expr)) {
+        return None;
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let names: Vec<String> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.to_string()),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.to_string()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let mut inner = select.as_ref().clone();
+    let mut keys = Vec::new();
+    for (n, item) in order.iter().enumerate() {
+        let key = if has_subquery(&item.expr) {
+            let name = format!("__weir_order_{n}");
+            inner.projection.push(SelectItem::ExprWithAlias {
+                expr: item.expr.clone(),
+                alias: Ident::new(&name),
+            });
+            name
+        } else if matches!(item.expr, Expr::Value(_)) || names.contains(&item.expr.to_string()) {
+            // An ordinal or an output column: the same in the outer query.
+            item.expr.to_string()
+        } else {
+            return None;
+        };
+        keys.push(format!("{key} {}", item.options).trim_end().to_string());
+    }
+    let limit = query
+        .limit_clause
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT {} FROM ({inner}) AS __weir_sorted ORDER BY {}{limit}",
+        names.join(", "),
+        keys.join(", ")
+    );
+    match Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?.pop()? {
+        Statement::Query(sorted) => Some(*sorted),
+        _ => None,
+    }
+}
+
+fn has_subquery(expr: &Expr) -> bool {
+    let mut found = false;
+    let mut expr = expr.clone();
+    let _ = expr.visit(&mut SubqueryFinder(&mut found));
+    found
+}
+
+struct SubqueryFinder<'a>(&'a mut bool);
+
+impl VisitorMut for SubqueryFinder<'_> {
+    type Break = ();
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if matches!(
+            expr,
+            Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
+        ) {
+            *self.0 = true;
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     }
@@ -327,6 +458,37 @@ fn exists_as_count(expr: &Expr) -> Option<Expr> {
         },
         right: Box::new(parse_expr("0")?),
     })))
+}
+
+/// `x IN (SELECT e FROM ...)` → `((SELECT count(*) FROM (SELECT e AS v FROM ...) AS s
+/// WHERE s.v = x) > 0)`. (A NULL `x` counts nothing, where Postgres would answer NULL.)
+fn in_as_count(expr: &Expr) -> Option<Expr> {
+    let Expr::InSubquery {
+        expr: needle,
+        subquery,
+        negated,
+    } = expr
+    else {
+        return None;
+    };
+    let mut values = subquery.as_ref().clone();
+    let SetExpr::Select(select) = values.body.as_mut() else {
+        return None;
+    };
+    let [SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }] =
+        select.projection.as_slice()
+    else {
+        return None;
+    };
+    select.projection = vec![SelectItem::ExprWithAlias {
+        expr: value.clone(),
+        alias: Ident::new("__weir_value"),
+    }];
+    let comparison = if *negated { "=" } else { ">" };
+    parse_expr(&format!(
+        "((SELECT count(*) FROM ({values}) AS __weir_in WHERE __weir_in.__weir_value = {needle}) \
+         {comparison} 0)"
+    ))
 }
 
 /// `x LIKE p ESCAPE '/'` → `x LIKE like_escape(p, '/')`: DataFusion escapes with `\` only.
@@ -497,7 +659,7 @@ mod tests {
                    WHERE d.adrelid = a.attrelid AND a.atthasdef) FROM pg_attribute a";
         assert_eq!(
             rewritten(sql, |s| {
-                assert!(scalar_subqueries(s));
+                assert!(before_compat(s));
             }),
             "SELECT a.attname, CASE WHEN a.atthasdef THEN ((SELECT max(pg_get_expr(d.adbin, \
              d.adrelid)) FROM pg_attrdef d WHERE d.adrelid = a.attrelid)) END FROM pg_attribute a"
@@ -508,15 +670,61 @@ mod tests {
                        WHERE s.seqrelid = f(a.attrelid)) FROM pg_attribute a";
         assert_eq!(
             rewritten(through_function, |s| {
-                scalar_subqueries(s);
+                before_compat(s);
             }),
             "SELECT NULL FROM pg_attribute a"
         );
         assert_eq!(
             rewritten(unequal, |s| {
-                scalar_subqueries(s);
+                before_compat(s);
             }),
             "SELECT NULL FROM pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn grafanas_search_path_schemas() {
+        let sql = "SELECT 1 FROM information_schema.tables WHERE quote_ident(table_schema) IN (\
+                   SELECT CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END \
+                   FROM generate_series(array_lower(string_to_array(current_setting('search_path'),','),1), \
+                   array_upper(string_to_array(current_setting('search_path'),','),1)) as i, \
+                   string_to_array(current_setting('search_path'),',') s)";
+        let rewritten = rewritten(sql, |s| {
+            assert!(before_compat(s));
+        });
+        assert!(
+            rewritten.ends_with(
+                "IN (SELECT CASE WHEN TRIM(s) = '\"$user\"' THEN current_user ELSE TRIM(s) END \
+                 FROM UNNEST(string_to_array(current_setting('search_path'), ',')) AS t (s))"
+            ),
+            "{rewritten}"
+        );
+    }
+
+    #[test]
+    fn in_subquery_as_a_value_counts() {
+        assert_eq!(
+            rewritten(
+                "SELECT CASE WHEN s IN (SELECT n FROM p) THEN 1 END, s FROM x WHERE s IN (SELECT n FROM p)",
+                after_compat
+            ),
+            "SELECT CASE WHEN ((SELECT count(*) FROM (SELECT n AS __weir_value FROM p) AS __weir_in \
+             WHERE __weir_in.__weir_value = s) > 0) THEN 1 END, s FROM x WHERE s IN (SELECT n FROM p)"
+        );
+    }
+
+    #[test]
+    fn sorting_on_a_subquery_sorts_from_outside() {
+        assert_eq!(
+            rewritten(
+                "SELECT t AS \"table\" FROM x WHERE t <> '' \
+                 ORDER BY CASE WHEN s IN (SELECT 'public') THEN 0 ELSE 1 END, 1 DESC LIMIT 3",
+                after_compat
+            ),
+            "SELECT \"table\" FROM (SELECT t AS \"table\", CASE WHEN ((SELECT count(*) FROM \
+             (SELECT 'public' AS __weir_value) AS __weir_in WHERE __weir_in.__weir_value = s) > 0) \
+             THEN 0 ELSE 1 END AS __weir_order_0 FROM x WHERE t <> '') AS __weir_sorted \
+             ORDER BY __weir_order_0, 1 DESC LIMIT 3"
         );
     }
 
