@@ -9,6 +9,7 @@ mod crash;
 mod grafana;
 mod ingest;
 mod ingest_crash;
+mod jdbc;
 mod kafka;
 mod lifecycle;
 mod metrics;

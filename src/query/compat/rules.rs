@@ -8,8 +8,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, GroupByExpr, Ident, OrderByKind, Query, Select,
-    SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
+    AccessExpr, BinaryOperator, CastKind, DataType, Expr, GroupByExpr, Ident, OrderByKind, Query,
+    Select, SelectItem, SetExpr, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -342,6 +342,8 @@ impl VisitorMut for AfterCompat {
             .or_else(|| generate_subscripts(expr))
             .or_else(|| int2vector_text(expr))
             .or_else(|| to_timestamp_format(expr))
+            .or_else(|| expand_array(expr))
+            .or_else(|| field_of_composite(expr))
         {
             *expr = rewritten;
         }
@@ -534,6 +536,45 @@ fn generate_subscripts(expr: &Expr) -> Option<Expr> {
     ))
 }
 
+/// `information_schema._pg_expandarray(a)` (pgjdbc's primary keys), rows of `(x, n)`: each
+/// element and its subscript, as a struct per element.
+fn expand_array(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if name.trim_start_matches("information_schema.") != "_pg_expandarray" {
+        return None;
+    }
+    let args = function.args.to_string();
+    let array = args.strip_prefix('(')?.strip_suffix(')')?;
+    parse_expr(&format!(
+        "named_struct('x', unnest({array}), 'n', \
+         unnest(range(1, CAST(array_length({array}, 1) AS BIGINT) + 1)))"
+    ))
+}
+
+/// `(composite).field` → `get_field(composite, 'field')`, which DataFusion plans.
+fn field_of_composite(expr: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+        return None;
+    };
+    if !matches!(root.as_ref(), Expr::Nested(_)) {
+        return None;
+    }
+    let mut result = root.to_string();
+    for access in access_chain {
+        let AccessExpr::Dot(Expr::Identifier(field)) = access else {
+            return None;
+        };
+        result = format!(
+            "get_field({result}, '{}')",
+            field.value.to_ascii_lowercase()
+        );
+    }
+    parse_expr(&result)
+}
+
 /// `ix.indkey::varchar`: an `int2vector` prints as its numbers separated by spaces (SQLAlchemy
 /// splits it), where an Arrow list would print `[1, 2]`.
 fn int2vector_text(expr: &Expr) -> Option<Expr> {
@@ -698,6 +739,21 @@ mod tests {
                  FROM UNNEST(string_to_array(current_setting('search_path'), ',')) AS t (s))"
             ),
             "{rewritten}"
+        );
+    }
+
+    #[test]
+    fn expanded_arrays_are_structs_of_element_and_subscript() {
+        assert_eq!(
+            rewritten(
+                "SELECT (information_schema._pg_expandarray(i.indkey)).n, \
+                 information_schema._pg_expandarray(i.indkey) AS keys FROM pg_index i",
+                after_compat
+            ),
+            "SELECT get_field((named_struct('x', unnest(i.indkey), 'n', unnest(range(1, \
+             CAST(array_length(i.indkey, 1) AS BIGINT) + 1)))), 'n'), named_struct('x', \
+             unnest(i.indkey), 'n', unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1))) \
+             AS keys FROM pg_index i"
         );
     }
 
