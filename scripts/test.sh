@@ -14,6 +14,8 @@ dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v c++ >/dev/null || missing+=(g++)
 # rdkafka builds librdkafka from source with its configure script and make.
 command -v make >/dev/null || missing+=(make)
+# The TLS test makes its certificate with openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 # The pgjdbc test compiles a small Java client against Debian's driver.
 [ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 command -v javac >/dev/null || missing+=(default-jdk-headless)

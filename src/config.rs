@@ -25,6 +25,11 @@ pub struct Config {
     /// Memory each materialized view keeps aggregate states in; states beyond it are read
     /// back from RocksDB when an epoch needs them.
     pub view_state_cache_bytes: usize,
+    /// PEM certificate chain for TLS on the Postgres port; with `tls_key`, clients may (and
+    /// with `sslmode=require` must) connect over TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -39,6 +44,8 @@ impl Default for Config {
             max_body_bytes: 10 << 20,
             max_inflight_ingest_bytes: 256 << 20,
             view_state_cache_bytes: 64 << 20,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -39,8 +39,14 @@ struct ServeArgs {
     /// HTTP API address (default 127.0.0.1:8080; port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     http_listen: Option<String>,
+    /// PEM certificate chain: serve TLS on the Postgres port (with --tls-key).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// TOML file with any of: data_dir, pg_listen, http_listen, query_threads, max_body_bytes,
-    /// max_inflight_ingest_bytes. Flags win.
+    /// max_inflight_ingest_bytes, tls_cert, tls_key. Flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -59,6 +65,12 @@ impl ServeArgs {
         }
         if let Some(addr) = self.http_listen {
             config.http_listen = addr;
+        }
+        if let Some(cert) = self.tls_cert {
+            config.tls_cert = Some(cert);
+        }
+        if let Some(key) = self.tls_key {
+            config.tls_key = Some(key);
         }
         Ok(config)
     }

@@ -32,6 +32,12 @@ pub enum StartError {
     /// The engine (data directory, storage, catalog) failed to open.
     #[error(transparent)]
     Engine(#[from] crate::query::QueryError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] postgres::TlsError),
+    /// TLS needs both a certificate and a key.
+    #[error("TLS needs both --tls-cert and --tls-key")]
+    TlsHalfConfigured,
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -49,6 +55,11 @@ impl Server {
             data_dir: config.data_dir.clone(),
             query_threads: config.query_threads,
             view_state_cache_bytes: config.view_state_cache_bytes,
+        };
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(postgres::tls_acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err(StartError::TlsHalfConfigured),
         };
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
             .await
@@ -71,7 +82,7 @@ impl Server {
         })?;
         let (shutdown, stop) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(postgres::serve(pg, engine.clone(), stop.clone())),
+            tokio::spawn(postgres::serve(pg, engine.clone(), tls, stop.clone())),
             tokio::spawn(api::serve(
                 http,
                 engine.clone(),

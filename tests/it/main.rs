@@ -19,5 +19,6 @@ mod psql;
 mod python_clients;
 mod server;
 mod sqllogictest;
+mod tls;
 mod views;
 mod wire;

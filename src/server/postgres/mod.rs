@@ -6,6 +6,7 @@ mod encode;
 pub mod error;
 mod handler;
 mod startup;
+mod tls;
 
 use std::sync::Arc;
 
@@ -15,11 +16,14 @@ use tokio::sync::watch;
 use crate::query::Engine;
 
 pub use handler::Handlers;
+pub use tls::{TlsError, acceptor as tls_acceptor};
 
-/// Accepts connections until `shutdown` turns true. Each connection runs on its own task.
+/// Accepts connections until `shutdown` turns true. Each connection runs on its own task, over
+/// TLS when the client asks for it and `tls` is set.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let handlers = Arc::new(Handlers::new(engine));
@@ -29,9 +33,10 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let handlers = handlers.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
                         let _open = crate::telemetry::InFlight::new(crate::telemetry::PG_CONNECTIONS);
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });
