@@ -30,6 +30,8 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// How clients authenticate: `trust` (any user name) or `scram` (passwords).
+    pub auth: crate::auth::AuthMode,
 }
 
 impl Default for Config {
@@ -46,6 +48,7 @@ impl Default for Config {
             view_state_cache_bytes: 64 << 20,
             tls_cert: None,
             tls_key: None,
+            auth: crate::auth::AuthMode::Trust,
         }
     }
 }

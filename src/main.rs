@@ -45,8 +45,12 @@ struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// How clients log in: trust (any user name, the default) or scram (passwords, SCRAM-SHA-256
+    /// on the Postgres port and basic auth on HTTP).
+    #[arg(long, value_enum, value_name = "MODE")]
+    auth: Option<weir::auth::AuthMode>,
     /// TOML file with any of: data_dir, pg_listen, http_listen, query_threads, max_body_bytes,
-    /// max_inflight_ingest_bytes, tls_cert, tls_key. Flags win.
+    /// max_inflight_ingest_bytes, tls_cert, tls_key, auth. Flags win.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -71,6 +75,9 @@ impl ServeArgs {
         }
         if let Some(key) = self.tls_key {
             config.tls_key = Some(key);
+        }
+        if let Some(auth) = self.auth {
+            config.auth = auth;
         }
         Ok(config)
     }

@@ -61,3 +61,44 @@ pub struct DropObjects {
     /// `CASCADE`: drop dependents too.
     pub cascade: bool,
 }
+
+/// `CREATE USER | ROLE`, `ALTER USER | ROLE`, `DROP USER | ROLE`, in Postgres' shape. Of the
+/// role options, `LOGIN`/`NOLOGIN` and `PASSWORD` mean something to Weir; the privilege
+/// options (`SUPERUSER`, `CREATEDB`, ...) are accepted and change nothing: every user may do
+/// everything.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserStatement {
+    /// `CREATE USER name [WITH] option ...` (`LOGIN` by default), or `CREATE ROLE`
+    /// (`NOLOGIN` by default).
+    Create {
+        /// The user's name.
+        name: String,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+        /// The options given.
+        options: UserOptions,
+    },
+    /// `ALTER USER | ROLE name [WITH] option ...`.
+    Alter {
+        /// The user's name.
+        name: String,
+        /// The options given.
+        options: UserOptions,
+    },
+    /// `DROP USER | ROLE [IF EXISTS] name [, ...]`.
+    Drop {
+        /// The names.
+        names: Vec<String>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+}
+
+/// The role options of `CREATE`/`ALTER USER` that Weir keeps; `None` where not given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserOptions {
+    /// `LOGIN` or `NOLOGIN`.
+    pub login: Option<bool>,
+    /// `PASSWORD 'text'` (`Some(Some(..))`) or `PASSWORD NULL` (`Some(None)`).
+    pub password: Option<Option<String>>,
+}

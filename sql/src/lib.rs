@@ -10,6 +10,7 @@ pub mod ast;
 mod error;
 pub mod parser;
 pub mod plan;
+mod users;
 
 pub use datafusion::sql::sqlparser;
 pub use error::SqlError;

@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
 use crate::SqlError;
 use weir_catalog::Emit;
 
-use crate::ast::{CreateSource, CreateView, DropObjects, WeirObject};
+use crate::ast::{CreateSource, CreateView, DropObjects, UserStatement, WeirObject};
 
 /// One statement, as Weir understands it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,8 @@ pub enum Statement {
     Drop(DropObjects),
     /// `SHOW SOURCES`, `SHOW MATERIALIZED VIEWS`.
     Show(WeirObject),
+    /// `CREATE`, `ALTER`, `DROP` `USER` or `ROLE`.
+    User(UserStatement),
 }
 
 impl std::fmt::Display for Statement {
@@ -49,6 +51,12 @@ impl std::fmt::Display for Statement {
                     .join(", ")
             ),
             Self::Show(kind) => write!(f, "SHOW {kind:?}S"),
+            // Never the password: statements are logged.
+            Self::User(user) => match user {
+                UserStatement::Create { name, .. } => write!(f, "CREATE USER {name}"),
+                UserStatement::Alter { name, .. } => write!(f, "ALTER USER {name}"),
+                UserStatement::Drop { names, .. } => write!(f, "DROP USER {}", names.join(", ")),
+            },
         }
     }
 }
@@ -126,6 +134,11 @@ fn parse_one(
         ["DROP", "MATERIALIZED", "VIEW"] => {
             parser.next_token(); // DROP; parse_drop takes the two words after it
             return parse_drop(parser, WeirObject::View).map_err(ParseFailure::Syntax);
+        }
+        ["CREATE" | "ALTER" | "DROP", "USER" | "ROLE", ..] => {
+            return crate::users::parse_user_statement(parser)
+                .map(Statement::User)
+                .map_err(ParseFailure::Syntax);
         }
         ["SHOW", "MATERIALIZED", "VIEWS"] => {
             for _ in 0..3 {
@@ -490,6 +503,53 @@ mod tests {
             parse("create alert a on v"),
             Err(SqlError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn user_statements_in_postgres_shape() {
+        let parsed = parse(
+            "CREATE USER alice WITH PASSWORD 'se''cret'; CREATE ROLE readers; \
+             ALTER USER alice WITH LOGIN ENCRYPTED PASSWORD 'x' SUPERUSER; \
+             ALTER ROLE readers PASSWORD NULL; DROP USER IF EXISTS alice, readers",
+        )
+        .unwrap();
+        let options = |login, password: Option<Option<&str>>| crate::ast::UserOptions {
+            login,
+            password: password.map(|p| p.map(String::from)),
+        };
+        assert_eq!(
+            parsed,
+            vec![
+                Statement::User(UserStatement::Create {
+                    name: "alice".into(),
+                    if_not_exists: false,
+                    options: options(Some(true), Some(Some("se'cret"))),
+                }),
+                Statement::User(UserStatement::Create {
+                    name: "readers".into(),
+                    if_not_exists: false,
+                    options: options(Some(false), None),
+                }),
+                Statement::User(UserStatement::Alter {
+                    name: "alice".into(),
+                    options: options(Some(true), Some(Some("x"))),
+                }),
+                Statement::User(UserStatement::Alter {
+                    name: "readers".into(),
+                    options: options(None, Some(None)),
+                }),
+                Statement::User(UserStatement::Drop {
+                    names: vec!["alice".into(), "readers".into()],
+                    if_exists: true,
+                }),
+            ]
+        );
+        assert!(parsed[0].to_string() == "CREATE USER alice");
+        let err = parse("CREATE USER bob VALID UNTIL 'infinity'").unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported role option VALID"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct Engine {
     pub(super) views: super::views::Views,
     /// Events refused at ingestion.
     dead_letters: Arc<DeadLetters>,
+    /// Who may log in, when authentication is on.
+    users: Arc<crate::auth::Users>,
     /// Serializes DDL, so a statement's check of the catalog and its write cannot interleave
     /// with another's. Held across the awaits of `CREATE TABLE ... AS SELECT`.
     pub(super) ddl: tokio::sync::Mutex<()>,
@@ -112,6 +114,7 @@ impl Engine {
         let catalog_store = CatalogStore::new(db.clone());
         let catalog = catalog_store.load()?;
         let dead_letters = Arc::new(DeadLetters::open(db.clone())?);
+        let users = Arc::new(crate::auth::Users::open(db.clone())?);
 
         let session_config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, weir_sql::plan::DEFAULT_SCHEMA)
@@ -120,7 +123,7 @@ impl Engine {
         // `->`, `->>` and `json_get*` over JSON text columns.
         datafusion_functions_json::register_all(&mut ctx)?;
         let catalog = Arc::new(RwLock::new(catalog));
-        super::pg_catalog::register(&ctx, catalog.clone())?;
+        super::pg_catalog::register(&ctx, catalog.clone(), users.clone())?;
         crate::functions::register(&ctx);
         ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
         before_type_coercion(&ctx, Arc::new(super::untyped_literals::UntypedLiterals));
@@ -183,6 +186,7 @@ impl Engine {
             pullers,
             views,
             dead_letters,
+            users,
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
             view_state_cache_bytes: config.view_state_cache_bytes,
@@ -265,6 +269,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Who may log in.
+    pub fn users(&self) -> &Arc<crate::auth::Users> {
+        &self.users
+    }
+
     /// Where refused events are recorded.
     pub fn dead_letters(&self) -> &Arc<DeadLetters> {
         &self.dead_letters
@@ -330,6 +339,7 @@ impl Engine {
             }
             Statement::Show(WeirObject::Source) => Ok(self.show_sources()),
             Statement::Show(WeirObject::View) => Ok(self.show_views()),
+            Statement::User(user) => super::users::execute(&self.users, user),
         };
         result.map_err(QueryError::into_weir)
     }
@@ -529,7 +539,8 @@ impl Engine {
             Statement::Flush
             | Statement::CreateSource(_)
             | Statement::CreateView(_)
-            | Statement::Drop(_) => (vec![], None),
+            | Statement::Drop(_)
+            | Statement::User(_) => (vec![], None),
         };
         Ok(Prepared {
             statement,

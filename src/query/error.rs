@@ -23,6 +23,9 @@ pub enum QueryError {
     /// DataFusion failed to plan or execute.
     #[error("{}", strip_datafusion_prefix(.0))]
     DataFusion(#[from] DataFusionError),
+    /// A user statement failed (exists, missing, storage).
+    #[error(transparent)]
+    User(#[from] crate::auth::UserError),
     /// `SET`/`SHOW` of a setting Weir does not know.
     #[error("unrecognized configuration parameter \"{0}\"")]
     UnknownSetting(String),

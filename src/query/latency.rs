@@ -21,7 +21,10 @@ use crate::telemetry;
 pub(super) fn kind(statement: &Statement) -> &'static str {
     match statement {
         Statement::Flush => "flush",
-        Statement::CreateSource(_) | Statement::CreateView(_) | Statement::Drop(_) => "ddl",
+        Statement::CreateSource(_)
+        | Statement::CreateView(_)
+        | Statement::Drop(_)
+        | Statement::User(_) => "ddl",
         Statement::Show(_) => "show",
         Statement::Standard(s) => match s.as_ref() {
             Sql::Query(_) => "query",

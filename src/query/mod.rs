@@ -19,6 +19,7 @@ mod session;
 mod session_functions;
 pub mod sources;
 mod untyped_literals;
+mod users;
 mod views;
 
 pub use compat::parse_client_sql;

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::auth::AuthMode;
 use crate::config::Config;
 use crate::query::{Engine, EngineConfig};
 
@@ -38,6 +39,12 @@ pub enum StartError {
     /// TLS needs both a certificate and a key.
     #[error("TLS needs both --tls-cert and --tls-key")]
     TlsHalfConfigured,
+    /// SCRAM with no users would let nobody in.
+    #[error(
+        "--auth scram needs a user to log in as: create one first (CREATE USER name PASSWORD \
+         '...') with authentication off"
+    )]
+    NoUsers,
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -64,6 +71,9 @@ impl Server {
         let engine = tokio::task::spawn_blocking(move || Engine::open(&engine_config))
             .await
             .expect("opening the engine does not panic")?;
+        if config.auth == AuthMode::Scram && engine.users().is_empty() {
+            return Err(StartError::NoUsers);
+        }
         engine.start_views().await?;
         let bind = |addr: String| async move {
             TcpListener::bind(&addr)
@@ -82,7 +92,13 @@ impl Server {
         })?;
         let (shutdown, stop) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(postgres::serve(pg, engine.clone(), tls, stop.clone())),
+            tokio::spawn(postgres::serve(
+                pg,
+                engine.clone(),
+                tls,
+                config.auth,
+                stop.clone(),
+            )),
             tokio::spawn(api::serve(
                 http,
                 engine.clone(),
@@ -90,6 +106,7 @@ impl Server {
                     max_body_bytes: config.max_body_bytes,
                     max_inflight_ingest_bytes: config.max_inflight_ingest_bytes,
                 },
+                config.auth,
                 stop,
             )),
         ];

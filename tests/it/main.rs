@@ -2,6 +2,7 @@
 //! every test against a real `weir serve` process and real clients (tokio-postgres, psql, HTTP).
 
 #[cfg(feature = "failpoints")]
+mod auth;
 mod backpressure;
 mod connections;
 #[cfg(feature = "failpoints")]

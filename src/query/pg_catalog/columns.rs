@@ -6,7 +6,7 @@ use datafusion::error::Result;
 
 use super::oids::{self, UserOid};
 use super::rows::*;
-use super::snapshot::Relation;
+use super::snapshot::Snapshot;
 use super::types::ColumnType;
 
 pub fn pg_attribute_schema() -> SchemaRef {
@@ -43,7 +43,8 @@ pub fn pg_attribute_schema() -> SchemaRef {
 /// Text columns collate by the database default, as in Postgres.
 const DEFAULT_COLLATION: i32 = 100;
 
-pub fn pg_attribute(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_attribute(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in relations {
         for (i, column) in r.columns.iter().enumerate() {
@@ -92,7 +93,8 @@ pub fn pg_attrdef_schema() -> SchemaRef {
 }
 
 /// `adbin` holds the default's SQL, which is what `pg_get_expr` gives back.
-pub fn pg_attrdef(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_attrdef(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in relations {
         let Some(UserOid::Relation(id)) = UserOid::decode(r.oid) else {

@@ -11,7 +11,7 @@ use datafusion::error::Result;
 
 use super::relations::OWNER_NAME;
 use super::rows::*;
-use super::snapshot::{NAMESPACES, RelKind, Relation};
+use super::snapshot::{NAMESPACES, RelKind, Relation, Snapshot};
 use super::types::ColumnType;
 use crate::query::engine::DATABASE;
 
@@ -27,7 +27,7 @@ pub fn schemata_schema() -> SchemaRef {
     ])
 }
 
-pub fn schemata(_: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn schemata(_: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut rows = Rows::new(schema);
     for namespace in NAMESPACES {
         rows.push(vec![
@@ -77,7 +77,8 @@ fn insertable(r: &Relation) -> &'static str {
     }
 }
 
-pub fn tables(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn tables(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in listed(relations) {
         rows.push(vec![
@@ -147,7 +148,8 @@ pub fn columns_schema() -> SchemaRef {
     ])
 }
 
-pub fn columns(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn columns(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in listed(relations) {
         for (i, column) in r.columns.iter().enumerate() {
@@ -210,7 +212,8 @@ pub fn views_schema() -> SchemaRef {
     ])
 }
 
-pub fn views(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn views(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in listed(relations).filter(|r| is_view(r)) {
         rows.push(vec![

@@ -7,7 +7,7 @@ use datafusion::error::Result;
 
 use super::oids::UserOid;
 use super::rows::*;
-use super::snapshot::{RelKind, Relation};
+use super::snapshot::{RelKind, Relation, Snapshot};
 
 pub fn pg_index_schema() -> SchemaRef {
     schema(&[
@@ -46,7 +46,8 @@ fn keyed(relations: &[Relation]) -> impl Iterator<Item = (&Relation, i32)> {
     })
 }
 
-pub fn pg_index(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_index(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for (r, index) in keyed(relations) {
         let n = r.primary_key.len() as i16;
@@ -108,7 +109,8 @@ pub fn pg_constraint_schema() -> SchemaRef {
     ])
 }
 
-pub fn pg_constraint(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_constraint(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for (r, index) in keyed(relations) {
         let Some(UserOid::Relation(id)) = UserOid::decode(r.oid) else {

@@ -6,7 +6,7 @@
 //!
 //! - `pg_namespace`, `pg_class` (sources are tables, `r`; materialized views are `m`; primary
 //!   keys are indexes, `i`), `pg_attribute`, `pg_attrdef`, `pg_index`, `pg_constraint`,
-//!   `pg_tables`, `pg_views`, `pg_matviews`;
+//!   `pg_tables`, `pg_views`, `pg_matviews`; `pg_roles`, `pg_user`, `pg_authid` from the users;
 //! - `information_schema.schemata`, `tables`, `columns`, `views`;
 //! - the functions that print them (`functions.rs`).
 //!
@@ -19,6 +19,7 @@ mod information_schema;
 mod keys;
 mod oids;
 mod relations;
+mod roles;
 mod rows;
 mod snapshot;
 mod types;
@@ -27,6 +28,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
@@ -39,7 +41,11 @@ use self::snapshot::CatalogSource;
 use crate::query::engine::DATABASE;
 
 /// Sets up `pg_catalog` and `information_schema` in `ctx`'s default catalog.
-pub fn register(ctx: &SessionContext, catalog: Arc<RwLock<Catalog>>) -> Result<()> {
+pub fn register(
+    ctx: &SessionContext,
+    catalog: Arc<RwLock<Catalog>>,
+    users: Arc<crate::auth::Users>,
+) -> Result<()> {
     datafusion_pg_catalog::setup_pg_catalog(
         ctx,
         DATABASE,
@@ -48,13 +54,14 @@ pub fn register(ctx: &SessionContext, catalog: Arc<RwLock<Catalog>>) -> Result<(
     .map_err(|e| *e)?;
     let source = Arc::new(CatalogSource::new(
         catalog.clone(),
+        users,
         ctx.state().catalog_list(),
     ));
     let default_catalog = ctx
         .catalog(DATABASE)
         .ok_or_else(|| DataFusionError::Internal("no default catalog".into()))?;
     let postgres_tables = default_catalog.schema("pg_catalog");
-    let tables: [(&str, fn() -> _, Build); 9] = [
+    let tables: [TableDefinition; 12] = [
         (
             "pg_namespace",
             relations::pg_namespace_schema,
@@ -88,12 +95,15 @@ pub fn register(ctx: &SessionContext, catalog: Arc<RwLock<Catalog>>) -> Result<(
             keys::pg_constraint_schema,
             keys::pg_constraint,
         ),
+        ("pg_roles", roles::pg_roles_schema, roles::pg_roles),
+        ("pg_authid", roles::pg_authid_schema, roles::pg_authid),
+        ("pg_user", roles::pg_user_schema, roles::pg_user),
     ];
     default_catalog.register_schema(
         "pg_catalog",
         Arc::new(CatalogSchema::new(&source, &tables, postgres_tables)?),
     )?;
-    let information_schema: [(&str, fn() -> _, Build); 4] = [
+    let information_schema: [TableDefinition; 4] = [
         (
             "schemata",
             information_schema::schemata_schema,
@@ -123,6 +133,9 @@ pub fn register(ctx: &SessionContext, catalog: Arc<RwLock<Catalog>>) -> Result<(
     Ok(())
 }
 
+/// A generated table: its name, its columns, and how its rows are made.
+type TableDefinition = (&'static str, fn() -> SchemaRef, Build);
+
 /// A schema of generated catalog tables, falling back to another schema for the rest.
 #[derive(Debug)]
 struct CatalogSchema {
@@ -133,7 +146,7 @@ struct CatalogSchema {
 impl CatalogSchema {
     fn new(
         source: &Arc<CatalogSource>,
-        tables: &[(&str, fn() -> datafusion::arrow::datatypes::SchemaRef, Build)],
+        tables: &[TableDefinition],
         fallback: Option<Arc<dyn SchemaProvider>>,
     ) -> Result<Self> {
         let tables = tables

@@ -41,6 +41,18 @@ pub fn on_search_path(relation: i32) -> bool {
     !(FIRST_INFORMATION_SCHEMA_RELATION..FIRST_USER_OID).contains(&relation)
 }
 
+/// A user's role OID, from its name (roles have no id): FNV-1a, in a range of its own above
+/// every relation's.
+pub fn role(name: &str) -> i32 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    FIRST_ROLE + (hash % (i32::MAX - FIRST_ROLE) as u32) as i32
+}
+
+/// Where role OIDs start.
+const FIRST_ROLE: i32 = 1 << 30;
+
 /// What an OID in the user range stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserOid {

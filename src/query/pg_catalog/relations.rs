@@ -6,7 +6,7 @@ use datafusion::error::Result;
 
 use super::oids;
 use super::rows::*;
-use super::snapshot::{NAMESPACES, RelKind, Relation};
+use super::snapshot::{NAMESPACES, RelKind, Snapshot};
 
 /// Who owns every relation until Weir has roles: `pg_get_userbyid(10)`.
 pub const OWNER_NAME: &str = "postgres";
@@ -20,7 +20,7 @@ pub fn pg_namespace_schema() -> SchemaRef {
     ])
 }
 
-pub fn pg_namespace(_: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_namespace(_: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut rows = Rows::new(schema);
     for namespace in NAMESPACES {
         rows.push(vec![
@@ -71,7 +71,8 @@ pub fn pg_class_schema() -> SchemaRef {
     ])
 }
 
-pub fn pg_class(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_class(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in relations {
         rows.push(vec![
@@ -131,7 +132,8 @@ pub fn pg_tables_schema() -> SchemaRef {
     ])
 }
 
-pub fn pg_tables(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_tables(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in relations.iter().filter(|r| r.kind == RelKind::Table) {
         rows.push(vec![
@@ -157,7 +159,8 @@ pub fn pg_views_schema() -> SchemaRef {
     ])
 }
 
-pub fn pg_views(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_views(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in relations.iter().filter(|r| r.kind == RelKind::View) {
         rows.push(vec![
@@ -182,7 +185,8 @@ pub fn pg_matviews_schema() -> SchemaRef {
     ])
 }
 
-pub fn pg_matviews(relations: &[Relation], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn pg_matviews(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+    let relations = &snapshot.relations;
     let mut rows = Rows::new(schema);
     for r in relations
         .iter()

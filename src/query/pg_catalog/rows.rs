@@ -14,7 +14,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion_pg_catalog::pg_catalog::oid_field::{kind, oid_field};
 
-use super::snapshot::{CatalogSource, Relation};
+use super::snapshot::{CatalogSource, Snapshot};
 
 /// The type of a catalog column.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +150,7 @@ pub fn null_list(item: DataType) -> ScalarValue {
 }
 
 /// How a catalog table is made from the relations of a snapshot.
-pub type Build = fn(&[Relation], &SchemaRef) -> Result<RecordBatch>;
+pub type Build = fn(&Snapshot, &SchemaRef) -> Result<RecordBatch>;
 
 /// A catalog table: rebuilt from a fresh snapshot on each scan.
 #[derive(Debug)]
@@ -187,8 +187,8 @@ impl PartitionStream for CatalogTable {
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             futures::stream::once(async move {
-                let relations = source.snapshot().await?;
-                build(&relations, &schema)
+                let snapshot = source.snapshot().await?;
+                build(&snapshot, &schema)
             }),
         ))
     }

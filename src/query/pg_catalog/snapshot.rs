@@ -10,6 +10,8 @@ use datafusion::error::{DataFusionError, Result};
 use tokio::sync::OnceCell;
 use weir_catalog::{Catalog, CatalogObject, ColumnDef};
 
+use crate::auth::Users;
+
 use super::oids::{self, UserOid};
 use crate::query::engine::{DATABASE, SYSTEM_SCHEMA};
 
@@ -104,36 +106,79 @@ impl Relation {
     }
 }
 
+/// A role, as `pg_roles` and `pg_authid` list it.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub oid: i32,
+    pub name: String,
+    pub login: bool,
+    /// The SCRAM verifier, never the password.
+    pub password: Option<String>,
+}
+
+/// Everything the catalog tables show, read at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// System relations first.
+    pub relations: Vec<Relation>,
+    /// The bootstrap role (`postgres`, OID 10, owner of everything), then Weir's users.
+    pub roles: Vec<Role>,
+}
+
 /// Where snapshots come from. Holds the engine's schemas weakly: they hold this.
 #[derive(Debug)]
 pub struct CatalogSource {
     catalog: Arc<RwLock<Catalog>>,
+    users: Arc<Users>,
     schemas: Weak<dyn CatalogProviderList>,
     /// System relations never change after startup, so they are listed once.
     system: OnceCell<Vec<Relation>>,
 }
 
 impl CatalogSource {
-    pub fn new(catalog: Arc<RwLock<Catalog>>, schemas: &Arc<dyn CatalogProviderList>) -> Self {
+    pub fn new(
+        catalog: Arc<RwLock<Catalog>>,
+        users: Arc<Users>,
+        schemas: &Arc<dyn CatalogProviderList>,
+    ) -> Self {
         Self {
             catalog,
+            users,
             schemas: Arc::downgrade(schemas),
             system: OnceCell::new(),
         }
     }
 
-    /// Every relation now, system relations first.
-    pub async fn snapshot(&self) -> Result<Vec<Relation>> {
+    /// Every relation and role now.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
         let system = self
             .system
             .get_or_try_init(|| self.system_relations())
             .await?;
         let mut relations = system.clone();
-        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
-        for object in catalog.objects() {
-            relations.extend(user_relations(object));
+        {
+            let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
+            for object in catalog.objects() {
+                relations.extend(user_relations(object));
+            }
         }
-        Ok(relations)
+        let bootstrap = Role {
+            oid: oids::OWNER,
+            name: super::relations::OWNER_NAME.into(),
+            // Under `trust`, any name logs in; under `scram` only users with a password.
+            login: true,
+            password: None,
+        };
+        let users = self.users.all().into_iter().map(|(name, user)| Role {
+            oid: oids::role(&name),
+            login: user.login,
+            password: user.password,
+            name,
+        });
+        Ok(Snapshot {
+            relations,
+            roles: std::iter::once(bootstrap).chain(users).collect(),
+        })
     }
 
     async fn system_relations(&self) -> Result<Vec<Relation>> {

@@ -24,6 +24,14 @@ impl ApiError {
         }
     }
 
+    /// 401: authentication is on and the request has no user's password.
+    pub fn unauthorized() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            message: "authentication required: send a user's name and password (basic auth)".into(),
+        }
+    }
+
     /// A source fed by a connector of its own (Kafka) takes no events over HTTP.
     pub fn not_an_http_source(name: &str) -> Self {
         Self {
@@ -73,6 +81,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"weir\""),
+            );
         }
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was not read: the connection cannot carry another request.

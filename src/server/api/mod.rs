@@ -1,4 +1,5 @@
-//! The HTTP API (axum): `GET /health` and the event collector `POST /api/events/<source>`.
+//! The HTTP API (axum): `GET /health`, `GET /metrics` and the event collector
+//! `POST /api/events/<source>`.
 
 mod error;
 
@@ -18,6 +19,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use axum::response::IntoResponse;
+
+use crate::auth::{AuthMode, BasicAuth};
 use crate::connectors::backpressure::IngestGate;
 use crate::connectors::enrich::{Enrichment, device_class};
 use crate::connectors::http::{Framing, IngestError, IngestOutcome, IngestRequest, ingest};
@@ -42,17 +46,25 @@ struct Api {
     gate: Arc<IngestGate>,
 }
 
-/// Serves the API until `shutdown` turns true.
+/// Serves the API until `shutdown` turns true. With `auth` `scram`, every route but
+/// `/health` takes a user's password by basic auth.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     limits: Limits,
+    auth: AuthMode,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut protected = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/events/{source}", post(ingest_events));
+    if auth == AuthMode::Scram {
+        let basic = Arc::new(BasicAuth::new(engine.users().clone()));
+        protected = protected.layer(axum::middleware::from_fn_with_state(basic, require_user));
+    }
     let app = Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/api/events/{source}", post(ingest_events))
+        .merge(protected)
         .with_state(Api {
             engine,
             max_body_bytes: limits.max_body_bytes,
@@ -68,6 +80,28 @@ pub async fn serve(
         .await
     {
         tracing::error!(error = %e, "HTTP server failed");
+    }
+}
+
+/// 401 unless the request carries a user's password (basic auth).
+async fn require_user(
+    State(basic): State<Arc<BasicAuth>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    // The check hashes the password: off the I/O threads.
+    let authorization = authorization.map(str::to_string);
+    let user = tokio::task::spawn_blocking(move || basic.user(authorization.as_deref()))
+        .await
+        .ok()
+        .flatten();
+    match user {
+        Some(_) => next.run(request).await,
+        None => ApiError::unauthorized().into_response(),
     }
 }
 

@@ -7,6 +7,7 @@ use pgwire::error::{ErrorInfo, PgWireError};
 use weir_catalog::CatalogError;
 use weir_sql::SqlError;
 
+use crate::auth::UserError;
 use crate::query::QueryError;
 use crate::storage::StorageError;
 
@@ -44,6 +45,9 @@ fn sqlstate(error: &QueryError) -> &'static str {
         QueryError::Sql(SqlError::Catalog(e)) | QueryError::Catalog(e) => catalog_state(e),
         QueryError::Storage(e) => storage_state(e),
         QueryError::DataFusion(e) => datafusion_state(e),
+        QueryError::User(UserError::Exists(_)) => "42710",
+        QueryError::User(UserError::Missing(_)) => "42704",
+        QueryError::User(UserError::Storage(e)) => storage_state(e),
         QueryError::UnknownSetting(_) => "42704",
         QueryError::InvalidParameter(_) => "22023",
         QueryError::Canceled | QueryError::StatementTimeout => "57014",

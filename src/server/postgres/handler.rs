@@ -30,20 +30,27 @@ use crate::telemetry::{self, InFlight};
 #[derive(Debug)]
 pub struct Handlers {
     engine: Arc<Engine>,
+    /// How connections log in.
+    pub(super) auth: crate::auth::AuthMode,
     pub(super) cancels: Arc<CancelRegistry>,
     parser: Arc<StatementParser>,
 }
 
 impl Handlers {
-    /// Handlers over `engine`.
-    pub fn new(engine: Arc<Engine>) -> Self {
+    /// Handlers over `engine`, logging connections in as `auth` says.
+    pub fn new(engine: Arc<Engine>, auth: crate::auth::AuthMode) -> Self {
         Self {
+            auth,
             parser: Arc::new(StatementParser {
                 engine: engine.clone(),
             }),
             engine,
             cancels: Arc::new(CancelRegistry::default()),
         }
+    }
+
+    pub(super) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 
     /// Runs one statement for `client`, stopping if the client cancels it or it outlasts the
@@ -162,6 +169,7 @@ impl Handlers {
     fn clone_shallow(&self) -> Self {
         Self {
             engine: self.engine.clone(),
+            auth: self.auth,
             cancels: self.cancels.clone(),
             parser: self.parser.clone(),
         }

@@ -24,9 +24,10 @@ pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     tls: Option<pgwire::tokio::TlsAcceptor>,
+    auth: crate::auth::AuthMode,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let handlers = Arc::new(Handlers::new(engine));
+    let handlers = Arc::new(Handlers::new(engine, auth));
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => break,

@@ -1,6 +1,9 @@
 //! Connection startup: protocol negotiation, the session made from the client's startup
 //! options, and the `ParameterStatus` messages that tell the client what that session is.
 //!
+//! With `--auth scram` the client logs in first with SCRAM-SHA-256 against the verifier
+//! stored for its user.
+//!
 //! The reported values come from the session itself, so what a client learns at connect
 //! (pgjdbc checks `DateStyle` starts with `ISO` and reads `server_version`, psycopg reads
 //! `client_encoding`) is what `SHOW` answers later.
@@ -10,17 +13,26 @@ use std::fmt::Debug;
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use futures::Sink;
+use std::sync::Mutex;
+
+use futures::{Sink, SinkExt};
 use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
-use pgwire::api::{ClientInfo, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::api::{
+    ClientInfo, PgWireConnectionState, PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::{Authentication, PasswordMessageFamily};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::handler::{Connection, Handlers};
+use crate::auth::{AuthMode, Exchange, Verifier};
 use crate::query::Session;
+
+/// The one SASL mechanism offered (channel binding, `-PLUS`, is not).
+const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
 
 /// Startup options a client may send that are also session settings.
 const STARTUP_SETTINGS: &[&str] = &[
@@ -61,11 +73,104 @@ impl StartupHandler for Handlers {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(startup) = &message else {
-            return Ok(());
-        };
-        protocol_negotiation(client, startup).await?;
-        save_startup_parameters_to_metadata(client, startup);
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                protocol_negotiation(client, &startup).await?;
+                save_startup_parameters_to_metadata(client, &startup);
+                match self.auth {
+                    AuthMode::Trust => self.open_session(client).await,
+                    AuthMode::Scram => {
+                        client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                        let mechanisms = vec![SCRAM_SHA_256.to_string()];
+                        client
+                            .send(PgWireBackendMessage::Authentication(Authentication::SASL(
+                                mechanisms,
+                            )))
+                            .await?;
+                        Ok(())
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message)
+                if self.auth == AuthMode::Scram =>
+            {
+                self.scram_step(client, message).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A SCRAM exchange between the server's first message and the client's final one.
+struct PendingScram(Mutex<Option<Exchange>>);
+
+impl Handlers {
+    /// One step of SCRAM-SHA-256: the client's first message is answered with the server's
+    /// first, its final message checked; then the session opens. Any failure is 28P01, the
+    /// same for a wrong password, an unknown user or a malformed message.
+    async fn scram_step<C>(
+        &self,
+        client: &mut C,
+        message: PasswordMessageFamily,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        let pending = client
+            .session_extensions()
+            .get::<PendingScram>()
+            .and_then(|p| p.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+        match pending {
+            None => {
+                let initial = message.into_sasl_initial_response()?;
+                if initial.auth_method != SCRAM_SHA_256 {
+                    return Err(authentication_failed(&user));
+                }
+                let verifier = self
+                    .engine()
+                    .users()
+                    .get(&user)
+                    .and_then(|u| u.verifier())
+                    .unwrap_or_else(Verifier::impossible);
+                let data = initial.data.unwrap_or_default();
+                let (exchange, server_first) =
+                    Exchange::start(&data, verifier).map_err(|_| authentication_failed(&user))?;
+                client
+                    .session_extensions()
+                    .insert(PendingScram(Mutex::new(Some(exchange))));
+                client
+                    .send(PgWireBackendMessage::Authentication(
+                        Authentication::SASLContinue(server_first.into()),
+                    ))
+                    .await?;
+                Ok(())
+            }
+            Some(exchange) => {
+                let response = message.into_sasl_response()?;
+                let server_final = exchange.finish(&response.data).map_err(|e| {
+                    tracing::info!(%user, reason = %e, "authentication failed");
+                    authentication_failed(&user)
+                })?;
+                client
+                    .send(PgWireBackendMessage::Authentication(
+                        Authentication::SASLFinal(server_final.into()),
+                    ))
+                    .await?;
+                self.open_session(client).await
+            }
+        }
+    }
+
+    /// Makes the session from the client's startup options and tells the client it is in.
+    async fn open_session<C>(&self, client: &mut C) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
         let session = Session::new();
         for name in STARTUP_SETTINGS {
             let value = client
@@ -87,6 +192,15 @@ impl StartupHandler for Handlers {
             .insert(Connection { session, cancel });
         finish_authentication(client, &parameters).await
     }
+}
+
+/// `FATAL 28P01`: the connection closes with it.
+fn authentication_failed(user: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        "28P01".into(),
+        format!("password authentication failed for user \"{user}\""),
+    )))
 }
 
 /// The settings Postgres reports that changed since this was last asked, with their values:
