@@ -118,7 +118,10 @@ impl Engine {
 
         let session_config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE, weir_sql::plan::DEFAULT_SCHEMA)
-            .set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+            .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+            // `timestamptz` is an instant: `CAST(x AS TIMESTAMPTZ)` and `$1::timestamptz` keep a
+            // zone, UTC as Weir stores them, so drivers are told `timestamptz`, not `timestamp`.
+            .set_str("datafusion.execution.time_zone", "+00:00");
         let mut ctx = SessionContext::new_with_config(session_config);
         // `->`, `->>` and `json_get*` over JSON text columns.
         datafusion_functions_json::register_all(&mut ctx)?;

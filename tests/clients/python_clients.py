@@ -54,6 +54,35 @@ if psycopg is not None:
             cur.execute("SELECT id, name FROM users WHERE id = %s", (2,), prepare=True)
             seen["psycopg_lookup"] = list(cur.fetchone())
 
+# asyncpg: binary everything, types learned from the server's parameter descriptions.
+try:
+    import asyncio
+    import asyncpg
+except ImportError:
+    asyncpg = None
+if asyncpg is not None:
+    async def with_asyncpg():
+        conn = await asyncpg.connect(host="127.0.0.1", port=port, user="weir", database="weir")
+        try:
+            seen["asyncpg_server_version"] = list(conn.get_server_version()[:2])
+            row = await conn.fetchrow(
+                "SELECT $1::float8, $2::bigint, $3::text, $4::boolean, $5::text, "
+                "$6::numeric(10,2), $7::timestamp", *ROUND_TRIP)
+            seen["asyncpg"] = [plain(v) for v in row]
+            row = await conn.fetchrow(
+                "SELECT $1::date, $2::bytea, $3::interval, $4::timestamptz, $5::int4, "
+                "$6::int2, $7::float4",
+                datetime.date(2024, 3, 1), b"\x00\xffab", datetime.timedelta(days=1, seconds=5),
+                datetime.datetime(2024, 3, 1, 9, 30, tzinfo=datetime.timezone.utc), 42, 7, 0.5)
+            seen["asyncpg_more"] = [
+                str(row[0]), row[1].hex(), row[2].total_seconds(), row[3].isoformat(),
+                row[4], row[5], row[6]]
+            lookup = await conn.prepare("SELECT id, name FROM users WHERE id = $1")
+            seen["asyncpg_lookup"] = [list(await lookup.fetchrow(i)) for i in (1, 2)]
+        finally:
+            await conn.close()
+    asyncio.run(with_asyncpg())
+
 # SQLAlchemy's inspector, as Superset lists and reflects relations.
 engine = sa.create_engine(f"postgresql+psycopg2://weir@127.0.0.1:{port}/weir")
 with engine.connect() as conn:

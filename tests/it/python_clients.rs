@@ -1,6 +1,6 @@
 //! Python's Postgres clients against a real server: psycopg 3 (extended protocol, binary
-//! parameters and results, prepared statements), psycopg2, and SQLAlchemy's inspector in the
-//! 2.x line and in 1.4, which Superset pins. `tests/clients/python_clients.py` drives them and
+//! parameters and results, prepared statements), asyncpg (binary everything), psycopg2, and
+//! SQLAlchemy's inspector in the 2.x line and in 1.4, which Superset pins. `tests/clients/python_clients.py` drives them and
 //! prints what it saw; the venvs are made by `scripts/test.sh` from
 //! `tests/clients/requirements-*.txt`.
 
@@ -152,6 +152,22 @@ async fn psycopg3_psycopg2_and_sqlalchemy_2() {
         json!([1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0])
     );
     assert_eq!(seen["psycopg_lookup"], json!([2, "grace"]));
+    // asyncpg: binary parameters and results, typed by the server's descriptions.
+    assert_eq!(seen["asyncpg_server_version"], json!([15, 0]));
+    assert_eq!(seen["asyncpg"], seen["psycopg2"]);
+    assert_eq!(
+        seen["asyncpg_more"],
+        json!([
+            "2024-03-01",
+            "00ff6162",
+            86405.0,
+            "2024-03-01T09:30:00+00:00",
+            42,
+            7,
+            0.5
+        ])
+    );
+    assert_eq!(seen["asyncpg_lookup"], json!([[1, "ada"], [2, "grace"]]));
     // SQLAlchemy 2 tells materialized views apart.
     assert_eq!(seen["views"], json!([]));
     assert_eq!(seen["materialized_views"], json!(["per_kind"]));
