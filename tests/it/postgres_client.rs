@@ -370,3 +370,15 @@ async fn cast_parameters_are_typed_by_their_cast() {
     assert_eq!(row.get::<_, String>(1), "answer");
     assert_eq!(row.get::<_, f64>(2), 2.5);
 }
+
+#[tokio::test]
+async fn result_columns_are_named_as_postgres_names_them() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    let statement = client
+        .prepare("SELECT 1, count(*), upper('a'), 2::int, 'x' AS x, CASE WHEN true THEN 1 END")
+        .await
+        .unwrap();
+    let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["?column?", "count", "upper", "int4", "x", "case"]);
+}

@@ -3,7 +3,10 @@
 //! `datafusion-pg-catalog` rewrites those queries; Weir's parser still sees the text first, so
 //! syntax errors and Weir statements behave the same whoever sends them.
 
+mod expressions;
+mod names;
 mod rules;
+mod subqueries;
 
 use std::borrow::Cow;
 use std::sync::LazyLock;

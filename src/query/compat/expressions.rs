@@ -1,0 +1,187 @@
+//! Postgres expressions DataFusion spells otherwise: `LIKE ... ESCAPE`, `generate_subscripts`,
+//! `int2vector` text, `to_timestamp` templates, `_pg_expandarray`, `(composite).field`.
+
+use datafusion::sql::sqlparser::ast::{AccessExpr, CastKind, DataType, Expr};
+
+use super::rules::parse_expr;
+
+/// `x LIKE p ESCAPE '/'` → `x LIKE like_escape(p, '/')`: DataFusion escapes with `\` only.
+pub(super) fn like_escape(expr: &Expr) -> Option<Expr> {
+    let mut expr = expr.clone();
+    let (Expr::Like {
+        pattern,
+        escape_char,
+        ..
+    }
+    | Expr::ILike {
+        pattern,
+        escape_char,
+        ..
+    }) = &mut expr
+    else {
+        return None;
+    };
+    let escape = escape_char.as_ref()?.to_string();
+    if escape == "'\\'" {
+        return None;
+    }
+    let converted = parse_expr(&format!("like_escape({pattern}, {escape})"))?;
+    **pattern = converted;
+    *escape_char = None;
+    Some(expr)
+}
+
+/// `generate_subscripts(a, d)` → `unnest(range(1, array_length(a, d) + 1))`: the same rows,
+/// and zipped with an `unnest(a)` beside it as Postgres zips set-returning functions.
+pub(super) fn generate_subscripts(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if name.trim_start_matches("pg_catalog.") != "generate_subscripts" {
+        return None;
+    }
+    let args = function.args.to_string();
+    let args = args.strip_prefix('(')?.strip_suffix(')')?;
+    parse_expr(&format!(
+        "unnest(range(1, CAST(array_length({args}) AS BIGINT) + 1))"
+    ))
+}
+
+/// `information_schema._pg_expandarray(a)` (pgjdbc's primary keys), rows of `(x, n)`: each
+/// element and its subscript, as a struct per element.
+pub(super) fn expand_array(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if name.trim_start_matches("information_schema.") != "_pg_expandarray" {
+        return None;
+    }
+    let args = function.args.to_string();
+    let array = args.strip_prefix('(')?.strip_suffix(')')?;
+    parse_expr(&format!(
+        "named_struct('x', unnest({array}), 'n', \
+         unnest(range(1, CAST(array_length({array}, 1) AS BIGINT) + 1)))"
+    ))
+}
+
+/// `(composite).field` → `get_field(composite, 'field')`, which DataFusion plans.
+pub(super) fn field_of_composite(expr: &Expr) -> Option<Expr> {
+    let Expr::CompoundFieldAccess { root, access_chain } = expr else {
+        return None;
+    };
+    if !matches!(root.as_ref(), Expr::Nested(_)) {
+        return None;
+    }
+    let mut result = root.to_string();
+    for access in access_chain {
+        let AccessExpr::Dot(Expr::Identifier(field)) = access else {
+            return None;
+        };
+        result = format!(
+            "get_field({result}, '{}')",
+            field.value.to_ascii_lowercase()
+        );
+    }
+    parse_expr(&result)
+}
+
+/// `ix.indkey::varchar`: an `int2vector` prints as its numbers separated by spaces (SQLAlchemy
+/// splits it), where an Arrow list would print `[1, 2]`.
+pub(super) fn int2vector_text(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        kind: CastKind::DoubleColon | CastKind::Cast,
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    if !matches!(
+        data_type,
+        DataType::Varchar(_) | DataType::Text | DataType::CharacterVarying(_)
+    ) {
+        return None;
+    }
+    let column = match inner.as_ref() {
+        Expr::Identifier(ident) => &ident.value,
+        Expr::CompoundIdentifier(idents) => &idents.last()?.value,
+        _ => return None,
+    };
+    if !matches!(
+        column.as_str(),
+        "indkey" | "indoption" | "indclass" | "indcollation"
+    ) {
+        return None;
+    }
+    parse_expr(&format!("array_to_string({inner}, ' ')"))
+}
+
+/// `to_timestamp(text, 'YYYY-MM-DD HH24:MI:SS.US')`: DataFusion reads chrono's format
+/// (`%Y-%m-%d %H:%M:%S.%6f`), so a constant Postgres format is translated.
+pub(super) fn to_timestamp_format(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if !matches!(
+        name.trim_start_matches("pg_catalog."),
+        "to_timestamp" | "to_date"
+    ) {
+        return None;
+    }
+    let args = function.args.to_string();
+    let args = args.strip_prefix('(')?.strip_suffix(')')?;
+    let (value, format) = args.rsplit_once(", '")?;
+    let format = format.strip_suffix('\'')?;
+    if format.contains('%') || format.contains('\'') {
+        return None;
+    }
+    let chrono = chrono_format(format);
+    parse_expr(&format!("{name}({value}, '{chrono}')"))
+}
+
+/// Postgres' date/time template patterns as chrono's.
+fn chrono_format(pattern: &str) -> String {
+    const PATTERNS: [(&str, &str); 22] = [
+        ("YYYY", "%Y"),
+        ("HH24", "%H"),
+        ("HH12", "%I"),
+        ("Month", "%B"),
+        ("MONTH", "%B"),
+        ("Mon", "%b"),
+        ("MON", "%b"),
+        ("Day", "%A"),
+        ("DAY", "%A"),
+        ("Dy", "%a"),
+        ("DY", "%a"),
+        ("YY", "%y"),
+        ("MM", "%m"),
+        ("DD", "%d"),
+        ("HH", "%I"),
+        ("MI", "%M"),
+        ("SS", "%S"),
+        ("US", "%6f"),
+        ("MS", "%3f"),
+        ("AM", "%p"),
+        ("PM", "%p"),
+        ("TZ", "%Z"),
+    ];
+    let mut out = String::with_capacity(pattern.len() * 2);
+    let mut rest = pattern;
+    'outer: while !rest.is_empty() {
+        for (postgres, chrono) in PATTERNS {
+            if let Some(after) = rest.strip_prefix(postgres) {
+                out.push_str(chrono);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().expect("not empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
