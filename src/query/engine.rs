@@ -126,7 +126,6 @@ impl Engine {
         // `->`, `->>` and `json_get*` over JSON text columns.
         datafusion_functions_json::register_all(&mut ctx)?;
         let catalog = Arc::new(RwLock::new(catalog));
-        super::pg_catalog::register(&ctx, catalog.clone(), users.clone())?;
         crate::functions::register(&ctx);
         ctx.add_analyzer_rule(Arc::new(super::pg_semantics::PostgresSemantics));
         before_type_coercion(&ctx, Arc::new(super::untyped_literals::UntypedLiterals));
@@ -168,6 +167,8 @@ impl Engine {
         ctx.catalog(DATABASE)
             .expect("the default catalog exists")
             .register_schema(SYSTEM_SCHEMA, system)?;
+        // Last: it lists the system relations of every schema registered so far.
+        super::pg_catalog::register(&ctx, catalog.clone(), users.clone())?;
 
         let query_runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.query_threads.max(1))

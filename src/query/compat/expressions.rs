@@ -1,7 +1,7 @@
 //! Postgres expressions DataFusion spells otherwise: `LIKE ... ESCAPE`, `generate_subscripts`,
 //! `int2vector` text, `to_timestamp` templates, `_pg_expandarray`, `(composite).field`.
 
-use datafusion::sql::sqlparser::ast::{AccessExpr, CastKind, DataType, Expr};
+use datafusion::sql::sqlparser::ast::{AccessExpr, CastKind, DataType, Expr, Value};
 
 use super::rules::parse_expr;
 
@@ -184,4 +184,36 @@ fn chrono_format(pattern: &str) -> String {
         rest = &rest[c.len_utf8()..];
     }
     out
+}
+
+/// `'name'::regclass` → `weir_regclass('name')`, which fails as Postgres does (42P01) for a
+/// relation that does not exist, where `datafusion-pg-catalog`'s subquery gives NULL.
+pub(super) fn regclass_literal(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let is_regclass = match data_type {
+        DataType::Regclass => true,
+        DataType::Custom(name, _) => name
+            .to_string()
+            .to_ascii_lowercase()
+            .trim_start_matches("pg_catalog.")
+            .eq("regclass"),
+        _ => false,
+    };
+    if !is_regclass {
+        return None;
+    }
+    let Expr::Value(value) = inner.as_ref() else {
+        return None;
+    };
+    let Value::SingleQuotedString(_) = &value.value else {
+        return None;
+    };
+    parse_expr(&format!("weir_regclass({inner})"))
 }

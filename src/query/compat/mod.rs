@@ -62,7 +62,8 @@ pub fn parse_client_sql(sql: &str) -> Result<Vec<Statement>, SqlError> {
     Ok(statements
         .into_iter()
         .map(|s| match s {
-            Statement::Standard(s) => {
+            Statement::Standard(mut s) => {
+                rules::before_compat(&mut s);
                 let mut s = COMPAT.rewrite(*s);
                 rules::after_compat(&mut s);
                 Statement::Standard(Box::new(s))

@@ -15,18 +15,37 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::expressions::{
     expand_array, field_of_composite, generate_subscripts, int2vector_text, like_escape,
-    to_timestamp_format,
+    regclass_literal, to_timestamp_format,
 };
 use super::subqueries::{
     SearchPathSchemas, exists_as_count, in_as_count, scalar_subqueries, sorted_outside,
 };
 
-/// Weir's rewrites that must precede `datafusion-pg-catalog`'s: [`search_path_schemas`] and the
-/// scalar subqueries of select lists. Returns whether anything changed.
+/// Weir's rewrites that must precede `datafusion-pg-catalog`'s: Grafana's search path schema
+/// list, `'name'::regclass`, and the scalar subqueries of select lists. Returns whether anything changed.
 pub fn before_compat(statement: &mut Statement) -> bool {
     let mut rewrite = SearchPathSchemas { changed: false };
     let _ = statement.visit(&mut rewrite);
-    rewrite.changed | scalar_subqueries(statement)
+    let mut regclass = RegclassLiterals { changed: false };
+    let _ = statement.visit(&mut regclass);
+    rewrite.changed | regclass.changed | scalar_subqueries(statement)
+}
+
+/// `'name'::regclass`, before `datafusion-pg-catalog` turns it into a subquery.
+struct RegclassLiterals {
+    changed: bool,
+}
+
+impl VisitorMut for RegclassLiterals {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(rewritten) = regclass_literal(expr) {
+            *expr = rewritten;
+            self.changed = true;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Calls `f` on every expression of `expr`, not descending into the subqueries it replaces.

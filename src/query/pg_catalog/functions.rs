@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArr
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::ScalarValue;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
 };
@@ -17,10 +17,13 @@ use datafusion::prelude::SessionContext;
 use weir_catalog::Catalog;
 
 use super::oids::{self, UserOid};
-use super::snapshot::{Relation, user_relations};
+use super::snapshot::{
+    CatalogSource, NAMESPACES, PG_CATALOG, PUBLIC, Relation, Snapshot, user_relations,
+};
 
 /// Registers the catalog functions, replacing `datafusion-pg-catalog`'s placeholders.
-pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) {
+pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>, source: &Arc<CatalogSource>) {
+    ctx.register_udf(regclass(source.clone()));
     let described = [
         (
             "pg_get_indexdef",
@@ -197,6 +200,81 @@ fn by_oid(
     ))
 }
 
+/// `weir_regclass('name')`, what `'name'::regclass` becomes: the relation's OID, found as
+/// Postgres finds it (`schema.name`, or `pg_catalog` then `public`), or Postgres' error when
+/// there is none (42P01). A number is taken as the OID itself.
+fn regclass(source: Arc<CatalogSource>) -> ScalarUDF {
+    let fun = move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let names = ColumnarValue::values_to_arrays(args)?;
+        let snapshot = source.snapshot()?;
+        let oids = names[0]
+            .as_string::<i32>()
+            .iter()
+            .map(|name| name.map(|n| resolve_relation(&snapshot, n)).transpose())
+            .collect::<Result<datafusion::arrow::array::Int32Array>>()?;
+        Ok(scalar_if_scalar(args, Arc::new(oids)))
+    };
+    ScalarUDF::from(SimpleScalarUDF::new(
+        "weir_regclass",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(fun),
+    ))
+}
+
+fn resolve_relation(snapshot: &Snapshot, name: &str) -> Result<i32> {
+    if let Ok(oid) = name.trim().parse::<i32>() {
+        return Ok(oid);
+    }
+    let parts = identifier_parts(name);
+    let (schemas, relation) = match parts.as_slice() {
+        [relation] => (vec![PG_CATALOG.name, PUBLIC.name], relation.as_str()),
+        [schema, relation] => {
+            let known = NAMESPACES.iter().find(|n| n.name == schema.as_str());
+            (
+                known.map(|n| vec![n.name]).unwrap_or_default(),
+                relation.as_str(),
+            )
+        }
+        _ => (vec![], name),
+    };
+    schemas
+        .iter()
+        .find_map(|schema| {
+            snapshot
+                .relations
+                .iter()
+                .find(|r| r.namespace.name == *schema && r.name == relation)
+        })
+        .map(|r| r.oid)
+        // Read by the error mapping as a missing relation: 42P01.
+        .ok_or_else(|| DataFusionError::Plan(format!("table '{name}' not found")))
+}
+
+/// `a.b`, `"A".b`: the parts of a qualified name, unquoted parts lower-cased as Postgres reads
+/// them.
+fn identifier_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = name.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                current.push('"');
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut current)),
+            c if quoted => current.push(c),
+            c => current.push(c.to_ascii_lowercase()),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
 /// `pg_get_expr(adbin, relid)`: `pg_attrdef.adbin` holds the default's SQL itself.
 fn pg_get_expr() -> ScalarUDF {
     let mut signatures = Vec::new();
@@ -359,6 +437,13 @@ mod tests {
         assert_eq!(backslash_escaped("pg/_%", Some('/')), "pg\\_%");
         assert_eq!(backslash_escaped("a\\b//", Some('/')), "a\\\\b\\/");
         assert_eq!(backslash_escaped("x_", None), "x_");
+    }
+
+    #[test]
+    fn qualified_names_split_as_postgres_reads_them() {
+        assert_eq!(identifier_parts("Public.Users"), ["public", "users"]);
+        assert_eq!(identifier_parts("\"My \"\"T\"\"\".x"), ["My \"T\"", "x"]);
+        assert_eq!(identifier_parts("t"), ["t"]);
     }
 
     #[test]

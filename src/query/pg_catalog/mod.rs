@@ -129,7 +129,8 @@ pub fn register(
         "information_schema",
         Arc::new(CatalogSchema::new(&source, &information_schema, None)?),
     )?;
-    functions::register(ctx, &catalog);
+    source.load_system_relations()?;
+    functions::register(ctx, &catalog, &source);
     Ok(())
 }
 

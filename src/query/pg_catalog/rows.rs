@@ -187,7 +187,7 @@ impl PartitionStream for CatalogTable {
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             futures::stream::once(async move {
-                let snapshot = source.snapshot().await?;
+                let snapshot = source.snapshot()?;
                 build(&snapshot, &schema)
             }),
         ))

@@ -2,12 +2,11 @@
 //! catalog, and the system relations (`pg_catalog`, `information_schema`, `weir`) from the
 //! query engine's schemas.
 
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 
 use datafusion::arrow::datatypes::FieldRef;
 use datafusion::catalog::CatalogProviderList;
 use datafusion::error::{DataFusionError, Result};
-use tokio::sync::OnceCell;
 use weir_catalog::{Catalog, CatalogObject, ColumnDef};
 
 use crate::auth::Users;
@@ -131,8 +130,8 @@ pub struct CatalogSource {
     catalog: Arc<RwLock<Catalog>>,
     users: Arc<Users>,
     schemas: Weak<dyn CatalogProviderList>,
-    /// System relations never change after startup, so they are listed once.
-    system: OnceCell<Vec<Relation>>,
+    /// System relations never change after startup, so they are listed once, at startup.
+    system: OnceLock<Vec<Relation>>,
 }
 
 impl CatalogSource {
@@ -145,17 +144,13 @@ impl CatalogSource {
             catalog,
             users,
             schemas: Arc::downgrade(schemas),
-            system: OnceCell::new(),
+            system: OnceLock::new(),
         }
     }
 
     /// Every relation and role now.
-    pub async fn snapshot(&self) -> Result<Snapshot> {
-        let system = self
-            .system
-            .get_or_try_init(|| self.system_relations())
-            .await?;
-        let mut relations = system.clone();
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let mut relations = self.system.get().cloned().unwrap_or_default();
         {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
             for object in catalog.objects() {
@@ -179,6 +174,14 @@ impl CatalogSource {
             relations,
             roles: std::iter::once(bootstrap).chain(users).collect(),
         })
+    }
+
+    /// Lists the system relations: once every schema is registered. Their providers are made
+    /// in memory, so the futures complete at once.
+    pub fn load_system_relations(&self) -> Result<()> {
+        let relations = futures::executor::block_on(self.system_relations())?;
+        let _ = self.system.set(relations);
+        Ok(())
     }
 
     async fn system_relations(&self) -> Result<Vec<Relation>> {
