@@ -2,7 +2,8 @@
 //! 1, 8 and 32 concurrent clients (each a tokio-postgres connection running a prepared
 //! `SELECT ... WHERE user_id = $1` with random keys, one after another), beside a baseline
 //! measured in the same run by the same clients: `SELECT 1`, which reads nothing. Then
-//! connection setup time (connect to ready for query), p50/p99.
+//! connection setup time (connect to ready for query), p50/p99, with trust authentication and,
+//! on a restarted server, with SCRAM-SHA-256 (4,096 PBKDF2 rounds on the client).
 //!
 //! `cargo bench --bench point_select -- [--keys K] [--seconds S]`
 
@@ -28,7 +29,8 @@ fn main() {
         }
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&dir.path().join("data"));
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,20 +74,37 @@ fn main() {
                 );
             }
         }
-        let mut setups = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
-            let started = Instant::now();
-            let client = server.client().await;
-            setups.push(started.elapsed());
-            drop(client);
-        }
-        let setups = Latencies::new(setups);
+        let trust = setup_times(&server, "bench", None).await;
+        sql.batch_execute("CREATE USER bench_scram PASSWORD 'bench password'")
+            .await
+            .expect("create the SCRAM user");
+        drop(sql);
+        drop(server);
+        let server = Server::start_configured(&data, "auth = \"scram\"\n");
+        let scram = setup_times(&server, "bench_scram", Some("'bench password'")).await;
         println!(
-            "\nconnection setup (trust authentication), {CONNECTIONS} connections: p50 {}, p99 {}",
-            ms(setups.percentile(50.0)),
-            ms(setups.percentile(99.0))
+            "\n| connection setup, {CONNECTIONS} connections | p50 | p99 |\n| --- | ---: | ---: |"
         );
+        for (name, setups) in [("trust", trust), ("SCRAM-SHA-256", scram)] {
+            println!(
+                "| {name} | {} | {} |",
+                ms(setups.percentile(50.0)),
+                ms(setups.percentile(99.0))
+            );
+        }
     });
+}
+
+/// Connect-to-ready times of [`CONNECTIONS`] connections, one after another.
+async fn setup_times(server: &Server, user: &str, password: Option<&str>) -> Latencies {
+    let mut setups = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let started = Instant::now();
+        let client = server.client_as(user, password).await;
+        setups.push(started.elapsed());
+        drop(client);
+    }
+    Latencies::new(setups)
 }
 
 /// `clients` connections running `query` (one `bigint` parameter, a random key) for `seconds`;

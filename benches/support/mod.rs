@@ -78,7 +78,15 @@ impl Server {
 
     /// A tokio-postgres client; its connection runs on the current runtime.
     pub async fn client(&self) -> tokio_postgres::Client {
-        let config = format!("host=127.0.0.1 port={} user=bench", self.pg.port());
+        self.client_as("bench", None).await
+    }
+
+    /// A client logged in as `user`, with `password` when authentication asks for one.
+    pub async fn client_as(&self, user: &str, password: Option<&str>) -> tokio_postgres::Client {
+        let mut config = format!("host=127.0.0.1 port={} user={user}", self.pg.port());
+        if let Some(password) = password {
+            config.push_str(&format!(" password={password}"));
+        }
         let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
             .await
             .expect("connect to weir");

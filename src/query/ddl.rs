@@ -115,6 +115,7 @@ impl Engine {
     fn commit_ddl(&self, write: WriteBatch) -> Result<(), QueryError> {
         crate::failpoint::hit("ddl::before_commit");
         self.db.write(write)?;
+        self.catalog_changed();
         crate::failpoint::hit("ddl::after_commit");
         Ok(())
     }
@@ -258,6 +259,7 @@ impl Engine {
                     object.name().to_string(),
                 ))?;
         }
+        self.catalog_changed();
         Ok(QueryResult::Command(format!(
             "DROP {}",
             kind.as_str().to_ascii_uppercase()

@@ -51,6 +51,15 @@ pub struct Prepared {
     pub param_types: Vec<Option<DataType>>,
     /// Result columns, for statements that return rows.
     pub schema: Option<SchemaRef>,
+    /// The query's logical plan, kept so each execution binds its parameters into it instead of
+    /// planning the SQL again; valid while the catalog is as it was when planned.
+    plan: Option<CachedPlan>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedPlan {
+    plan: LogicalPlan,
+    catalog_version: u64,
 }
 
 /// Weir's query engine: catalog, storage and the DataFusion context.
@@ -79,6 +88,9 @@ pub struct Engine {
     query_runtime: Option<tokio::runtime::Runtime>,
     /// Memory each view keeps aggregate states in.
     pub(super) view_state_cache_bytes: usize,
+    /// Moves on whenever relations are created, dropped or registered: plans kept by prepared
+    /// statements are valid only for the version they were made at.
+    catalog_version: std::sync::atomic::AtomicU64,
     _lock: DataDirLock,
 }
 
@@ -194,6 +206,7 @@ impl Engine {
             ddl: tokio::sync::Mutex::new(()),
             query_runtime: Some(query_runtime),
             view_state_cache_bytes: config.view_state_cache_bytes,
+            catalog_version: std::sync::atomic::AtomicU64::new(0),
             _lock: lock,
         });
         let objects: Vec<CatalogObject> = catalog
@@ -238,6 +251,7 @@ impl Engine {
             datafusion::common::TableReference::bare(def.name.clone()),
             Arc::new(provider),
         )?;
+        self.catalog_changed();
         Ok(())
     }
 
@@ -270,6 +284,7 @@ impl Engine {
             datafusion::common::TableReference::bare(def.name.clone()),
             Arc::new(super::provider::SourceTable::new(log)),
         )?;
+        self.catalog_changed();
         Ok(())
     }
 
@@ -290,6 +305,47 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Runs a prepared statement: from its kept plan when the catalog has not changed since it
+    /// was prepared, else from its SQL.
+    pub async fn execute_prepared(
+        &self,
+        session: &Session,
+        prepared: &Prepared,
+        params: Option<ParamValues>,
+    ) -> Result<QueryResult, QueryError> {
+        let Some(cached) = prepared
+            .plan
+            .as_ref()
+            .filter(|c| c.catalog_version == self.catalog_version())
+        else {
+            return self.execute(session, &prepared.statement, params).await;
+        };
+        let started = std::time::Instant::now();
+        let kind = super::latency::kind(&prepared.statement);
+        let plan = match params {
+            Some(params) => cached.plan.clone().with_param_values(params),
+            None => Ok(cached.plan.clone()),
+        };
+        let result = match plan {
+            Ok(plan) => self.run_plan(session, plan).await,
+            Err(e) => Err(e.into()),
+        };
+        result
+            .map(|result| super::latency::record(kind, started, result))
+            .inspect_err(|_| super::latency::observe(kind, started))
+    }
+
+    fn catalog_version(&self) -> u64 {
+        self.catalog_version
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Invalidates the plans prepared statements keep.
+    pub(super) fn catalog_changed(&self) {
+        self.catalog_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Runs one statement. `params` are the bound values of `$n` placeholders.
@@ -487,6 +543,7 @@ impl Engine {
 
     /// Describes a statement without running it.
     pub async fn prepare(&self, statement: Statement) -> Result<Prepared, QueryError> {
+        let mut cached = None;
         let (param_types, schema) = match &statement {
             Statement::Standard(s) => match s.as_ref() {
                 ast::Statement::Query(_)
@@ -499,8 +556,21 @@ impl Engine {
                 | ast::Statement::ExplainTable { .. } => {
                     // Describing needs only the types: session functions are bound to a
                     // throwaway session (a `set_config` here must not change the client's).
-                    let s = super::session_functions::bind(s, &Session::new())?;
-                    let plan = self.logical_plan(&s).await.map_err(QueryError::into_weir)?;
+                    let catalog_version = self.catalog_version();
+                    let bound = super::session_functions::bind(s, &Session::new())?;
+                    let binds_session = matches!(bound, std::borrow::Cow::Owned(_));
+                    let plan = self
+                        .logical_plan(&bound)
+                        .await
+                        .map_err(QueryError::into_weir)?;
+                    // A query whose plan depends on nothing but the catalog is kept: DML
+                    // and session functions are planned at each execution.
+                    if !binds_session && matches!(s.as_ref(), ast::Statement::Query(_)) {
+                        cached = Some(CachedPlan {
+                            plan: plan.clone(),
+                            catalog_version,
+                        });
+                    }
                     let mut params: Vec<(usize, Option<DataType>)> = plan
                         .get_parameter_types()?
                         .into_iter()
@@ -550,6 +620,7 @@ impl Engine {
             statement,
             param_types,
             schema,
+            plan: cached,
         })
     }
 

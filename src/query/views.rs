@@ -263,6 +263,7 @@ impl Engine {
             datafusion::common::TableReference::bare(def.name.clone()),
             Arc::new(super::provider::ViewTable::new(store, rows)),
         )?;
+        self.catalog_changed();
         Ok(())
     }
 

@@ -382,3 +382,31 @@ async fn result_columns_are_named_as_postgres_names_them() {
     let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
     assert_eq!(names, ["?column?", "count", "upper", "int4", "x", "case"]);
 }
+
+/// A prepared statement keeps its plan, and plans again after DDL: the table it reads was
+/// dropped and made anew, and it reads the new one.
+#[tokio::test]
+async fn prepared_statements_plan_again_after_ddl() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute("CREATE TABLE t (id BIGINT PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let count = client
+        .prepare("SELECT count(*) FROM t WHERE id >= $1")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let row = client.query_one(&count, &[&0i64]).await.unwrap();
+        assert_eq!(row.get::<_, i64>(0), 1);
+    }
+    client
+        .batch_execute(
+            "DROP TABLE t; CREATE TABLE t (id BIGINT PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3)",
+        )
+        .await
+        .unwrap();
+    let row = client.query_one(&count, &[&2i64]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+}

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::{Sink, SinkExt};
+use futures::{FutureExt, Sink, SinkExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -58,7 +58,7 @@ impl Handlers {
     async fn run<C>(
         &self,
         client: &mut C,
-        statement: &weir_sql::Statement,
+        work: Work<'_>,
         params: Option<datafusion::common::ParamValues>,
         format: &Format,
     ) -> PgWireResult<Response>
@@ -72,7 +72,14 @@ impl Handlers {
             .statement_timeout()
             .map(|timeout| tokio::time::Instant::now() + timeout);
         let running = InFlight::new(telemetry::PG_STATEMENTS_RUNNING);
-        let execution = self.engine.execute(&connection.session, statement, params);
+        let session = &connection.session;
+        let execution = match work {
+            Work::Statement(statement) => self.engine.execute(session, statement, params).boxed(),
+            Work::Prepared(prepared) => self
+                .engine
+                .execute_prepared(session, prepared, params)
+                .boxed(),
+        };
         let result = tokio::select! {
             biased;
             reason = stop(&connection.cancel, deadline, None) => Err(reason),
@@ -107,6 +114,12 @@ impl Handlers {
             stop(&connection.cancel, deadline, Some(running)),
         )
     }
+}
+
+/// What a client asked to run: a statement of a simple query, or a prepared one.
+enum Work<'a> {
+    Statement(&'a weir_sql::Statement),
+    Prepared(&'a Prepared),
 }
 
 /// A connection's own state, made at startup (`startup.rs`) and kept in pgwire's session
@@ -194,7 +207,12 @@ impl SimpleQueryHandler for Handlers {
         let mut responses = Vec::with_capacity(statements.len());
         for statement in &statements {
             match self
-                .run(client, statement, None, &Format::UnifiedText)
+                .run(
+                    client,
+                    Work::Statement(statement),
+                    None,
+                    &Format::UnifiedText,
+                )
                 .await
             {
                 Ok(response) => responses.push(response),
@@ -248,7 +266,7 @@ impl ExtendedQueryHandler for Handlers {
         };
         self.run(
             client,
-            &prepared.statement,
+            Work::Prepared(prepared),
             params,
             &portal.result_column_format,
         )
