@@ -51,8 +51,9 @@ pub struct Prepared {
     pub param_types: Vec<Option<DataType>>,
     /// Result columns, for statements that return rows.
     pub schema: Option<SchemaRef>,
-    /// The query's logical plan, kept so each execution binds its parameters into it instead of
-    /// planning the SQL again; valid while the catalog is as it was when planned.
+    /// The query's optimized logical plan, kept so each execution binds its parameters into it
+    /// instead of planning and optimizing the SQL again; valid while the catalog is as it was
+    /// when planned.
     plan: Option<CachedPlan>,
 }
 
@@ -329,7 +330,7 @@ impl Engine {
             None => Ok(cached.plan.clone()),
         };
         let result = match plan {
-            Ok(plan) => self.run_plan(session, plan).await,
+            Ok(plan) => self.run_optimized(plan).await,
             Err(e) => Err(e.into()),
         };
         result
@@ -567,7 +568,7 @@ impl Engine {
                     // and session functions are planned at each execution.
                     if !binds_session && matches!(s.as_ref(), ast::Statement::Query(_)) {
                         cached = Some(CachedPlan {
-                            plan: plan.clone(),
+                            plan: self.ctx.state().optimize(&plan)?,
                             catalog_version,
                         });
                     }
@@ -667,6 +668,17 @@ impl Engine {
                 Ok(self.stream_on_query_runtime(physical, task_ctx))
             }
         }
+    }
+
+    /// Runs a query plan that is optimized already (a prepared statement's, its parameters
+    /// bound): straight to the physical plan.
+    async fn run_optimized(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+        let state = self.ctx.state();
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&plan, &state)
+            .await?;
+        Ok(self.stream_on_query_runtime(physical, self.ctx.task_ctx()))
     }
 
     /// Executes `plan` on the query runtime, handing batches over a small channel: the

@@ -59,6 +59,25 @@ impl ViewTable {
 
 /// The value (as a one-value array of the column's type) that `filter` requires `column` to
 /// equal, if it is `column = constant` and the constant converts exactly.
+/// Whether `filter` is `column = $n`.
+fn key_parameter(filter: &Expr, column: &str) -> bool {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = filter
+    else {
+        return false;
+    };
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    let is_parameter = |e: &Expr| match e {
+        Expr::Placeholder(_) => true,
+        Expr::Cast(cast) => matches!(cast.expr.as_ref(), Expr::Placeholder(_)),
+        _ => false,
+    };
+    (is_column(left) && is_parameter(right)) || (is_parameter(left) && is_column(right))
+}
+
 fn key_equality(filter: &Expr, column: &str, ty: &DataType) -> Option<ArrayRef> {
     let Expr::BinaryExpr(BinaryExpr {
         left,
@@ -109,7 +128,9 @@ impl TableProvider for ViewTable {
         } = &self.rows
         {
             for (filter, pushed) in filters.iter().zip(&mut pushed) {
-                if key_equality(filter, column, ty).is_some() {
+                // A prepared statement's plan is optimized once with its parameter in place:
+                // the value arrives in `scan`'s filters.
+                if key_equality(filter, column, ty).is_some() || key_parameter(filter, column) {
                     *pushed = TableProviderFilterPushDown::Inexact;
                 }
             }
