@@ -92,6 +92,10 @@ pub struct Engine {
     /// Moves on whenever relations are created, dropped or registered: plans kept by prepared
     /// statements are valid only for the version they were made at.
     catalog_version: std::sync::atomic::AtomicU64,
+    execution_state: std::sync::OnceLock<(
+        datafusion::execution::SessionState,
+        Arc<datafusion::execution::TaskContext>,
+    )>,
     _lock: DataDirLock,
 }
 
@@ -99,6 +103,31 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("db", &self.db).finish()
     }
+}
+
+/// Whether every function `plan` calls gives the same answer for the same arguments: the
+/// optimizer folds `now()` into a constant, so a plan kept across executions must not call it
+/// (or `random()`).
+fn only_immutable_functions(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{Expr as PlanExpr, Volatility};
+    let varies = |expr: &PlanExpr| {
+        expr.exists(|e| {
+            Ok(matches!(e, PlanExpr::ScalarFunction(f)
+                if f.func.signature().volatility != Volatility::Immutable))
+        })
+        .unwrap_or(true)
+    };
+    let mut found = false;
+    let visited = plan.apply_with_subqueries(|node| {
+        found = node.expressions().iter().any(varies);
+        Ok(if found {
+            datafusion::common::tree_node::TreeNodeRecursion::Stop
+        } else {
+            datafusion::common::tree_node::TreeNodeRecursion::Continue
+        })
+    });
+    visited.is_ok() && !found
 }
 
 /// Adds an analyzer rule that must see the plan before DataFusion coerces its types.
@@ -208,6 +237,7 @@ impl Engine {
             query_runtime: Some(query_runtime),
             view_state_cache_bytes: config.view_state_cache_bytes,
             catalog_version: std::sync::atomic::AtomicU64::new(0),
+            execution_state: std::sync::OnceLock::new(),
             _lock: lock,
         });
         let objects: Vec<CatalogObject> = catalog
@@ -566,7 +596,10 @@ impl Engine {
                         .map_err(QueryError::into_weir)?;
                     // A query whose plan depends on nothing but the catalog is kept: DML
                     // and session functions are planned at each execution.
-                    if !binds_session && matches!(s.as_ref(), ast::Statement::Query(_)) {
+                    if !binds_session
+                        && matches!(s.as_ref(), ast::Statement::Query(_))
+                        && only_immutable_functions(&plan)
+                    {
                         cached = Some(CachedPlan {
                             plan: self.ctx.state().optimize(&plan)?,
                             catalog_version,
@@ -673,12 +706,26 @@ impl Engine {
     /// Runs a query plan that is optimized already (a prepared statement's, its parameters
     /// bound): straight to the physical plan.
     async fn run_optimized(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
-        let state = self.ctx.state();
+        let (state, task_ctx) = self.execution_state();
         let physical = state
             .query_planner()
-            .create_physical_plan(&plan, &state)
+            .create_physical_plan(&plan, state)
             .await?;
-        Ok(self.stream_on_query_runtime(physical, self.ctx.task_ctx()))
+        Ok(self.stream_on_query_runtime(physical, task_ctx.clone()))
+    }
+
+    /// The session state and task context of prepared executions, made once: `ctx.state()`
+    /// copies every function registry per call, a large part of a point lookup's cost. Both
+    /// share the catalog, so relations created later are seen; functions and settings are
+    /// fixed once the engine is open.
+    fn execution_state(
+        &self,
+    ) -> &(
+        datafusion::execution::SessionState,
+        Arc<datafusion::execution::TaskContext>,
+    ) {
+        self.execution_state
+            .get_or_init(|| (self.ctx.state(), self.ctx.task_ctx()))
     }
 
     /// Executes `plan` on the query runtime, handing batches over a small channel: the

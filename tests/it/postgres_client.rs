@@ -410,3 +410,19 @@ async fn prepared_statements_plan_again_after_ddl() {
     let row = client.query_one(&count, &[&2i64]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 2);
 }
+
+/// `now()` is the time of each execution of a prepared statement, not of its preparation.
+#[tokio::test]
+async fn prepared_statements_read_the_clock_at_each_execution() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    let statement = client
+        .prepare("SELECT now() >= $1::timestamptz")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let before: DateTime<Utc> = Utc::now();
+        let row = client.query_one(&statement, &[&before]).await.unwrap();
+        assert!(row.get::<_, bool>(0), "now() is older than {before}");
+    }
+}
