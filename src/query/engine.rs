@@ -596,14 +596,21 @@ impl Engine {
                         .map_err(QueryError::into_weir)?;
                     // A query whose plan depends on nothing but the catalog is kept: DML
                     // and session functions are planned at each execution.
+                    // (A plan the optimizer refuses with its parameters unbound is planned at
+                    // each execution, with them bound.)
                     if !binds_session
                         && matches!(s.as_ref(), ast::Statement::Query(_))
                         && only_immutable_functions(&plan)
                     {
-                        cached = Some(CachedPlan {
-                            plan: self.ctx.state().optimize(&plan)?,
-                            catalog_version,
-                        });
+                        cached = self
+                            .ctx
+                            .state()
+                            .optimize(&plan)
+                            .ok()
+                            .map(|plan| CachedPlan {
+                                plan,
+                                catalog_version,
+                            });
                     }
                     let mut params: Vec<(usize, Option<DataType>)> = plan
                         .get_parameter_types()?

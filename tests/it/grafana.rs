@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::Type;
 
-use super::server::{TestServer, wait_for};
+use super::server::{TestServer, post_events, wait_for};
 
 /// `buildSchemaConstraint()`: the schemas on the search path, `"$user"` as the user.
 const SCHEMA_CONSTRAINT: &str = "
@@ -110,14 +110,7 @@ async fn grafana_health_check_query_builder_and_panel() {
     .iter()
     .map(|ts| format!("{{\"ts\": \"{ts}\", \"kind\": \"view\"}}\n"))
     .collect();
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/api/events/events", server.http))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    post_events(&server, "events", body).await;
     wait_for(
         &client,
         "SELECT count(*) FROM events",

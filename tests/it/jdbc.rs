@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::server::{TestServer, wait_for};
+use super::server::{TestServer, post_events, wait_for};
 
 const DRIVER: &str = "/usr/share/java/postgresql.jar";
 
@@ -65,14 +65,7 @@ async fn pgjdbc_metadata_and_prepared_statements() {
     let body = "{\"ts\": \"2024-03-01T09:30:00Z\", \"kind\": \"view\"}\n\
                 {\"ts\": \"2024-03-01T09:30:01Z\", \"kind\": \"buy\"}\n\
                 {\"ts\": \"2024-03-01T09:30:02Z\", \"kind\": \"view\"}\n";
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/api/events/events", server.http))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
+    post_events(&server, "events", body.into()).await;
     client.batch_execute("FLUSH").await.unwrap();
     wait_for(
         &client,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::server::{TestServer, wait_for};
+use super::server::{TestServer, post_events, wait_for};
 
 /// A venv `scripts/test.sh` made, by the name of its requirements file.
 fn venv_python(name: &str) -> PathBuf {
@@ -53,14 +53,7 @@ async fn run_clients(venv: &str) -> Value {
         .iter()
         .map(|(ts, kind)| format!("{}\n", json!({"ts": ts, "user_id": 1, "kind": kind})))
         .collect();
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/api/events/events", server.http))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
+    post_events(&server, "events", body).await;
     wait_for(
         &client,
         "SELECT count(*) FROM events",

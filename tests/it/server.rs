@@ -247,3 +247,19 @@ pub fn metric_sample(text: &str, name_and_labels: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(name_and_labels)?.strip_prefix(' '))
         .map(|value| value.trim().parse().expect("a number"))
 }
+
+/// Posts newline-delimited JSON events to `source` over HTTP and checks they were accepted.
+pub async fn post_events(server: &TestServer, source: &str, ndjson: String) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/events/{source}", server.http))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .expect("the collector answers");
+    assert!(
+        response.status().is_success(),
+        "events refused: {}",
+        response.status()
+    );
+}

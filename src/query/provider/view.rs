@@ -57,28 +57,8 @@ impl ViewTable {
     }
 }
 
-/// The value (as a one-value array of the column's type) that `filter` requires `column` to
-/// equal, if it is `column = constant` and the constant converts exactly.
-/// Whether `filter` is `column = $n`.
-fn key_parameter(filter: &Expr, column: &str) -> bool {
-    let Expr::BinaryExpr(BinaryExpr {
-        left,
-        op: Operator::Eq,
-        right,
-    }) = filter
-    else {
-        return false;
-    };
-    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
-    let is_parameter = |e: &Expr| match e {
-        Expr::Placeholder(_) => true,
-        Expr::Cast(cast) => matches!(cast.expr.as_ref(), Expr::Placeholder(_)),
-        _ => false,
-    };
-    (is_column(left) && is_parameter(right)) || (is_parameter(left) && is_column(right))
-}
-
-fn key_equality(filter: &Expr, column: &str, ty: &DataType) -> Option<ArrayRef> {
+/// The other side of `filter` when it is `column = something`.
+fn compared_with<'a>(filter: &'a Expr, column: &str) -> Option<&'a Expr> {
     let Expr::BinaryExpr(BinaryExpr {
         left,
         op: Operator::Eq,
@@ -88,10 +68,27 @@ fn key_equality(filter: &Expr, column: &str, ty: &DataType) -> Option<ArrayRef> 
         return None;
     };
     let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
-    let value = match (left.as_ref(), right.as_ref()) {
-        (l, Expr::Literal(v, _)) if is_column(l) => v,
-        (Expr::Literal(v, _), r) if is_column(r) => v,
-        _ => return None,
+    match (left.as_ref(), right.as_ref()) {
+        (l, other) if is_column(l) => Some(other),
+        (other, r) if is_column(r) => Some(other),
+        _ => None,
+    }
+}
+
+/// Whether `filter` is `column = $n`.
+fn key_parameter(filter: &Expr, column: &str) -> bool {
+    match compared_with(filter, column) {
+        Some(Expr::Placeholder(_)) => true,
+        Some(Expr::Cast(cast)) => matches!(cast.expr.as_ref(), Expr::Placeholder(_)),
+        _ => false,
+    }
+}
+
+/// The value (as a one-value array of the column's type) that `filter` requires `column` to
+/// equal, if it is `column = constant` and the constant converts exactly.
+fn key_equality(filter: &Expr, column: &str, ty: &DataType) -> Option<ArrayRef> {
+    let Some(Expr::Literal(value, _)) = compared_with(filter, column) else {
+        return None;
     };
     if value.is_null() {
         return None;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
@@ -18,8 +19,6 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-use axum::response::IntoResponse;
 
 use crate::auth::{AuthMode, BasicAuth};
 use crate::connectors::backpressure::IngestGate;
@@ -89,12 +88,12 @@ async fn require_user(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // The check may hash the password: off the I/O threads.
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    // The check hashes the password: off the I/O threads.
-    let authorization = authorization.map(str::to_string);
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let user = tokio::task::spawn_blocking(move || basic.user(authorization.as_deref()))
         .await
         .ok()

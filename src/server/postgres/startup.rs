@@ -10,11 +10,9 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use async_trait::async_trait;
-use std::sync::Mutex;
-
 use futures::{Sink, SinkExt};
 use pgwire::api::auth::{
     ServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
@@ -224,7 +222,7 @@ fn reported<C: ClientInfo>(session: &Session, client: &C) -> HashMap<String, Str
     if let Some(user) = client.metadata().get("user") {
         parameters.insert("session_authorization".into(), user.clone());
     }
-    // No roles yet: every user may do everything (no auth until issue 8's SCRAM lands).
+    // No privileges yet: every user may do everything.
     parameters.insert("is_superuser".into(), "on".into());
     parameters.insert("in_hot_standby".into(), "off".into());
     parameters.insert("default_transaction_read_only".into(), "off".into());
