@@ -105,6 +105,40 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The most rows a plan may filter and project on the connection's own task.
+const INLINE_ROWS: usize = 1024;
+
+/// Whether `plan` only filters and projects rows its scans already hold in memory (at most
+/// [`INLINE_ROWS`]): its answer costs less than a task hop.
+fn answered_already(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
+        match plan.name() {
+            "FilterExec" | "ProjectionExec" | "CoalesceBatchesExec" => {
+                plan.children().iter().map(|c| rows(c)).sum()
+            }
+            "PlaceholderRowExec" | "EmptyExec" => Some(1),
+            "DataSourceExec" => {
+                let source = plan.downcast_ref::<DataSourceExec>()?;
+                let memory = source
+                    .data_source()
+                    .downcast_ref::<MemorySourceConfig>()?;
+                Some(
+                    memory
+                        .partitions()
+                        .iter()
+                        .flatten()
+                        .map(|b| b.num_rows())
+                        .sum(),
+                )
+            }
+            _ => None,
+        }
+    }
+    rows(plan).is_some_and(|n| n <= INLINE_ROWS)
+}
+
 /// Whether every function `plan` calls gives the same answer for the same arguments: the
 /// optimizer folds `now()` into a constant, so a plan kept across executions must not call it
 /// (or `random()`).
@@ -718,6 +752,13 @@ impl Engine {
             .query_planner()
             .create_physical_plan(&plan, state)
             .await?;
+        if answered_already(&physical) {
+            // Nothing left to compute: hopping to the query runtime and back would cost more
+            // than the rows (a point lookup's key was read while planning).
+            let schema = physical.schema();
+            let stream = execute_stream(physical, task_ctx.clone())?;
+            return Ok(QueryResult::Rows { schema, stream });
+        }
         Ok(self.stream_on_query_runtime(physical, task_ctx.clone()))
     }
 
