@@ -22,6 +22,9 @@ pub fn register(ctx: &SessionContext) {
     for function in scalars() {
         ctx.register_udf(function);
     }
+    for kind in ["json", "jsonb"] {
+        ctx.register_udf(ScalarUDF::new_from_impl(ToJson::new(kind)));
+    }
     ctx.register_udaf(approx_count_distinct());
 }
 
@@ -79,4 +82,79 @@ fn approx_count_distinct() -> AggregateUDF {
         .as_ref()
         .clone()
         .with_aliases(["approx_count_distinct"])
+}
+
+/// `x::json` and `x::jsonb`, which DataFusion has no type for (the client SQL rewrite makes them
+/// `weir_json(x)` and `weir_jsonb(x)`): the text, checked to be JSON, typed as a JSON column is,
+/// so clients are told `json`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToJson {
+    name: String,
+    kind: &'static str,
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl ToJson {
+    fn new(kind: &'static str) -> Self {
+        Self {
+            name: format!("weir_{kind}"),
+            kind,
+            signature: datafusion::logical_expr::Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for ToJson {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> datafusion::error::Result<datafusion::arrow::datatypes::FieldRef> {
+        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+        Ok(Arc::new(
+            weir_catalog::ColumnType::from_sql_name(self.kind)
+                .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?
+                .arrow_field(&self.name, nullable),
+        ))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray};
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        for value in text.as_string::<i32>().iter().flatten() {
+            if serde_json::from_str::<serde_json::Value>(value).is_err() {
+                return Err(datafusion::error::DataFusionError::Execution(format!(
+                    "invalid input syntax for type {}: \"{value}\"",
+                    self.kind
+                )));
+            }
+        }
+        Ok(
+            if text.len() == 1
+                && args
+                    .args
+                    .iter()
+                    .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            {
+                ColumnarValue::Scalar(ScalarValue::try_from_array(&text, 0)?)
+            } else {
+                ColumnarValue::Array(text)
+            },
+        )
+    }
 }

@@ -121,9 +121,7 @@ fn answered_already(plan: &Arc<dyn ExecutionPlan>) -> bool {
             "PlaceholderRowExec" | "EmptyExec" => Some(1),
             "DataSourceExec" => {
                 let source = plan.downcast_ref::<DataSourceExec>()?;
-                let memory = source
-                    .data_source()
-                    .downcast_ref::<MemorySourceConfig>()?;
+                let memory = source.data_source().downcast_ref::<MemorySourceConfig>()?;
                 Some(
                     memory
                         .partitions()

@@ -33,6 +33,9 @@ with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
                 "%s::numeric(10,2), %s::timestamp", ROUND_TRIP)
     seen["psycopg2"] = [plain(v) for v in cur.fetchone()]
     seen["psycopg2_types"] = [d.type_code for d in cur.description]
+    cur.execute("SELECT %s::json, %s::jsonb", ('{"a": 1}', '[1, 2]'))
+    seen["psycopg2_json"] = list(cur.fetchone())
+    seen["psycopg2_json_types"] = [d.type_code for d in cur.description]
 
 # psycopg 3: the extended protocol, binary parameters and results, a prepared statement.
 try:
@@ -77,6 +80,8 @@ if asyncpg is not None:
             seen["asyncpg_more"] = [
                 str(row[0]), row[1].hex(), row[2].total_seconds(), row[3].isoformat(),
                 row[4], row[5], row[6]]
+            row = await conn.fetchrow("SELECT $1::json, $2::jsonb", '{"a": 1}', '[1, 2]')
+            seen["asyncpg_json"] = list(row)
             lookup = await conn.prepare("SELECT id, name FROM users WHERE id = $1")
             seen["asyncpg_lookup"] = [list(await lookup.fetchrow(i)) for i in (1, 2)]
         finally:

@@ -102,6 +102,9 @@ fn check_common(seen: &Value) {
             .starts_with("PostgreSQL 15.0 ")
     );
     assert_eq!(seen["server_version_info"], json!([15, 0]));
+    // `::json` results are typed json (114), so psycopg2 parses them.
+    assert_eq!(seen["psycopg2_json"], json!([{"a": 1}, [1, 2]]));
+    assert_eq!(seen["psycopg2_json_types"], json!([114, 114]));
     assert_eq!(seen["preview"], json!([[1, "ada"], [2, "grace"]]));
     assert_eq!(
         seen["chart"],
@@ -161,6 +164,7 @@ async fn psycopg3_psycopg2_and_sqlalchemy_2() {
         ])
     );
     assert_eq!(seen["asyncpg_lookup"], json!([[1, "ada"], [2, "grace"]]));
+    assert_eq!(seen["asyncpg_json"], json!(["{\"a\": 1}", "[1, 2]"]));
     // SQLAlchemy 2 tells materialized views apart.
     assert_eq!(seen["views"], json!([]));
     assert_eq!(seen["materialized_views"], json!(["per_kind"]));

@@ -217,3 +217,23 @@ pub(super) fn regclass_literal(expr: &Expr) -> Option<Expr> {
     };
     parse_expr(&format!("weir_regclass({inner})"))
 }
+
+/// `x::json`, `x::jsonb` → `weir_json(x)`, `weir_jsonb(x)`: DataFusion has no JSON type; Weir
+/// keeps JSON as text marked as JSON (`functions.rs`).
+pub(super) fn json_cast(expr: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let function = match data_type {
+        DataType::JSON => "weir_json",
+        DataType::JSONB => "weir_jsonb",
+        _ => return None,
+    };
+    // Through text, which also types a parameter (`$1::json`) for drivers that ask.
+    parse_expr(&format!("{function}(CAST({inner} AS TEXT))"))
+}

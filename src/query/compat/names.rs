@@ -61,8 +61,11 @@ fn postgres_name(expr: &Expr) -> String {
             .and_then(|part| part.as_ident())
             .map(|ident| ident.value.to_ascii_lowercase())
         {
-            // What `'name'::regclass` became (`compat/expressions.rs`).
-            Some(name) if name == "weir_regclass" => "regclass".into(),
+            // What casts became (`compat/expressions.rs`): named as the casts are.
+            Some(name) if name.starts_with("weir_") => match cast_operand_column(function) {
+                Some(column) => column,
+                None => name.trim_start_matches("weir_").to_string(),
+            },
             Some(name) => name,
             None => "?column?".into(),
         },
@@ -82,6 +85,26 @@ fn postgres_name(expr: &Expr) -> String {
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
         _ => "?column?".into(),
+    }
+}
+
+/// The column a rewritten cast (`weir_json(col)`) takes, if its operand is one.
+fn cast_operand_column(function: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(operand))] = list.args.as_slice() else {
+        return None;
+    };
+    let operand = match operand {
+        Expr::Cast { expr, .. } => expr.as_ref(),
+        other => other,
+    };
+    match operand {
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        Expr::CompoundIdentifier(idents) => idents.last().map(|i| i.value.clone()),
+        _ => None,
     }
 }
 

@@ -14,7 +14,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::expressions::{
-    expand_array, field_of_composite, generate_subscripts, int2vector_text, like_escape,
+    expand_array, field_of_composite, generate_subscripts, int2vector_text, json_cast, like_escape,
     regclass_literal, to_timestamp_format,
 };
 use super::subqueries::{
@@ -107,6 +107,7 @@ impl VisitorMut for AfterCompat {
             .or_else(|| to_timestamp_format(expr))
             .or_else(|| expand_array(expr))
             .or_else(|| field_of_composite(expr))
+            .or_else(|| json_cast(expr))
         {
             *expr = rewritten;
         }
