@@ -139,6 +139,21 @@ async fn meta_commands_show_sources_views_keys_and_defaults() {
         "{view}"
     );
 
+    // `\d+` adds storage details and, for a view, its definition.
+    let detailed = psql(&server, "\\d+ users");
+    assert!(
+        cells(&detailed)
+            .iter()
+            .any(|row| row.len() > 5 && row[0] == "score" && row[4] == "0" && row[5] == "plain"),
+        "\\d+ users:\n{detailed}"
+    );
+    let detailed_view = psql(&server, "\\d+ per_kind");
+    assert!(
+        detailed_view.contains("View definition:")
+            && detailed_view.contains("SELECT kind, count(*) AS n FROM events GROUP BY kind"),
+        "\\d+ per_kind:\n{detailed_view}"
+    );
+
     // \x and \timing are psql's own, around a query Weir answers.
     let expanded = psql_commands(
         &server,

@@ -1,7 +1,11 @@
 //! Postgres expressions DataFusion spells otherwise: `LIKE ... ESCAPE`, `generate_subscripts`,
 //! `int2vector` text, `to_timestamp` templates, `_pg_expandarray`, `(composite).field`.
 
-use datafusion::sql::sqlparser::ast::{AccessExpr, CastKind, DataType, Expr, Value};
+use datafusion::sql::sqlparser::ast::{
+    AccessExpr, CastKind, DataType, Expr, FunctionArguments, GroupByExpr, Ident, LambdaFunction,
+    LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens, SelectItem, SetExpr, TableFactor,
+    Value,
+};
 
 use super::rules::parse_expr;
 
@@ -236,4 +240,79 @@ pub(super) fn json_cast(expr: &Expr) -> Option<Expr> {
     };
     // Through text, which also types a parameter (`$1::json`) for drivers that ask.
     parse_expr(&format!("{function}(CAST({inner} AS TEXT))"))
+}
+
+/// `array(SELECT f(x) FROM unnest(a) x)` (psql's `\d+`) → `array_transform(a, x -> f(x))`:
+/// DataFusion plans neither `array(subquery)` nor a lateral `unnest` of an outer column.
+pub(super) fn array_of_unnest(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    if !function.name.to_string().eq_ignore_ascii_case("array") {
+        return None;
+    }
+    let FunctionArguments::Subquery(query) = &function.args else {
+        return None;
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let plain = select.selection.is_none()
+        && select.having.is_none()
+        && matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+        && query.order_by.is_none()
+        && query.limit_clause.is_none();
+    let ([item], [from]) = (select.projection.as_slice(), select.from.as_slice()) else {
+        return None;
+    };
+    if !plain || !from.joins.is_empty() {
+        return None;
+    }
+    let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) = item
+    else {
+        return None;
+    };
+    let (array, alias) = match &from.relation {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias: Some(alias),
+            ..
+        } if name
+            .to_string()
+            .to_ascii_lowercase()
+            .trim_start_matches("pg_catalog.")
+            == "unnest"
+            && args.args.len() == 1 =>
+        {
+            (parse_expr(&args.args[0].to_string())?, alias.name.clone())
+        }
+        TableFactor::UNNEST {
+            array_exprs,
+            alias: Some(alias),
+            ..
+        } if array_exprs.len() == 1 => (array_exprs[0].clone(), alias.name.clone()),
+        _ => return None,
+    };
+    let lambda = Expr::Lambda(LambdaFunction {
+        params: OneOrManyWithParens::One(LambdaFunctionParameter {
+            name: Ident::new(alias.value),
+            data_type: None,
+        }),
+        body: Box::new(value.clone()),
+        syntax: LambdaSyntax::Arrow,
+    });
+    let mut transform = parse_expr("array_transform(NULL, NULL)")?;
+    let Expr::Function(f) = &mut transform else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &mut f.args else {
+        return None;
+    };
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr};
+    list.args = vec![
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(array)),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(lambda)),
+    ];
+    Some(transform)
 }

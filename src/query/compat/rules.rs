@@ -14,8 +14,8 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::expressions::{
-    expand_array, field_of_composite, generate_subscripts, int2vector_text, json_cast, like_escape,
-    regclass_literal, to_timestamp_format,
+    array_of_unnest, expand_array, field_of_composite, generate_subscripts, int2vector_text,
+    json_cast, like_escape, regclass_literal, to_timestamp_format,
 };
 use super::subqueries::{
     SearchPathSchemas, exists_as_count, in_as_count, scalar_subqueries, sorted_outside,
@@ -108,6 +108,7 @@ impl VisitorMut for AfterCompat {
             .or_else(|| expand_array(expr))
             .or_else(|| field_of_composite(expr))
             .or_else(|| json_cast(expr))
+            .or_else(|| array_of_unnest(expr))
         {
             *expr = rewritten;
         }
@@ -195,6 +196,19 @@ mod tests {
              CAST(array_length(i.indkey, 1) AS BIGINT) + 1)))), 'n'), named_struct('x', \
              unnest(i.indkey), 'n', unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1))) \
              AS keys FROM pg_index i"
+        );
+    }
+
+    #[test]
+    fn an_array_of_an_unnest_is_a_transform() {
+        assert_eq!(
+            rewritten(
+                "SELECT array_to_string(c.reloptions || array(select 'toast.' || x \
+                 from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_class c",
+                rewrite_expressions
+            ),
+            "SELECT array_to_string(c.reloptions || array_transform(tc.reloptions, \
+             x -> 'toast.' || x), ', ') FROM pg_class c"
         );
     }
 
