@@ -41,28 +41,6 @@ pub struct EngineConfig {
     pub view_state_cache_bytes: usize,
 }
 
-/// A statement parsed and planned far enough to describe its parameters and result columns
-/// (the extended protocol's `Parse`/`Describe`).
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The statement.
-    pub statement: Statement,
-    /// The type DataFusion infers for each `$n`, in order; `None` where it cannot tell.
-    pub param_types: Vec<Option<DataType>>,
-    /// Result columns, for statements that return rows.
-    pub schema: Option<SchemaRef>,
-    /// The query's optimized logical plan, kept so each execution binds its parameters into it
-    /// instead of planning and optimizing the SQL again; valid while the catalog is as it was
-    /// when planned.
-    plan: Option<CachedPlan>,
-}
-
-#[derive(Debug, Clone)]
-struct CachedPlan {
-    plan: LogicalPlan,
-    catalog_version: u64,
-}
-
 /// Weir's query engine: catalog, storage and the DataFusion context.
 pub struct Engine {
     pub(super) ctx: SessionContext,
@@ -91,8 +69,8 @@ pub struct Engine {
     pub(super) view_state_cache_bytes: usize,
     /// Moves on whenever relations are created, dropped or registered: plans kept by prepared
     /// statements are valid only for the version they were made at.
-    catalog_version: std::sync::atomic::AtomicU64,
-    execution_state: std::sync::OnceLock<(
+    pub(super) catalog_version: std::sync::atomic::AtomicU64,
+    pub(super) execution_state: std::sync::OnceLock<(
         datafusion::execution::SessionState,
         Arc<datafusion::execution::TaskContext>,
     )>,
@@ -103,63 +81,6 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("db", &self.db).finish()
     }
-}
-
-/// The most rows a plan may filter and project on the connection's own task.
-const INLINE_ROWS: usize = 1024;
-
-/// Whether `plan` only filters and projects rows its scans already hold in memory (at most
-/// [`INLINE_ROWS`]): its answer costs less than a task hop.
-fn answered_already(plan: &Arc<dyn ExecutionPlan>) -> bool {
-    use datafusion::datasource::memory::MemorySourceConfig;
-    use datafusion::datasource::source::DataSourceExec;
-    fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
-        match plan.name() {
-            "FilterExec" | "ProjectionExec" | "CoalesceBatchesExec" => {
-                plan.children().iter().map(|c| rows(c)).sum()
-            }
-            "PlaceholderRowExec" | "EmptyExec" => Some(1),
-            "DataSourceExec" => {
-                let source = plan.downcast_ref::<DataSourceExec>()?;
-                let memory = source.data_source().downcast_ref::<MemorySourceConfig>()?;
-                Some(
-                    memory
-                        .partitions()
-                        .iter()
-                        .flatten()
-                        .map(|b| b.num_rows())
-                        .sum(),
-                )
-            }
-            _ => None,
-        }
-    }
-    rows(plan).is_some_and(|n| n <= INLINE_ROWS)
-}
-
-/// Whether every function `plan` calls gives the same answer for the same arguments: the
-/// optimizer folds `now()` into a constant, so a plan kept across executions must not call it
-/// (or `random()`).
-fn only_immutable_functions(plan: &LogicalPlan) -> bool {
-    use datafusion::common::tree_node::TreeNode;
-    use datafusion::logical_expr::{Expr as PlanExpr, Volatility};
-    let varies = |expr: &PlanExpr| {
-        expr.exists(|e| {
-            Ok(matches!(e, PlanExpr::ScalarFunction(f)
-                if f.func.signature().volatility != Volatility::Immutable))
-        })
-        .unwrap_or(true)
-    };
-    let mut found = false;
-    let visited = plan.apply_with_subqueries(|node| {
-        found = node.expressions().iter().any(varies);
-        Ok(if found {
-            datafusion::common::tree_node::TreeNodeRecursion::Stop
-        } else {
-            datafusion::common::tree_node::TreeNodeRecursion::Continue
-        })
-    });
-    visited.is_ok() && !found
 }
 
 /// Adds an analyzer rule that must see the plan before DataFusion coerces its types.
@@ -370,47 +291,6 @@ impl Engine {
             .cloned()
     }
 
-    /// Runs a prepared statement: from its kept plan when the catalog has not changed since it
-    /// was prepared, else from its SQL.
-    pub async fn execute_prepared(
-        &self,
-        session: &Session,
-        prepared: &Prepared,
-        params: Option<ParamValues>,
-    ) -> Result<QueryResult, QueryError> {
-        let Some(cached) = prepared
-            .plan
-            .as_ref()
-            .filter(|c| c.catalog_version == self.catalog_version())
-        else {
-            return self.execute(session, &prepared.statement, params).await;
-        };
-        let started = std::time::Instant::now();
-        let kind = super::latency::kind(&prepared.statement);
-        let plan = match params {
-            Some(params) => cached.plan.clone().with_param_values(params),
-            None => Ok(cached.plan.clone()),
-        };
-        let result = match plan {
-            Ok(plan) => self.run_optimized(plan).await,
-            Err(e) => Err(e.into()),
-        };
-        result
-            .map(|result| super::latency::record(kind, started, result))
-            .inspect_err(|_| super::latency::observe(kind, started))
-    }
-
-    fn catalog_version(&self) -> u64 {
-        self.catalog_version
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Invalidates the plans prepared statements keep.
-    pub(super) fn catalog_changed(&self) {
-        self.catalog_version
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
     /// Runs one statement. `params` are the bound values of `$n` placeholders.
     pub async fn execute(
         &self,
@@ -562,7 +442,10 @@ impl Engine {
     }
 
     /// Plans a statement DataFusion handles, refusing DataFusion's own (in-memory) DDL.
-    async fn logical_plan(&self, statement: &ast::Statement) -> Result<LogicalPlan, QueryError> {
+    pub(super) async fn logical_plan(
+        &self,
+        statement: &ast::Statement,
+    ) -> Result<LogicalPlan, QueryError> {
         let state = self.ctx.state();
         let mut statement = statement.clone();
         self.name_source_insert_columns(&mut statement);
@@ -602,99 +485,6 @@ impl Engine {
             .iter()
             .map(|c| ast::ObjectName::from(vec![ast::Ident::with_quote('"', c.name.clone())]))
             .collect();
-    }
-
-    /// Describes a statement without running it.
-    pub async fn prepare(&self, statement: Statement) -> Result<Prepared, QueryError> {
-        let mut cached = None;
-        let (param_types, schema) = match &statement {
-            Statement::Standard(s) => match s.as_ref() {
-                ast::Statement::Query(_)
-                | ast::Statement::Insert(_)
-                | ast::Statement::Update(_)
-                | ast::Statement::Delete(_)
-                | ast::Statement::Explain { .. }
-                | ast::Statement::ShowTables { .. }
-                | ast::Statement::ShowColumns { .. }
-                | ast::Statement::ExplainTable { .. } => {
-                    // Describing needs only the types: session functions are bound to a
-                    // throwaway session (a `set_config` here must not change the client's).
-                    let catalog_version = self.catalog_version();
-                    let bound = super::session_functions::bind(s, &Session::new())?;
-                    let binds_session = matches!(bound, std::borrow::Cow::Owned(_));
-                    let plan = self
-                        .logical_plan(&bound)
-                        .await
-                        .map_err(QueryError::into_weir)?;
-                    // A query whose plan depends on nothing but the catalog is kept: DML
-                    // and session functions are planned at each execution.
-                    // (A plan the optimizer refuses with its parameters unbound is planned at
-                    // each execution, with them bound.)
-                    if !binds_session
-                        && matches!(s.as_ref(), ast::Statement::Query(_))
-                        && only_immutable_functions(&plan)
-                    {
-                        cached = self
-                            .ctx
-                            .state()
-                            .optimize(&plan)
-                            .ok()
-                            .map(|plan| CachedPlan {
-                                plan,
-                                catalog_version,
-                            });
-                    }
-                    let mut params: Vec<(usize, Option<DataType>)> = plan
-                        .get_parameter_types()?
-                        .into_iter()
-                        .filter_map(|(name, ty)| {
-                            Some((name.trim_start_matches('$').parse().ok()?, ty))
-                        })
-                        .collect();
-                    params.sort_by_key(|(n, _)| *n);
-                    let count = params.last().map(|(n, _)| *n).unwrap_or(0);
-                    let mut types = vec![None; count];
-                    for (n, ty) in params {
-                        types[n - 1] = ty;
-                    }
-                    // A parameter DataFusion leaves untyped but casts (`$1::bigint`) takes its
-                    // cast's type, as Postgres infers it.
-                    for (n, ty) in cast_parameter_types(&plan) {
-                        if let Some(slot @ None) = types.get_mut(n - 1) {
-                            *slot = Some(ty);
-                        }
-                    }
-                    let schema = match plan {
-                        LogicalPlan::Dml(_) => None,
-                        plan => Some(Arc::new(plan.schema().as_arrow().clone())),
-                    };
-                    (types, schema)
-                }
-                ast::Statement::ShowVariable { variable } => {
-                    let name = variable_name(variable);
-                    let schema = if name.eq_ignore_ascii_case("all") {
-                        show_all_schema()
-                    } else {
-                        show_schema(&name)
-                    };
-                    (vec![], Some(schema))
-                }
-                _ => (vec![], None),
-            },
-            Statement::Show(WeirObject::Source) => (vec![], Some(show_sources_schema())),
-            Statement::Show(WeirObject::View) => (vec![], Some(super::views::show_views_schema())),
-            Statement::Flush
-            | Statement::CreateSource(_)
-            | Statement::CreateView(_)
-            | Statement::Drop(_)
-            | Statement::User(_) => (vec![], None),
-        };
-        Ok(Prepared {
-            statement,
-            param_types,
-            schema,
-            plan: cached,
-        })
     }
 
     async fn run_plan(
@@ -742,42 +532,10 @@ impl Engine {
         }
     }
 
-    /// Runs a query plan that is optimized already (a prepared statement's, its parameters
-    /// bound): straight to the physical plan.
-    async fn run_optimized(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
-        let (state, task_ctx) = self.execution_state();
-        let physical = state
-            .query_planner()
-            .create_physical_plan(&plan, state)
-            .await?;
-        if answered_already(&physical) {
-            // Nothing left to compute: hopping to the query runtime and back would cost more
-            // than the rows (a point lookup's key was read while planning).
-            let schema = physical.schema();
-            let stream = execute_stream(physical, task_ctx.clone())?;
-            return Ok(QueryResult::Rows { schema, stream });
-        }
-        Ok(self.stream_on_query_runtime(physical, task_ctx.clone()))
-    }
-
-    /// The session state and task context of prepared executions, made once: `ctx.state()`
-    /// copies every function registry per call, a large part of a point lookup's cost. Both
-    /// share the catalog, so relations created later are seen; functions and settings are
-    /// fixed once the engine is open.
-    fn execution_state(
-        &self,
-    ) -> &(
-        datafusion::execution::SessionState,
-        Arc<datafusion::execution::TaskContext>,
-    ) {
-        self.execution_state
-            .get_or_init(|| (self.ctx.state(), self.ctx.task_ctx()))
-    }
-
     /// Executes `plan` on the query runtime, handing batches over a small channel: the
     /// connection's task only encodes rows. Dropping the result stream (the client went away
     /// or cancelled) stops the query.
-    fn stream_on_query_runtime(
+    pub(super) fn stream_on_query_runtime(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         task_ctx: Arc<datafusion::execution::TaskContext>,
@@ -932,7 +690,7 @@ impl Engine {
     }
 }
 
-fn show_sources_schema() -> SchemaRef {
+pub(super) fn show_sources_schema() -> SchemaRef {
     Arc::new(Schema::new(
         [
             "name",
@@ -964,7 +722,7 @@ fn dml_count(batches: &[RecordBatch]) -> u64 {
         .sum()
 }
 
-fn variable_name(variable: &[ast::Ident]) -> String {
+pub(super) fn variable_name(variable: &[ast::Ident]) -> String {
     variable
         .iter()
         .map(|i| i.value.as_str())
@@ -972,7 +730,7 @@ fn variable_name(variable: &[ast::Ident]) -> String {
         .join(" ")
 }
 
-fn show_schema(name: &str) -> SchemaRef {
+pub(super) fn show_schema(name: &str) -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(
         name.to_ascii_lowercase(),
         DataType::Utf8,
@@ -980,7 +738,7 @@ fn show_schema(name: &str) -> SchemaRef {
     )]))
 }
 
-fn show_all_schema() -> SchemaRef {
+pub(super) fn show_all_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("name", DataType::Utf8, false),
         Field::new("setting", DataType::Utf8, false),
@@ -1013,30 +771,4 @@ fn statement_kind(statement: &ast::Statement) -> String {
     } else {
         keywords.join(" ")
     }
-}
-
-/// `(n, type)` for each `CAST($n AS type)` in `plan` (and its subqueries).
-fn cast_parameter_types(plan: &LogicalPlan) -> Vec<(usize, DataType)> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-    use datafusion::logical_expr::{Cast, Expr as PlanExpr, TryCast};
-    let mut found = Vec::new();
-    let _ = plan.apply_with_subqueries(|node| {
-        node.apply_expressions(|expr| {
-            expr.apply(|e| {
-                let (inner, ty) = match e {
-                    PlanExpr::Cast(Cast { expr, field }) => (expr, field.data_type()),
-                    PlanExpr::TryCast(TryCast { expr, field }) => (expr, field.data_type()),
-                    _ => return Ok(TreeNodeRecursion::Continue),
-                };
-                if let PlanExpr::Placeholder(placeholder) = inner.as_ref()
-                    && let Ok(n) = placeholder.id.trim_start_matches('$').parse::<usize>()
-                    && n >= 1
-                {
-                    found.push((n, ty.clone()));
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    });
-    found
 }

@@ -1,0 +1,289 @@
+//! Prepared statements (the extended protocol's `Parse`/`Describe`/`Execute`): a statement is
+//! described once, and a query keeps its optimized plan, into which each execution binds its
+//! parameters. DDL moves the engine's catalog version on, which makes every kept plan stale.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::sql::sqlparser::ast;
+use weir_sql::Statement;
+use weir_sql::ast::WeirObject;
+
+use super::engine::{show_all_schema, show_schema, show_sources_schema, variable_name};
+use super::{Engine, QueryError, QueryResult, Session};
+
+/// A statement parsed and planned far enough to describe its parameters and result columns
+/// (the extended protocol's `Parse`/`Describe`).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The statement.
+    pub statement: Statement,
+    /// The type DataFusion infers for each `$n`, in order; `None` where it cannot tell.
+    pub param_types: Vec<Option<DataType>>,
+    /// Result columns, for statements that return rows.
+    pub schema: Option<SchemaRef>,
+    /// The query's optimized logical plan, kept so each execution binds its parameters into it
+    /// instead of planning and optimizing the SQL again; valid while the catalog is as it was
+    /// when planned.
+    plan: Option<CachedPlan>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedPlan {
+    plan: LogicalPlan,
+    catalog_version: u64,
+}
+
+/// The most rows a plan may filter and project on the connection's own task.
+const INLINE_ROWS: usize = 1024;
+
+/// Whether `plan` only filters and projects rows its scans already hold in memory (at most
+/// [`INLINE_ROWS`]): its answer costs less than a task hop.
+fn answered_already(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    fn rows(plan: &Arc<dyn ExecutionPlan>) -> Option<usize> {
+        match plan.name() {
+            "FilterExec" | "ProjectionExec" | "CoalesceBatchesExec" => {
+                plan.children().iter().map(|c| rows(c)).sum()
+            }
+            "PlaceholderRowExec" | "EmptyExec" => Some(1),
+            "DataSourceExec" => {
+                let source = plan.downcast_ref::<DataSourceExec>()?;
+                let memory = source.data_source().downcast_ref::<MemorySourceConfig>()?;
+                Some(
+                    memory
+                        .partitions()
+                        .iter()
+                        .flatten()
+                        .map(|b| b.num_rows())
+                        .sum(),
+                )
+            }
+            _ => None,
+        }
+    }
+    rows(plan).is_some_and(|n| n <= INLINE_ROWS)
+}
+
+/// Whether every function `plan` calls gives the same answer for the same arguments: the
+/// optimizer folds `now()` into a constant, so a plan kept across executions must not call it
+/// (or `random()`).
+fn only_immutable_functions(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{Expr as PlanExpr, Volatility};
+    let varies = |expr: &PlanExpr| {
+        expr.exists(|e| {
+            Ok(matches!(e, PlanExpr::ScalarFunction(f)
+                if f.func.signature().volatility != Volatility::Immutable))
+        })
+        .unwrap_or(true)
+    };
+    let mut found = false;
+    let visited = plan.apply_with_subqueries(|node| {
+        found = node.expressions().iter().any(varies);
+        Ok(if found {
+            datafusion::common::tree_node::TreeNodeRecursion::Stop
+        } else {
+            datafusion::common::tree_node::TreeNodeRecursion::Continue
+        })
+    });
+    visited.is_ok() && !found
+}
+
+impl Engine {
+    /// Runs a prepared statement: from its kept plan when the catalog has not changed since it
+    /// was prepared, else from its SQL.
+    pub async fn execute_prepared(
+        &self,
+        session: &Session,
+        prepared: &Prepared,
+        params: Option<ParamValues>,
+    ) -> Result<QueryResult, QueryError> {
+        let Some(cached) = prepared
+            .plan
+            .as_ref()
+            .filter(|c| c.catalog_version == self.catalog_version())
+        else {
+            return self.execute(session, &prepared.statement, params).await;
+        };
+        let started = std::time::Instant::now();
+        let kind = super::latency::kind(&prepared.statement);
+        let plan = match params {
+            Some(params) => cached.plan.clone().with_param_values(params),
+            None => Ok(cached.plan.clone()),
+        };
+        let result = match plan {
+            Ok(plan) => self.run_optimized(plan).await,
+            Err(e) => Err(e.into()),
+        };
+        result
+            .map(|result| super::latency::record(kind, started, result))
+            .inspect_err(|_| super::latency::observe(kind, started))
+    }
+
+    fn catalog_version(&self) -> u64 {
+        self.catalog_version
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Invalidates the plans prepared statements keep.
+    pub(super) fn catalog_changed(&self) {
+        self.catalog_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Describes a statement without running it.
+    pub async fn prepare(&self, statement: Statement) -> Result<Prepared, QueryError> {
+        let mut cached = None;
+        let (param_types, schema) = match &statement {
+            Statement::Standard(s) => match s.as_ref() {
+                ast::Statement::Query(_)
+                | ast::Statement::Insert(_)
+                | ast::Statement::Update(_)
+                | ast::Statement::Delete(_)
+                | ast::Statement::Explain { .. }
+                | ast::Statement::ShowTables { .. }
+                | ast::Statement::ShowColumns { .. }
+                | ast::Statement::ExplainTable { .. } => {
+                    // Describing needs only the types: session functions are bound to a
+                    // throwaway session (a `set_config` here must not change the client's).
+                    let catalog_version = self.catalog_version();
+                    let bound = super::session_functions::bind(s, &Session::new())?;
+                    let binds_session = matches!(bound, std::borrow::Cow::Owned(_));
+                    let plan = self
+                        .logical_plan(&bound)
+                        .await
+                        .map_err(QueryError::into_weir)?;
+                    // A query whose plan depends on nothing but the catalog is kept: DML
+                    // and session functions are planned at each execution.
+                    // (A plan the optimizer refuses with its parameters unbound is planned at
+                    // each execution, with them bound.)
+                    if !binds_session
+                        && matches!(s.as_ref(), ast::Statement::Query(_))
+                        && only_immutable_functions(&plan)
+                    {
+                        cached = self
+                            .ctx
+                            .state()
+                            .optimize(&plan)
+                            .ok()
+                            .map(|plan| CachedPlan {
+                                plan,
+                                catalog_version,
+                            });
+                    }
+                    let mut params: Vec<(usize, Option<DataType>)> = plan
+                        .get_parameter_types()?
+                        .into_iter()
+                        .filter_map(|(name, ty)| {
+                            Some((name.trim_start_matches('$').parse().ok()?, ty))
+                        })
+                        .collect();
+                    params.sort_by_key(|(n, _)| *n);
+                    let count = params.last().map(|(n, _)| *n).unwrap_or(0);
+                    let mut types = vec![None; count];
+                    for (n, ty) in params {
+                        types[n - 1] = ty;
+                    }
+                    // A parameter DataFusion leaves untyped but casts (`$1::bigint`) takes its
+                    // cast's type, as Postgres infers it.
+                    for (n, ty) in cast_parameter_types(&plan) {
+                        if let Some(slot @ None) = types.get_mut(n - 1) {
+                            *slot = Some(ty);
+                        }
+                    }
+                    let schema = match plan {
+                        LogicalPlan::Dml(_) => None,
+                        plan => Some(Arc::new(plan.schema().as_arrow().clone())),
+                    };
+                    (types, schema)
+                }
+                ast::Statement::ShowVariable { variable } => {
+                    let name = variable_name(variable);
+                    let schema = if name.eq_ignore_ascii_case("all") {
+                        show_all_schema()
+                    } else {
+                        show_schema(&name)
+                    };
+                    (vec![], Some(schema))
+                }
+                _ => (vec![], None),
+            },
+            Statement::Show(WeirObject::Source) => (vec![], Some(show_sources_schema())),
+            Statement::Show(WeirObject::View) => (vec![], Some(super::views::show_views_schema())),
+            Statement::Flush
+            | Statement::CreateSource(_)
+            | Statement::CreateView(_)
+            | Statement::Drop(_)
+            | Statement::User(_) => (vec![], None),
+        };
+        Ok(Prepared {
+            statement,
+            param_types,
+            schema,
+            plan: cached,
+        })
+    }
+
+    /// Runs a query plan that is optimized already (a prepared statement's, its parameters
+    /// bound): straight to the physical plan.
+    async fn run_optimized(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+        let (state, task_ctx) = self.execution_state();
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&plan, state)
+            .await?;
+        if answered_already(&physical) {
+            // Nothing left to compute: hopping to the query runtime and back would cost more
+            // than the rows (a point lookup's key was read while planning).
+            let schema = physical.schema();
+            let stream = execute_stream(physical, task_ctx.clone())?;
+            return Ok(QueryResult::Rows { schema, stream });
+        }
+        Ok(self.stream_on_query_runtime(physical, task_ctx.clone()))
+    }
+
+    /// The session state and task context of prepared executions, made once: `ctx.state()`
+    /// copies every function registry per call, a large part of a point lookup's cost. Both
+    /// share the catalog, so relations created later are seen; functions and settings are
+    /// fixed once the engine is open.
+    fn execution_state(
+        &self,
+    ) -> &(
+        datafusion::execution::SessionState,
+        Arc<datafusion::execution::TaskContext>,
+    ) {
+        self.execution_state
+            .get_or_init(|| (self.ctx.state(), self.ctx.task_ctx()))
+    }
+}
+
+/// `(n, type)` for each `CAST($n AS type)` in `plan` (and its subqueries).
+fn cast_parameter_types(plan: &LogicalPlan) -> Vec<(usize, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Cast, Expr as PlanExpr, TryCast};
+    let mut found = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                let (inner, ty) = match e {
+                    PlanExpr::Cast(Cast { expr, field }) => (expr, field.data_type()),
+                    PlanExpr::TryCast(TryCast { expr, field }) => (expr, field.data_type()),
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let PlanExpr::Placeholder(placeholder) = inner.as_ref()
+                    && let Ok(n) = placeholder.id.trim_start_matches('$').parse::<usize>()
+                    && n >= 1
+                {
+                    found.push((n, ty.clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}
