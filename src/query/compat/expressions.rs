@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::ast::{
     Value,
 };
 
-use super::rules::parse_expr;
+use super::rules::{column_name, parse_expr};
 
 /// `x LIKE p ESCAPE '/'` → `x LIKE like_escape(p, '/')`: DataFusion escapes with `\` only.
 pub(super) fn like_escape(expr: &Expr) -> Option<Expr> {
@@ -38,35 +38,38 @@ pub(super) fn like_escape(expr: &Expr) -> Option<Expr> {
 /// `generate_subscripts(a, d)` → `unnest(range(1, array_length(a, d) + 1))`: the same rows,
 /// and zipped with an `unnest(a)` beside it as Postgres zips set-returning functions.
 pub(super) fn generate_subscripts(expr: &Expr) -> Option<Expr> {
+    let (_, args) = call_of(expr, "pg_catalog", &["generate_subscripts"])?;
+    parse_expr(&subscripts(&args))
+}
+
+/// The subscripts of dimension `d` of `a`, one row each, for `array_and_dimension` `a, d`.
+fn subscripts(array_and_dimension: &str) -> String {
+    format!("unnest(range(1, CAST(array_length({array_and_dimension}) AS BIGINT) + 1))")
+}
+
+/// The name (without its `schema.`, if it had that one) and the argument text of `expr` when
+/// it calls one of `names`.
+fn call_of<'a>(expr: &Expr, schema: &str, names: &[&'a str]) -> Option<(&'a str, String)> {
     let Expr::Function(function) = expr else {
         return None;
     };
-    let name = function.name.to_string().to_ascii_lowercase();
-    if name.trim_start_matches("pg_catalog.") != "generate_subscripts" {
-        return None;
-    }
+    let full = function.name.to_string().to_ascii_lowercase();
+    let bare = full
+        .strip_prefix(schema)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or(&full);
+    let name = names.iter().find(|n| **n == bare)?;
     let args = function.args.to_string();
-    let args = args.strip_prefix('(')?.strip_suffix(')')?;
-    parse_expr(&format!(
-        "unnest(range(1, CAST(array_length({args}) AS BIGINT) + 1))"
-    ))
+    Some((name, args.strip_prefix('(')?.strip_suffix(')')?.to_string()))
 }
 
 /// `information_schema._pg_expandarray(a)` (pgjdbc's primary keys), rows of `(x, n)`: each
 /// element and its subscript, as a struct per element.
 pub(super) fn expand_array(expr: &Expr) -> Option<Expr> {
-    let Expr::Function(function) = expr else {
-        return None;
-    };
-    let name = function.name.to_string().to_ascii_lowercase();
-    if name.trim_start_matches("information_schema.") != "_pg_expandarray" {
-        return None;
-    }
-    let args = function.args.to_string();
-    let array = args.strip_prefix('(')?.strip_suffix(')')?;
+    let (_, array) = call_of(expr, "information_schema", &["_pg_expandarray"])?;
+    let subscripts = subscripts(&format!("{array}, 1"));
     parse_expr(&format!(
-        "named_struct('x', unnest({array}), 'n', \
-         unnest(range(1, CAST(array_length({array}, 1) AS BIGINT) + 1)))"
+        "named_struct('x', unnest({array}), 'n', {subscripts})"
     ))
 }
 
@@ -109,13 +112,8 @@ pub(super) fn int2vector_text(expr: &Expr) -> Option<Expr> {
     ) {
         return None;
     }
-    let column = match inner.as_ref() {
-        Expr::Identifier(ident) => &ident.value,
-        Expr::CompoundIdentifier(idents) => &idents.last()?.value,
-        _ => return None,
-    };
     if !matches!(
-        column.as_str(),
+        column_name(inner)?,
         "indkey" | "indoption" | "indclass" | "indcollation"
     ) {
         return None;
@@ -126,18 +124,7 @@ pub(super) fn int2vector_text(expr: &Expr) -> Option<Expr> {
 /// `to_timestamp(text, 'YYYY-MM-DD HH24:MI:SS.US')`: DataFusion reads chrono's format
 /// (`%Y-%m-%d %H:%M:%S.%6f`), so a constant Postgres format is translated.
 pub(super) fn to_timestamp_format(expr: &Expr) -> Option<Expr> {
-    let Expr::Function(function) = expr else {
-        return None;
-    };
-    let name = function.name.to_string().to_ascii_lowercase();
-    if !matches!(
-        name.trim_start_matches("pg_catalog."),
-        "to_timestamp" | "to_date"
-    ) {
-        return None;
-    }
-    let args = function.args.to_string();
-    let args = args.strip_prefix('(')?.strip_suffix(')')?;
+    let (name, args) = call_of(expr, "pg_catalog", &["to_timestamp", "to_date"])?;
     let (value, format) = args.rsplit_once(", '")?;
     let format = format.strip_suffix('\'')?;
     if format.contains('%') || format.contains('\'') {

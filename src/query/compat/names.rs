@@ -12,6 +12,8 @@ use datafusion::sql::sqlparser::ast::{
     DataType, Expr, Ident, SelectItem, SetExpr, Statement, TimezoneInfo,
 };
 
+use super::rules::column_name;
+
 /// Names the unaliased expressions of a query's select list.
 pub(super) fn name_columns(statement: &mut Statement) {
     let Statement::Query(query) = statement else {
@@ -25,7 +27,7 @@ pub(super) fn name_columns(statement: &mut Statement) {
         let SelectItem::UnnamedExpr(expr) = item else {
             continue;
         };
-        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+        if column_name(expr).is_some() {
             continue;
         }
         let name = postgres_name(expr);
@@ -44,10 +46,7 @@ pub(super) fn name_columns(statement: &mut Statement) {
 fn output_name(item: &SelectItem) -> Option<String> {
     match item {
         SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-        SelectItem::UnnamedExpr(Expr::Identifier(ident)) => Some(ident.value.clone()),
-        SelectItem::UnnamedExpr(Expr::CompoundIdentifier(idents)) => {
-            idents.last().map(|i| i.value.clone())
-        }
+        SelectItem::UnnamedExpr(expr) => column_name(expr).map(str::to_string),
         _ => None,
     }
 }
@@ -73,14 +72,10 @@ fn postgres_name(expr: &Expr) -> String {
             expr: inner,
             data_type,
             ..
-        } => match inner.as_ref() {
-            Expr::Identifier(ident) => ident.value.clone(),
-            Expr::CompoundIdentifier(idents) => idents
-                .last()
-                .map(|i| i.value.clone())
-                .unwrap_or_else(|| "?column?".into()),
-            _ => type_name(data_type).unwrap_or("?column?").into(),
-        },
+        } => column_name(inner)
+            .or_else(|| type_name(data_type))
+            .unwrap_or("?column?")
+            .into(),
         Expr::Nested(inner) => postgres_name(inner),
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
@@ -101,11 +96,7 @@ fn cast_operand_column(function: &datafusion::sql::sqlparser::ast::Function) -> 
         Expr::Cast { expr, .. } => expr.as_ref(),
         other => other,
     };
-    match operand {
-        Expr::Identifier(ident) => Some(ident.value.clone()),
-        Expr::CompoundIdentifier(idents) => idents.last().map(|i| i.value.clone()),
-        _ => None,
-    }
+    column_name(operand).map(str::to_string)
 }
 
 /// `pg_type.typname` of the common cast targets.

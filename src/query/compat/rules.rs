@@ -116,6 +116,15 @@ impl VisitorMut for AfterCompat {
     }
 }
 
+/// The column `expr` names (`c`, `t.c`), unqualified.
+pub(super) fn column_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Identifier(ident) => Some(&ident.value),
+        Expr::CompoundIdentifier(idents) => idents.last().map(|i| i.value.as_str()),
+        _ => None,
+    }
+}
+
 pub(super) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)

@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::rules::{parse_expr, visit_exprs_outside_subqueries};
+use super::rules::{column_name, parse_expr, visit_exprs_outside_subqueries};
 
 /// Grafana asks for the schemas on the search path with `FROM generate_series(...) AS i,
 /// string_to_array(current_setting('search_path'), ',') s`, a scalar function used as a
@@ -278,7 +278,7 @@ fn joinable(condition: &Expr, inner: &[String]) -> bool {
 }
 
 fn is_column(expr: &Expr) -> bool {
-    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+    column_name(expr).is_some()
 }
 
 /// An `ORDER BY` on a subquery (Grafana orders tables on the search path first): DataFusion
