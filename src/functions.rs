@@ -158,3 +158,18 @@ impl datafusion::logical_expr::ScalarUDFImpl for ToJson {
         )
     }
 }
+
+/// A one-row result as a scalar when every argument was one, as DataFusion expects.
+pub(crate) fn scalar_if_scalar(
+    args: &[ColumnarValue],
+    result: datafusion::arrow::array::ArrayRef,
+) -> ColumnarValue {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) && result.len() == 1 {
+        match ScalarValue::try_from_array(&result, 0) {
+            Ok(value) => ColumnarValue::Scalar(value),
+            Err(_) => ColumnarValue::Array(result),
+        }
+    } else {
+        ColumnarValue::Array(result)
+    }
+}

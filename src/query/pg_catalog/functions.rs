@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::ScalarValue;
@@ -20,6 +20,7 @@ use super::oids::{self, UserOid};
 use super::snapshot::{
     CatalogSource, NAMESPACES, PG_CATALOG, PUBLIC, Relation, Snapshot, user_relations,
 };
+use crate::functions::scalar_if_scalar;
 
 /// Registers the catalog functions, replacing `datafusion-pg-catalog`'s placeholders.
 pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>, source: &Arc<CatalogSource>) {
@@ -413,18 +414,6 @@ fn json_value(value: &ScalarValue) -> serde_json::Value {
         ScalarValue::Int64(Some(n)) => Json::from(*n),
         ScalarValue::Float64(Some(n)) => Json::from(*n),
         other => Json::String(other.to_string()),
-    }
-}
-
-/// A one-row result as a scalar when every argument was one, as DataFusion expects.
-fn scalar_if_scalar(args: &[ColumnarValue], result: ArrayRef) -> ColumnarValue {
-    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) && result.len() == 1 {
-        match ScalarValue::try_from_array(&result, 0) {
-            Ok(value) => ColumnarValue::Scalar(value),
-            Err(_) => ColumnarValue::Array(result),
-        }
-    } else {
-        ColumnarValue::Array(result)
     }
 }
 
