@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::server::{TestServer, post_events, wait_for};
+use super::server::{TestServer, create_clients_schema, post_events, wait_for};
 
 const DRIVER: &str = "/usr/share/java/postgresql.jar";
 
@@ -51,17 +51,7 @@ fn run_jdbc_client(port: u16) -> HashMap<String, String> {
 async fn pgjdbc_metadata_and_prepared_statements() {
     let server = TestServer::start();
     let client = server.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, \
-               score DOUBLE PRECISION DEFAULT 0);
-             INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'grace');
-             CREATE SOURCE events (ts TIMESTAMP, kind TEXT, \
-               WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (connector = 'http');
-             CREATE MATERIALIZED VIEW per_kind AS SELECT kind, count(*) AS n FROM events GROUP BY kind;",
-        )
-        .await
-        .unwrap();
+    create_clients_schema(&client).await;
     let body = "{\"ts\": \"2024-03-01T09:30:00Z\", \"kind\": \"view\"}\n\
                 {\"ts\": \"2024-03-01T09:30:01Z\", \"kind\": \"buy\"}\n\
                 {\"ts\": \"2024-03-01T09:30:02Z\", \"kind\": \"view\"}\n";

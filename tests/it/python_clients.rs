@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::server::{TestServer, post_events, wait_for};
+use super::server::{TestServer, create_clients_schema, post_events, wait_for};
 
 /// A venv `scripts/test.sh` made, by the name of its requirements file.
 fn venv_python(name: &str) -> PathBuf {
@@ -31,17 +31,7 @@ fn venv_python(name: &str) -> PathBuf {
 async fn run_clients(venv: &str) -> Value {
     let server = TestServer::start();
     let client = server.client().await;
-    client
-        .batch_execute(
-            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, \
-               score DOUBLE PRECISION DEFAULT 0);
-             INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'grace');
-             CREATE SOURCE events (ts TIMESTAMP, user_id BIGINT, kind TEXT, \
-               WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (connector = 'http');
-             CREATE MATERIALIZED VIEW per_kind AS SELECT kind, count(*) AS n FROM events GROUP BY kind;",
-        )
-        .await
-        .unwrap();
+    create_clients_schema(&client).await;
     let events = [
         ("2024-03-01T09:30:10Z", "view"),
         ("2024-03-01T09:30:40Z", "buy"),

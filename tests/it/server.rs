@@ -263,3 +263,19 @@ pub async fn post_events(server: &TestServer, source: &str, ndjson: String) {
         response.status()
     );
 }
+
+/// What the client-library tests (Python, pgjdbc) reflect and query: a table with a key and a
+/// default, an HTTP source, and a materialized view over it.
+pub async fn create_clients_schema(client: &tokio_postgres::Client) {
+    client
+        .batch_execute(
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+               score DOUBLE PRECISION DEFAULT 0);
+             INSERT INTO users (id, name) VALUES (1, 'ada'), (2, 'grace');
+             CREATE SOURCE events (ts TIMESTAMP, user_id BIGINT, kind TEXT, \
+               WATERMARK FOR ts AS ts - INTERVAL '5 seconds') WITH (connector = 'http');
+             CREATE MATERIALIZED VIEW per_kind AS SELECT kind, count(*) AS n FROM events GROUP BY kind;",
+        )
+        .await
+        .expect("create the clients' schema");
+}
