@@ -34,30 +34,46 @@ impl BasicAuth {
 
     /// The user an `Authorization` header value logs in as, if its password is right.
     pub fn user(&self, authorization: Option<&str>) -> Option<String> {
-        let encoded = authorization?.strip_prefix("Basic ")?.trim();
-        let decoded = String::from_utf8(BASE64.decode(encoded).ok()?).ok()?;
+        if let Some(user) = self.remembered(authorization) {
+            return Some(user);
+        }
+        let decoded = decode(authorization)?;
         let (name, password) = decoded.split_once(':')?;
         let stored = self.users.get(name)?;
-        let verifier = stored.verifier()?;
-        let current = stored.password.clone()?;
-        let key = digest::digest(&digest::SHA256, decoded.as_bytes())
-            .as_ref()
-            .to_vec();
-        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if checked.get(&key) == Some(&current) {
-            return Some(name.to_string());
-        }
-        drop(checked);
-        if !verifier.matches(password) {
+        if !stored.verifier()?.matches(password) {
             return None;
         }
-        checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
         if checked.len() >= MAX_REMEMBERED {
             checked.clear();
         }
-        checked.insert(key, current);
+        checked.insert(remembered_key(&decoded), stored.password?);
         Some(name.to_string())
     }
+
+    /// The user, if this header's password was checked before against the user's present
+    /// verifier: cheap, unlike [`Self::user`], which may hash the password.
+    pub fn remembered(&self, authorization: Option<&str>) -> Option<String> {
+        let decoded = decode(authorization)?;
+        let (name, _) = decoded.split_once(':')?;
+        let stored = self.users.get(name)?;
+        stored.verifier()?;
+        let checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        (checked.get(&remembered_key(&decoded)) == stored.password.as_ref())
+            .then(|| name.to_string())
+    }
+}
+
+/// `user:password` from a basic `Authorization` header value.
+fn decode(authorization: Option<&str>) -> Option<String> {
+    let encoded = authorization?.strip_prefix("Basic ")?.trim();
+    String::from_utf8(BASE64.decode(encoded).ok()?).ok()
+}
+
+fn remembered_key(credentials: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, credentials.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -79,7 +95,12 @@ mod tests {
         let header = |credentials: &str| format!("Basic {}", BASE64.encode(credentials));
         assert_eq!(auth.user(Some(&header("alice:pw"))), Some("alice".into()));
         // Remembered, and still right.
+        assert_eq!(
+            auth.remembered(Some(&header("alice:pw"))),
+            Some("alice".into())
+        );
         assert_eq!(auth.user(Some(&header("alice:pw"))), Some("alice".into()));
+        assert_eq!(auth.remembered(Some(&header("alice:nope"))), None);
         assert_eq!(auth.user(Some(&header("alice:nope"))), None);
         assert_eq!(auth.user(Some(&header("bob:pw"))), None);
         assert_eq!(auth.user(Some("Bearer x")), None);
@@ -89,6 +110,7 @@ mod tests {
                 u.password = Some(Verifier::new("new").to_string())
             })
             .unwrap();
+        assert_eq!(auth.remembered(Some(&header("alice:pw"))), None);
         assert_eq!(auth.user(Some(&header("alice:pw"))), None);
         assert_eq!(auth.user(Some(&header("alice:new"))), Some("alice".into()));
     }

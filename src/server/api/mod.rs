@@ -88,16 +88,19 @@ async fn require_user(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    // The check may hash the password: off the I/O threads.
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let user = tokio::task::spawn_blocking(move || basic.user(authorization.as_deref()))
-        .await
-        .ok()
-        .flatten();
+    let user = match basic.remembered(authorization.as_deref()) {
+        Some(user) => Some(user),
+        // The check hashes the password: off the I/O threads.
+        None => tokio::task::spawn_blocking(move || basic.user(authorization.as_deref()))
+            .await
+            .ok()
+            .flatten(),
+    };
     match user {
         Some(_) => next.run(request).await,
         None => ApiError::unauthorized().into_response(),
