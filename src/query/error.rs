@@ -46,6 +46,9 @@ pub enum QueryError {
     /// The statement ran longer than the session's `statement_timeout`.
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    /// The client closed its connection while the statement ran; nobody reads the error.
+    #[error("connection to client lost")]
+    ClientGone,
 }
 
 impl QueryError {

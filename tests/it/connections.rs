@@ -1,6 +1,6 @@
 //! Many connections: 2,000 idle clients held at once while new ones are served, and a client
-//! that goes away while its rows stream stops its statement (`weir_pg_statements_running`
-//! returns to zero, and the connection is closed).
+//! that goes away while its rows stream, or before its first row, stops its statement
+//! (`weir_pg_statements_running` returns to zero, and the connection is closed).
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ async fn wait_gauge(server: &TestServer, name: &str, done: impl Fn(f64) -> bool)
 }
 
 #[tokio::test]
-async fn two_thousand_idle_connections_and_a_client_that_leaves_mid_stream() {
+async fn two_thousand_idle_connections_and_clients_that_leave_mid_statement() {
     let server = TestServer::start();
     let mut idle = Vec::new();
     for _ in 0..20 {
@@ -60,6 +60,19 @@ async fn two_thousand_idle_connections_and_a_client_that_leaves_mid_stream() {
     wait_gauge(&server, "weir_pg_connections", |n| n <= 2.0).await;
 
     // A client that stops reading and goes while a billion rows stream: its statement ends.
+    leave_during(&server, "SELECT * FROM generate_series(1, 1000000000000)").await;
+    // One that goes while its statement computes, before any row is written to notice it by:
+    // its statement ends too (it would take hours).
+    leave_during(
+        &server,
+        "SELECT sum(value % 7) FROM generate_series(1, 1000000000000)",
+    )
+    .await;
+}
+
+/// Starts `sql` on a new connection, closes the connection once it runs, and waits for the
+/// statement and the connection to end.
+async fn leave_during(server: &TestServer, sql: &'static str) {
     let config = format!(
         "host=127.0.0.1 port={} user=weir dbname=dev",
         server.pg.port()
@@ -69,13 +82,11 @@ async fn two_thousand_idle_connections_and_a_client_that_leaves_mid_stream() {
         .unwrap();
     let connection = tokio::spawn(connection);
     let query = tokio::spawn(async move {
-        let _ = client
-            .simple_query("SELECT * FROM generate_series(1, 1000000000)")
-            .await;
+        let _ = client.simple_query(sql).await;
     });
-    wait_gauge(&server, "weir_pg_statements_running", |n| n >= 1.0).await;
+    wait_gauge(server, "weir_pg_statements_running", |n| n >= 1.0).await;
     query.abort();
     connection.abort();
-    wait_gauge(&server, "weir_pg_statements_running", |n| n == 0.0).await;
-    wait_gauge(&server, "weir_pg_connections", |n| n <= 1.0).await;
+    wait_gauge(server, "weir_pg_statements_running", |n| n == 0.0).await;
+    wait_gauge(server, "weir_pg_connections", |n| n <= 1.0).await;
 }

@@ -51,6 +51,7 @@ fn sqlstate(error: &QueryError) -> &'static str {
         QueryError::UnknownSetting(_) => "42704",
         QueryError::InvalidParameter(_) => "22023",
         QueryError::Canceled | QueryError::StatementTimeout => "57014",
+        QueryError::ClientGone => "08006",
         QueryError::ViewStalled { .. } => "55000",
     }
 }

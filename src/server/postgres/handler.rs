@@ -82,7 +82,7 @@ impl Handlers {
         };
         let result = tokio::select! {
             biased;
-            reason = stop(&connection.cancel, deadline, None) => Err(reason),
+            reason = stop(&connection, deadline, None) => Err(reason),
             result = execution => result,
         };
         // Like Postgres, tell the client about reported settings the statement changed (`SET
@@ -111,7 +111,7 @@ impl Handlers {
             format,
             encode::format_options(&connection.session),
             // Rows stream after this returns: the statement runs until they end.
-            stop(&connection.cancel, deadline, Some(running)),
+            stop(&connection, deadline, Some(running)),
         )
     }
 }
@@ -128,16 +128,20 @@ enum Work<'a> {
 pub(super) struct Connection {
     pub(super) session: Session,
     pub(super) cancel: CancelSignal,
+    /// Watches for the client leaving while a statement runs.
+    pub(super) peer: super::peer::Peer,
 }
 
-/// Resolves, with the reason, when the client cancels the running statement or `deadline`
-/// (its `statement_timeout`) passes. Holds `running` until it resolves or is dropped.
+/// Resolves, with the reason, when the client cancels the running statement, `deadline` (its
+/// `statement_timeout`) passes or the client goes away. Holds `running` until it resolves or
+/// is dropped.
 fn stop(
-    cancel: &CancelSignal,
+    connection: &Connection,
     deadline: Option<tokio::time::Instant>,
     running: Option<InFlight>,
 ) -> impl std::future::Future<Output = QueryError> + Send + 'static {
-    let cancelled = cancel.cancelled();
+    let cancelled = connection.cancel.cancelled();
+    let gone = connection.peer.gone();
     async move {
         let _running = running;
         let timeout = async {
@@ -149,6 +153,7 @@ fn stop(
         tokio::select! {
             _ = cancelled => QueryError::Canceled,
             _ = timeout => QueryError::StatementTimeout,
+            _ = gone => QueryError::ClientGone,
         }
     }
 }

@@ -5,6 +5,7 @@ mod cancel;
 mod encode;
 pub mod error;
 mod handler;
+mod peer;
 mod startup;
 mod tls;
 
@@ -37,7 +38,9 @@ pub async fn serve(
                     let tls = tls.clone();
                     tokio::spawn(async move {
                         let _open = crate::telemetry::InFlight::new(crate::telemetry::PG_CONNECTIONS);
-                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                        let client = peer::Peer::of(&socket);
+                        let connection = pgwire::tokio::process_socket(socket, tls, handlers);
+                        if let Err(e) = client.serve(connection).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });

@@ -185,9 +185,11 @@ impl Handlers {
         client.set_pid_and_secret_key(pid, secret.clone());
         let parameters = Reported(reported(&session, client));
         let cancel = self.cancels.register(pid, &secret);
-        client
-            .session_extensions()
-            .insert(Connection { session, cancel });
+        client.session_extensions().insert(Connection {
+            session,
+            cancel,
+            peer: super::peer::Peer::accepted(),
+        });
         finish_authentication(client, &parameters).await
     }
 }
