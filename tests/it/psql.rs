@@ -59,7 +59,18 @@ async fn meta_commands_describe_tables() {
     let schemas = psql(&server, "\\dn");
     assert!(schemas.contains("public"), "\\dn:\n{schemas}");
 
-    psql(&server, "\\df");
+    // Weir defines no functions of its own in user schemas, as a fresh Postgres database.
+    let functions = psql(&server, "\\df");
+    assert!(
+        functions.contains("List of functions") && functions.contains("(0 rows)"),
+        "\\df:\n{functions}"
+    );
+    // Weir's views are all materialized: `\dv` (plain views) finds none, as psql says.
+    let (views, said) = psql_output(&server, "\\dv");
+    assert!(
+        views.is_empty() && said.contains("Did not find any relations."),
+        "\\dv:\n{views}\n{said}"
+    );
 
     let query = psql(&server, "SELECT name FROM customers");
     assert!(query.contains("(0 rows)"), "{query}");
