@@ -70,10 +70,7 @@ pub struct Engine {
     /// Moves on whenever relations are created, dropped or registered: plans kept by prepared
     /// statements are valid only for the version they were made at.
     pub(super) catalog_version: std::sync::atomic::AtomicU64,
-    pub(super) execution_state: std::sync::OnceLock<(
-        datafusion::execution::SessionState,
-        Arc<datafusion::execution::TaskContext>,
-    )>,
+    pub(super) execution_state: std::sync::OnceLock<super::prepared::ExecutionState>,
     _lock: DataDirLock,
 }
 

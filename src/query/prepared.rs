@@ -232,34 +232,55 @@ impl Engine {
     /// Runs a query plan that is optimized already (a prepared statement's, its parameters
     /// bound): straight to the physical plan.
     async fn run_optimized(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
-        let (state, task_ctx) = self.execution_state();
-        let physical = state
+        let execution = self.execution_state();
+        // Planned without the physical optimizer first: a plan answered already only filters and
+        // projects a few rows in one partition, which no rule would make faster, and its ~15
+        // passes cost as much as the rest of a point lookup.
+        let physical = execution
+            .unoptimized
             .query_planner()
-            .create_physical_plan(&plan, state)
+            .create_physical_plan(&plan, &execution.unoptimized)
             .await?;
         if answered_already(&physical) {
             // Nothing left to compute: hopping to the query runtime and back would cost more
             // than the rows (a point lookup's key was read while planning).
             let schema = physical.schema();
-            let stream = execute_stream(physical, task_ctx.clone())?;
+            let stream = execute_stream(physical, execution.task_ctx.clone())?;
             return Ok(QueryResult::Rows { schema, stream });
         }
-        Ok(self.stream_on_query_runtime(physical, task_ctx.clone()))
+        let physical = datafusion::physical_planner::DefaultPhysicalPlanner::default()
+            .optimize_physical_plan(physical, &execution.state, |_, _| {})?;
+        Ok(self.stream_on_query_runtime(physical, execution.task_ctx.clone()))
     }
 
-    /// The session state and task context of prepared executions, made once: `ctx.state()`
-    /// copies every function registry per call, a large part of a point lookup's cost. Both
+    /// The session states and task context of prepared executions, made once: `ctx.state()`
+    /// copies every function registry per call, a large part of a point lookup's cost. They
     /// share the catalog, so relations created later are seen; functions and settings are
     /// fixed once the engine is open.
-    fn execution_state(
-        &self,
-    ) -> &(
-        datafusion::execution::SessionState,
-        Arc<datafusion::execution::TaskContext>,
-    ) {
-        self.execution_state
-            .get_or_init(|| (self.ctx.state(), self.ctx.task_ctx()))
+    fn execution_state(&self) -> &ExecutionState {
+        self.execution_state.get_or_init(|| {
+            let state = self.ctx.state();
+            let unoptimized =
+                datafusion::execution::SessionStateBuilder::new_from_existing(state.clone())
+                    .with_physical_optimizer_rules(vec![])
+                    .build();
+            ExecutionState {
+                state,
+                unoptimized,
+                task_ctx: self.ctx.task_ctx(),
+            }
+        })
     }
+}
+
+/// What prepared executions plan and run with.
+#[derive(Debug)]
+pub(super) struct ExecutionState {
+    state: datafusion::execution::SessionState,
+    /// `state` without physical optimizer rules, which [`Engine::run_optimized`] applies only
+    /// to plans that need them.
+    unoptimized: datafusion::execution::SessionState,
+    task_ctx: Arc<datafusion::execution::TaskContext>,
 }
 
 /// `(n, type)` for each `CAST($n AS type)` in `plan` (and its subqueries).

@@ -6,8 +6,9 @@
 use std::path::Path;
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions, compaction_filter::Decision as CompactionDecision,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, ErrorKind,
+    IteratorMode, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions,
+    compaction_filter::Decision as CompactionDecision,
 };
 
 use super::StorageError;
@@ -218,6 +219,28 @@ impl Db {
         self.iterate(cf, start, end).collect()
     }
 
+    /// [`Db::scan_range`] from memory only (memtables and the block cache), or `None` when an
+    /// entry would have to be read from disk: an async task reads what is cached without
+    /// blocking and leaves the rest to a blocking thread.
+    pub fn scan_range_cached(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<Entry>>, StorageError> {
+        let mut read = ReadOptions::default();
+        read.set_read_tier(ReadTier::BlockCache);
+        let mut entries = Vec::new();
+        for entry in self.iterate_with(read, cf, start, end) {
+            match entry {
+                Ok(entry) => entries.push(entry),
+                Err(e) if e.kind() == ErrorKind::Incomplete => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(entries))
+    }
+
     /// Up to `limit` entries with keys from `start` on that still start with `prefix`.
     pub fn scan_from(
         &self,
@@ -247,17 +270,25 @@ impl Db {
         start: &[u8],
         end: Option<Vec<u8>>,
     ) -> impl Iterator<Item = Result<Entry, StorageError>> + '_ {
-        let mut read = ReadOptions::default();
+        self.iterate_with(ReadOptions::default(), cf, start, end)
+            .map(|item| item.map_err(StorageError::from))
+    }
+
+    fn iterate_with(
+        &self,
+        mut read: ReadOptions,
+        cf: Cf,
+        start: &[u8],
+        end: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<Entry, rocksdb::Error>> + '_ {
         if let Some(end) = end {
             read.set_iterate_upper_bound(end);
         }
-        self.inner
-            .iterator_cf_opt(
-                self.cf(cf),
-                read,
-                IteratorMode::From(start, Direction::Forward),
-            )
-            .map(|item| item.map_err(StorageError::from))
+        self.inner.iterator_cf_opt(
+            self.cf(cf),
+            read,
+            IteratorMode::From(start, Direction::Forward),
+        )
     }
 
     /// The sequence number after the last key `prefix ++ seq` (u64 BE) in `cf`; 0 when there
@@ -332,5 +363,33 @@ mod tests {
         assert!(db.last_with_prefix(Cf::Rows, b"d").unwrap().is_none());
         assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff"), None);
+    }
+
+    #[test]
+    fn cached_scans_answer_from_memory_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = |db: &Db| db.scan_range(Cf::Rows, b"k", prefix_end(b"k")).unwrap();
+        let cached = |db: &Db| {
+            db.scan_range_cached(Cf::Rows, b"k", prefix_end(b"k"))
+                .unwrap()
+        };
+        {
+            let db = Db::open(dir.path()).unwrap();
+            let mut batch = WriteBatch::default();
+            for i in 0..100u8 {
+                batch.put_cf(db.cf(Cf::Rows), [b'k', i], [i; 64]);
+            }
+            db.write(batch).unwrap();
+            // In the memtable.
+            assert_eq!(cached(&db).unwrap(), rows(&db));
+            db.compact(Cf::Rows);
+        }
+        // Reopened, the rows are in a table file and not in the block cache: a cached scan
+        // declines; a full scan reads them, which caches their blocks.
+        let db = Db::open(dir.path()).unwrap();
+        assert_eq!(cached(&db), None);
+        let read = rows(&db);
+        assert_eq!(read.len(), 100);
+        assert_eq!(cached(&db).unwrap(), read);
     }
 }

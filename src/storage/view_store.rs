@@ -373,8 +373,7 @@ impl ViewStore {
             None => super::db::prefix_end(&prefix),
         };
         let entries = self.db.scan_range(Cf::Rows, &start, end)?;
-        let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
-        decode_rows(&self.schema, &values)
+        self.decode_entries(&entries)
     }
 
     /// The rows whose leading group key is `value` (a one-value array of that column's type):
@@ -383,11 +382,37 @@ impl ViewStore {
         &self,
         value: &datafusion::arrow::array::ArrayRef,
     ) -> Result<RecordBatch, StorageError> {
+        let (start, end) = self.leading_key_range(value)?;
+        let entries = self.db.scan_range(Cf::Rows, &start, end)?;
+        self.decode_entries(&entries)
+    }
+
+    /// [`ViewStore::scan_leading_key`] from memory only, or `None` when part of it is on disk
+    /// only (see [`Db::scan_range_cached`]).
+    pub fn scan_leading_key_cached(
+        &self,
+        value: &datafusion::arrow::array::ArrayRef,
+    ) -> Result<Option<RecordBatch>, StorageError> {
+        let (start, end) = self.leading_key_range(value)?;
+        match self.db.scan_range_cached(Cf::Rows, &start, end)? {
+            Some(entries) => self.decode_entries(&entries).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The row keys whose leading column is `value`: `start <= key < end`.
+    fn leading_key_range(
+        &self,
+        value: &datafusion::arrow::array::ArrayRef,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), StorageError> {
         let mut key = vec![self.id.to_be_bytes().to_vec()];
         super::keys::append_nullable_column(&mut key, value)?;
         let start = key.pop().expect("one key");
         let end = super::db::prefix_end(&start);
-        let entries = self.db.scan_range(Cf::Rows, &start, end)?;
+        Ok((start, end))
+    }
+
+    fn decode_entries(&self, entries: &[super::db::Entry]) -> Result<RecordBatch, StorageError> {
         let values: Vec<&[u8]> = entries.iter().map(|(_, v)| v.as_ref()).collect();
         decode_rows(&self.schema, &values)
     }

@@ -55,6 +55,15 @@ async fn scan_blocking(
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    scan_batches(schema, projection, batches)
+}
+
+/// A scan of `batches`, read already.
+fn scan_batches(
+    schema: SchemaRef,
+    projection: Option<&Vec<usize>>,
+    batches: Vec<RecordBatch>,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let exec = MemorySourceConfig::try_new_exec(&[batches], schema, projection.cloned())?;
     Ok(exec)
 }

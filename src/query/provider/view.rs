@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::scan_blocking;
 use super::time_bound::{TimeBound, pushdown};
+use super::{scan_batches, scan_blocking};
 use crate::storage::{SourceLog, StorageError, ViewStore};
 
 /// Where a view's rows are.
@@ -151,14 +151,25 @@ impl TableProvider for ViewTable {
                 let store = self.store.clone();
                 // An equality on the leading key reads its prefix only (DataFusion still
                 // applies every filter to the rows read).
-                let key = leading_key.as_ref().and_then(|(column, ty)| {
-                    filters.iter().find_map(|f| key_equality(f, column, ty))
-                });
-                scan_blocking(self.schema(), projection, move || match key {
-                    Some(value) if lo.is_none() && hi.is_none() => {
-                        Ok(vec![store.scan_leading_key(&value)?])
+                let key = leading_key
+                    .as_ref()
+                    .and_then(|(column, ty)| {
+                        filters.iter().find_map(|f| key_equality(f, column, ty))
+                    })
+                    .filter(|_| lo.is_none() && hi.is_none());
+                if let Some(value) = &key {
+                    // A point read's rows are usually in memory: reading them here costs less
+                    // than the hop to a blocking thread.
+                    let cached = store
+                        .scan_leading_key_cached(value)
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    if let Some(rows) = cached {
+                        return scan_batches(self.schema(), projection, vec![rows]);
                     }
-                    _ => Ok(vec![store.scan_leading_time(lo, hi)?]),
+                }
+                scan_blocking(self.schema(), projection, move || match key {
+                    Some(value) => Ok(vec![store.scan_leading_key(&value)?]),
+                    None => Ok(vec![store.scan_leading_time(lo, hi)?]),
                 })
                 .await
             }
