@@ -63,6 +63,19 @@ fn call_of<'a>(expr: &Expr, schema: &str, names: &[&'a str]) -> Option<(&'a str,
     Some((name, args.strip_prefix('(')?.strip_suffix(')')?.to_string()))
 }
 
+/// The kind, operand and target type of `expr` when it is a cast.
+fn cast_of(expr: &Expr) -> Option<(&CastKind, &Expr, &DataType)> {
+    match expr {
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            ..
+        } => Some((kind, expr, data_type)),
+        _ => None,
+    }
+}
+
 /// `information_schema._pg_expandarray(a)` (pgjdbc's primary keys), rows of `(x, n)`: each
 /// element and its subscript, as a struct per element.
 pub(super) fn expand_array(expr: &Expr) -> Option<Expr> {
@@ -97,13 +110,7 @@ pub(super) fn field_of_composite(expr: &Expr) -> Option<Expr> {
 /// `ix.indkey::varchar`: an `int2vector` prints as its numbers separated by spaces (SQLAlchemy
 /// splits it), where an Arrow list would print `[1, 2]`.
 pub(super) fn int2vector_text(expr: &Expr) -> Option<Expr> {
-    let Expr::Cast {
-        kind: CastKind::DoubleColon | CastKind::Cast,
-        expr: inner,
-        data_type,
-        ..
-    } = expr
-    else {
+    let (CastKind::DoubleColon | CastKind::Cast, inner, data_type) = cast_of(expr)? else {
         return None;
     };
     if !matches!(
@@ -180,14 +187,7 @@ fn chrono_format(pattern: &str) -> String {
 /// `'name'::regclass` → `weir_regclass('name')`, which fails as Postgres does (42P01) for a
 /// relation that does not exist, where `datafusion-pg-catalog`'s subquery gives NULL.
 pub(super) fn regclass_literal(expr: &Expr) -> Option<Expr> {
-    let Expr::Cast {
-        expr: inner,
-        data_type,
-        ..
-    } = expr
-    else {
-        return None;
-    };
+    let (_, inner, data_type) = cast_of(expr)?;
     let is_regclass = match data_type {
         DataType::Regclass => true,
         DataType::Custom(name, _) => name
@@ -200,7 +200,7 @@ pub(super) fn regclass_literal(expr: &Expr) -> Option<Expr> {
     if !is_regclass {
         return None;
     }
-    let Expr::Value(value) = inner.as_ref() else {
+    let Expr::Value(value) = inner else {
         return None;
     };
     let Value::SingleQuotedString(_) = &value.value else {
@@ -212,14 +212,7 @@ pub(super) fn regclass_literal(expr: &Expr) -> Option<Expr> {
 /// `x::json`, `x::jsonb` → `weir_json(x)`, `weir_jsonb(x)`: DataFusion has no JSON type; Weir
 /// keeps JSON as text marked as JSON (`functions.rs`).
 pub(super) fn json_cast(expr: &Expr) -> Option<Expr> {
-    let Expr::Cast {
-        expr: inner,
-        data_type,
-        ..
-    } = expr
-    else {
-        return None;
-    };
+    let (_, inner, data_type) = cast_of(expr)?;
     let function = match data_type {
         DataType::JSON => "weir_json",
         DataType::JSONB => "weir_jsonb",
