@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
 use datafusion::catalog::SchemaProvider;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -13,7 +12,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{self, Expr, ObjectType, Set, Value};
+use datafusion::sql::sqlparser::ast::{self, ObjectType};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -568,66 +567,6 @@ impl Engine {
             stream: Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
         }
     }
-
-    fn set(&self, session: &Session, set: &Set) -> Result<QueryResult, QueryError> {
-        match set {
-            Set::SingleAssignment {
-                variable, values, ..
-            } => {
-                let name = variable.to_string();
-                let value = match values.as_slice() {
-                    [Expr::Identifier(id)] if id.value.eq_ignore_ascii_case("default") => None,
-                    values => Some(
-                        values
-                            .iter()
-                            .map(setting_text)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                };
-                session.set(&name, value)?;
-            }
-            Set::SetTimeZone { value, .. } => session.set("TimeZone", Some(setting_text(value)))?,
-            Set::SetNames { charset_name, .. } => {
-                session.set("client_encoding", Some(charset_name.value.clone()))?
-            }
-            Set::SetTransaction { .. } | Set::SetSessionParam(_) => {}
-            other => return Err(SqlError::Unsupported(format!("SET {other}")).into()),
-        }
-        Ok(QueryResult::Command("SET".into()))
-    }
-
-    async fn show(
-        &self,
-        session: &Session,
-        variable: &[ast::Ident],
-    ) -> Result<QueryResult, QueryError> {
-        let name = variable_name(variable);
-        let (schema, columns): (SchemaRef, Vec<Arc<dyn datafusion::arrow::array::Array>>) =
-            if name.eq_ignore_ascii_case("all") {
-                let all = session.all();
-                (
-                    show_all_schema(),
-                    vec![
-                        Arc::new(StringArray::from_iter_values(
-                            all.iter().map(|(n, _)| n.as_str()),
-                        )),
-                        Arc::new(StringArray::from_iter_values(
-                            all.iter().map(|(_, v)| v.as_str()),
-                        )),
-                    ],
-                )
-            } else {
-                let (display, value) = session.get(&name)?;
-                (
-                    show_schema(&display),
-                    vec![Arc::new(StringArray::from(vec![value]))],
-                )
-            };
-        let batch = RecordBatch::try_new(schema.clone(), columns)
-            .map_err(datafusion::error::DataFusionError::from)?;
-        Ok(QueryResult::from_batch(batch))
-    }
 }
 
 impl Engine {
@@ -646,63 +585,6 @@ impl Drop for Engine {
     }
 }
 
-impl Engine {
-    /// `SHOW SOURCES`: one row per source with its connector, format and options.
-    fn show_sources(&self) -> QueryResult {
-        let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
-        let sources: Vec<&SourceDef> = catalog
-            .objects()
-            .filter_map(|o| match o {
-                CatalogObject::Source(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        let text =
-            |f: &dyn Fn(&SourceDef) -> Option<String>| -> Arc<dyn datafusion::arrow::array::Array> {
-                Arc::new(StringArray::from(
-                    sources.iter().map(|s| f(s)).collect::<Vec<_>>(),
-                ))
-            };
-        let columns = vec![
-            text(&|s| Some(s.name.clone())),
-            text(&|s| Some(format!("{:?}", s.options.connector).to_ascii_lowercase())),
-            text(&|s| Some(format!("{:?}", s.options.encoding).to_ascii_lowercase())),
-            text(&|s| {
-                s.watermark
-                    .as_ref()
-                    .map(|w| format!("{} - {} ms", w.column, w.delay_ms))
-            }),
-            text(&|s| {
-                s.options
-                    .dedup
-                    .as_ref()
-                    .map(|d| format!("{} within {} ms", d.key, d.window_ms))
-            }),
-            text(&|s| Some(format!("{:?}", s.options.unknown_fields).to_ascii_lowercase())),
-        ];
-        let schema = show_sources_schema();
-        let batch =
-            RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema");
-        QueryResult::from_batch(batch)
-    }
-}
-
-pub(super) fn show_sources_schema() -> SchemaRef {
-    Arc::new(Schema::new(
-        [
-            "name",
-            "connector",
-            "format",
-            "watermark",
-            "dedup",
-            "unknown_fields",
-        ]
-        .into_iter()
-        .map(|name| Field::new(name, DataType::Utf8, name != "name" && name != "connector"))
-        .collect::<Vec<_>>(),
-    ))
-}
-
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -717,41 +599,6 @@ fn dml_count(batches: &[RecordBatch]) -> u64 {
         .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
         .map(|a| a.values().iter().sum::<u64>())
         .sum()
-}
-
-pub(super) fn variable_name(variable: &[ast::Ident]) -> String {
-    variable
-        .iter()
-        .map(|i| i.value.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub(super) fn show_schema(name: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(
-        name.to_ascii_lowercase(),
-        DataType::Utf8,
-        false,
-    )]))
-}
-
-pub(super) fn show_all_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new("setting", DataType::Utf8, false),
-    ]))
-}
-
-/// A `SET` value as text: strings without their quotes, anything else as written.
-fn setting_text(expr: &Expr) -> String {
-    match expr {
-        Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-            other => other.to_string(),
-        },
-        Expr::Identifier(id) => id.value.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// A short name for a statement, for "... is not supported".

@@ -17,6 +17,7 @@ mod prepared;
 pub mod provider;
 mod result;
 mod session;
+mod session_commands;
 mod session_functions;
 pub mod sources;
 mod untyped_literals;

@@ -12,7 +12,7 @@ use datafusion::sql::sqlparser::ast;
 use weir_sql::Statement;
 use weir_sql::ast::WeirObject;
 
-use super::engine::{show_all_schema, show_schema, show_sources_schema, variable_name};
+use super::session_commands::{show_all_schema, show_schema, show_sources_schema, variable_name};
 use super::{Engine, QueryError, QueryResult, Session};
 
 /// A statement parsed and planned far enough to describe its parameters and result columns
