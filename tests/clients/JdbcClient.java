@@ -86,6 +86,16 @@ public class JdbcClient {
             }
             print("lookups", String.join(",", names));
 
+            // A plain Statement reads text results, which pgjdbc parses with Double.parseDouble:
+            // Postgres' spellings only.
+            try (Statement st = conn.createStatement();
+                    ResultSet rs = st.executeQuery("SELECT CAST('Infinity' AS DOUBLE), "
+                            + "CAST('-Infinity' AS DOUBLE), CAST('NaN' AS DOUBLE), CAST(1e16 AS DOUBLE)")) {
+                rs.next();
+                print("floats", rs.getDouble(1) + "," + rs.getDouble(2) + "," + rs.getDouble(3) + ","
+                        + rs.getDouble(4) + " from " + rs.getString(1) + "," + rs.getString(4));
+            }
+
             try (Statement st = conn.createStatement();
                     ResultSet rs = st.executeQuery("SELECT kind, n FROM per_kind ORDER BY kind")) {
                 List<String> rows = new ArrayList<>();

@@ -90,4 +90,8 @@ async fn pgjdbc_metadata_and_prepared_statements() {
     assert_eq!(seen["prepared"], prepared.join(","));
     assert_eq!(seen["lookups"], "grace,ada,grace,ada,grace,ada,grace");
     assert_eq!(seen["view"], "buy=1,view=2");
+    assert_eq!(
+        seen["floats"],
+        "Infinity,-Infinity,NaN,1.0E16 from Infinity,1e+16"
+    );
 }

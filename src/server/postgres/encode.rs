@@ -1,5 +1,6 @@
 //! Query results on the wire: Arrow batches become `DataRow`s in the text or binary format the
-//! client asked for (via `arrow-pg`), JSON columns are announced as `json`.
+//! client asked for (via `arrow-pg`), JSON columns are announced as `json`, floats in text are
+//! written as Postgres writes them.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
 use super::error::pg_error;
+use super::float_text;
 use crate::query::{QueryError, QueryResult, Session};
 
 /// How values are written as text, from the session's settings (`DateStyle`, `TimeZone`,
@@ -65,6 +67,7 @@ pub fn response(
 ) -> PgWireResult<Response> {
     Ok(match result {
         QueryResult::Rows { schema, stream } => {
+            let extra_float_digits = options.extra_float_digits;
             let fields = Arc::new(fields(&schema, format, Some(options))?);
             let row_fields = fields.clone();
             let rows =
@@ -73,9 +76,17 @@ pub fn response(
                         Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>,
                     > {
                         match batch {
-                            Ok(batch) => Box::pin(stream::iter(
-                                arrow_pg::datatypes::encode_recordbatch(row_fields.clone(), batch),
-                            )),
+                            Ok(batch) => {
+                                let batch = float_text::postgres_floats(
+                                    batch,
+                                    &row_fields,
+                                    extra_float_digits,
+                                );
+                                Box::pin(stream::iter(arrow_pg::datatypes::encode_recordbatch(
+                                    row_fields.clone(),
+                                    batch,
+                                )))
+                            }
                             Err(e) => Box::pin(stream::once(async move {
                                 Err(pg_error(QueryError::DataFusion(e).into_weir()))
                             })),

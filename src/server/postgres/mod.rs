@@ -4,6 +4,7 @@
 mod cancel;
 mod encode;
 pub mod error;
+mod float_text;
 mod handler;
 mod peer;
 mod startup;
