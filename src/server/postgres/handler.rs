@@ -11,12 +11,15 @@ use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
-use pgwire::api::stmt::QueryParser;
-use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, PgWireServerHandlers, Type};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::response::NoticeResponse;
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Flush, Parse, ParseComplete, Sync as SyncMessage,
+};
+use pgwire::messages::response::{NoticeResponse, ReadyForQuery};
 use pgwire::messages::startup::ParameterStatus;
 use weir_sql::SqlError;
 
@@ -158,6 +161,20 @@ fn stop(
     }
 }
 
+/// Holds `client`'s replies until [`send_held`] (`peer.rs`).
+fn hold_replies<C: ClientInfo>(client: &C) {
+    if let Ok(connection) = connection(client) {
+        connection.peer.hold_replies();
+    }
+}
+
+/// Sends what [`hold_replies`] held.
+fn send_held<C: ClientInfo>(client: &C) {
+    if let Ok(connection) = connection(client) {
+        connection.peer.send_held();
+    }
+}
+
 fn connection<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Connection>> {
     client
         .session_extensions()
@@ -203,6 +220,9 @@ impl SimpleQueryHandler for Handlers {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // A simple query is an exchange of its own: what an unfinished extended one left
+        // held goes now, and this one's replies go as pgwire writes them.
+        send_held(client);
         let statements = parse_client_sql(query).map_err(|e| pg_error(e.into()))?;
         if statements.is_empty() {
             // Only comments or semicolons: Postgres answers EmptyQueryResponse, which Grafana's
@@ -240,6 +260,93 @@ impl ExtendedQueryHandler for Handlers {
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
         self.parser.clone()
+    }
+
+    // `on_parse`, `on_bind`, `on_sync` and `on_flush` are pgwire's, except that the replies
+    // to an exchange are held until its end (see `peer.rs`): `ParseComplete` and
+    // `BindComplete` are queued rather than flushed, and the socket is corked from Parse or
+    // Bind (pgwire's `on_execute` flushes `CommandComplete`) until Sync or Flush.
+
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        hold_replies(client);
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_owned();
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        client
+            .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        hold_replies(client);
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) if message.parameters.is_empty() => {
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            Some(Entry::Empty) => {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "ERROR".to_owned(),
+                    "08P01".to_owned(),
+                    format!(
+                        "bind message supplies {} parameters, but prepared statement {statement_name:?} requires 0",
+                        message.parameters.len(),
+                    ),
+                ))));
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_sync<C>(&self, client: &mut C, _message: SyncMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        let ready = ReadyForQuery::new(client.transaction_status());
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ready))
+            .await?;
+        send_held(client);
+        Ok(())
+    }
+
+    async fn on_flush<C>(&self, client: &mut C, _message: Flush) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.flush().await?;
+        send_held(client);
+        Ok(())
     }
 
     async fn do_query<C>(

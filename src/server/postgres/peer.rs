@@ -1,12 +1,21 @@
-//! Noticing a client that goes away while its statement computes. pgwire reads the socket only
-//! between messages, so without this a client that closes its connection (or dies) before its
-//! first row would be seen only when the statement's answer is written, after all its work.
-//! Like Postgres' `client_connection_check_interval`, a running statement watches its socket
-//! for the peer's close, through a second descriptor of the socket pgwire owns.
+//! The client's socket, beside pgwire's use of it, through a second descriptor of the socket
+//! pgwire owns. Two things pgwire does not do:
+//!
+//! - Notice a client that goes away while its statement computes. pgwire reads the socket
+//!   only between messages, so a client that closes its connection (or dies) before its first
+//!   row would be seen only when the statement's answer is written, after all its work. Like
+//!   Postgres' `client_connection_check_interval`, a running statement watches its socket for
+//!   the peer's close.
+//! - Send the replies to one extended-protocol exchange (Parse, Bind, Execute, Sync) together,
+//!   as Postgres does. pgwire flushes after `ParseComplete`, `BindComplete` and
+//!   `CommandComplete` as well as at `ReadyForQuery`, and on loopback each flush is a segment
+//!   the client wakes up for: three times the network work of a point lookup. The socket is
+//!   corked from the exchange's first message until its `Sync` (or `Flush`).
 
 use std::future::Future;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpStream;
 
@@ -15,13 +24,20 @@ tokio::task_local! {
     static ACCEPTED: Peer;
 }
 
-/// A watch on a client's socket.
+/// A client's socket, seen beside pgwire.
 #[derive(Debug, Clone, Default)]
 pub struct Peer {
     /// A duplicate of the connection's descriptor: it shares the socket, so it sees the peer's
     /// close; `None` when the descriptor could not be duplicated (out of descriptors), and the
-    /// close is then noticed when the answer is written.
-    socket: Option<Arc<TcpStream>>,
+    /// close is then noticed when the answer is written, and replies are not held.
+    socket: Option<Arc<Socket>>,
+}
+
+#[derive(Debug)]
+struct Socket {
+    stream: TcpStream,
+    /// Whether replies are held (`TCP_CORK` is on).
+    corked: AtomicBool,
 }
 
 impl Peer {
@@ -33,8 +49,11 @@ impl Peer {
             .map(std::net::TcpStream::from)
             .and_then(TcpStream::from_std);
         match duplicate {
-            Ok(socket) => Self {
-                socket: Some(Arc::new(socket)),
+            Ok(stream) => Self {
+                socket: Some(Arc::new(Socket {
+                    stream,
+                    corked: AtomicBool::new(false),
+                })),
             },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch a connection for its client leaving");
@@ -65,10 +84,41 @@ impl Peer {
                 return std::future::pending().await;
             };
             let mut byte = [0u8; 1];
-            match socket.peek(&mut byte).await {
+            match socket.stream.peek(&mut byte).await {
                 Ok(0) | Err(_) => {}
                 Ok(_) => std::future::pending().await,
             }
         }
     }
+
+    /// Holds what pgwire writes from now on in the kernel, until [`Peer::send_held`]: an
+    /// exchange has begun whose replies should leave together. Linux sends a held partial
+    /// segment after 200 ms in any case.
+    pub fn hold_replies(&self) {
+        if let Some(socket) = &self.socket
+            && !socket.corked.swap(true, Ordering::AcqRel)
+        {
+            cork(&socket.stream, true);
+        }
+    }
+
+    /// Sends what is held: the exchange has ended (`Sync`, `Flush`), or a simple query begins.
+    pub fn send_held(&self) {
+        if let Some(socket) = &self.socket
+            && socket.corked.swap(false, Ordering::AcqRel)
+        {
+            cork(&socket.stream, false);
+        }
+    }
 }
+
+#[cfg(target_os = "linux")]
+fn cork(stream: &TcpStream, on: bool) {
+    // A socket that fails this is closing: its writes fail too, and pgwire reports that.
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_cork(on) {
+        tracing::debug!(error = %e, on, "TCP_CORK");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cork(_stream: &TcpStream, _on: bool) {}
