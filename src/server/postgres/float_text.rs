@@ -31,7 +31,9 @@ pub fn postgres_floats(
     }
     let is_text_float = |(i, column): (usize, &ArrayRef)| {
         matches!(column.data_type(), DataType::Float32 | DataType::Float64)
-            && fields.get(i).is_some_and(|f| f.format() == FieldFormat::Text)
+            && fields
+                .get(i)
+                .is_some_and(|f| f.format() == FieldFormat::Text)
     };
     if !batch.columns().iter().enumerate().any(is_text_float) {
         return batch;
@@ -65,6 +67,7 @@ pub fn postgres_floats(
         .expect("the same rows, with float columns as their text")
 }
 
+/// `batch`'s schema with each column typed as in `columns`.
 fn text_schema(
     batch: &RecordBatch,
     columns: &[ArrayRef],
@@ -74,7 +77,12 @@ fn text_schema(
         .fields()
         .iter()
         .zip(columns)
-        .map(|(field, column)| field.as_ref().clone().with_data_type(column.data_type().clone()))
+        .map(|(field, column)| {
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone())
+        })
         .collect();
     Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
 }
