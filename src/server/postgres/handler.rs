@@ -131,7 +131,8 @@ enum Work<'a> {
 pub(super) struct Connection {
     pub(super) session: Session,
     pub(super) cancel: CancelSignal,
-    /// Watches for the client leaving while a statement runs.
+    /// Watches for the client leaving while a statement runs, and holds an exchange's
+    /// replies until its end.
     pub(super) peer: super::peer::Peer,
 }
 

@@ -56,7 +56,10 @@ impl Peer {
                 })),
             },
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch a connection for its client leaving");
+                tracing::warn!(
+                    error = %e,
+                    "cannot watch a connection for its client leaving, nor hold its replies"
+                );
                 Self::default()
             }
         }
