@@ -1,6 +1,8 @@
 //! Prepared statements (the extended protocol's `Parse`/`Describe`/`Execute`): a statement is
 //! described once, and a query keeps its optimized plan, into which each execution binds its
-//! parameters. DDL moves the engine's catalog version on, which makes every kept plan stale.
+//! parameters. A point lookup by parameter (`WHERE key = $1` on a view) keeps its physical plan
+//! too, and binds only the key of its read. DDL moves the engine's catalog version on, which
+//! makes every kept plan stale.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use datafusion::sql::sqlparser::ast;
 use weir_sql::Statement;
 use weir_sql::ast::WeirObject;
 
+use super::provider::{bind_parameters, has_key_parameters};
 use super::session_commands::{show_all_schema, show_schema, show_sources_schema, variable_name};
 use super::{Engine, QueryError, QueryResult, Session};
 
@@ -34,6 +37,9 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 struct CachedPlan {
     plan: LogicalPlan,
+    /// For a point lookup by parameter (`WHERE key = $1`), its physical plan, whose key read
+    /// takes the parameter when it runs: executions bind into it and skip planning.
+    lookup: Option<Arc<dyn ExecutionPlan>>,
     catalog_version: u64,
 }
 
@@ -41,7 +47,7 @@ struct CachedPlan {
 const INLINE_ROWS: usize = 1024;
 
 /// Whether `plan` only filters and projects rows its scans already hold in memory (at most
-/// [`INLINE_ROWS`]): its answer costs less than a task hop.
+/// [`INLINE_ROWS`]) or read by one key: its answer costs less than a task hop.
 fn answered_already(plan: &Arc<dyn ExecutionPlan>) -> bool {
     use datafusion::datasource::memory::MemorySourceConfig;
     use datafusion::datasource::source::DataSourceExec;
@@ -51,6 +57,8 @@ fn answered_already(plan: &Arc<dyn ExecutionPlan>) -> bool {
                 plan.children().iter().map(|c| rows(c)).sum()
             }
             "PlaceholderRowExec" | "EmptyExec" => Some(1),
+            // One key's rows, read when the plan runs.
+            "KeyLookupExec" => Some(1),
             "DataSourceExec" => {
                 let source = plan.downcast_ref::<DataSourceExec>()?;
                 let memory = source.data_source().downcast_ref::<MemorySourceConfig>()?;
@@ -112,13 +120,13 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         let kind = super::latency::kind(&prepared.statement);
-        let plan = match params {
-            Some(params) => cached.plan.clone().with_param_values(params),
-            None => Ok(cached.plan.clone()),
-        };
-        let result = match plan {
-            Ok(plan) => self.run_optimized(plan).await,
-            Err(e) => Err(e.into()),
+        let result = match (&cached.lookup, params) {
+            (Some(lookup), Some(params)) => self.run_lookup(lookup, &params),
+            (_, Some(params)) => match cached.plan.clone().with_param_values(params) {
+                Ok(plan) => self.run_optimized(plan).await,
+                Err(e) => Err(e.into()),
+            },
+            (_, None) => self.run_optimized(cached.plan.clone()).await,
         };
         result
             .map(|result| super::latency::record(kind, started, result))
@@ -165,16 +173,13 @@ impl Engine {
                     if !binds_session
                         && matches!(s.as_ref(), ast::Statement::Query(_))
                         && only_immutable_functions(&plan)
+                        && let Ok(plan) = self.ctx.state().optimize(&plan)
                     {
-                        cached = self
-                            .ctx
-                            .state()
-                            .optimize(&plan)
-                            .ok()
-                            .map(|plan| CachedPlan {
-                                plan,
-                                catalog_version,
-                            });
+                        cached = Some(CachedPlan {
+                            lookup: self.lookup_plan(&plan).await,
+                            plan,
+                            catalog_version,
+                        });
                     }
                     let mut params: Vec<(usize, Option<DataType>)> = plan
                         .get_parameter_types()?
@@ -253,6 +258,48 @@ impl Engine {
         Ok(self.stream_on_query_runtime(physical, execution.task_ctx.clone()))
     }
 
+    /// The physical plan of `plan` when it is a point lookup by parameter: one scan, filtered
+    /// and projected, whose key read takes its parameter when it runs. A plan with parameters
+    /// anywhere else fails to plan here and is planned at each execution instead.
+    async fn lookup_plan(&self, plan: &LogicalPlan) -> Option<Arc<dyn ExecutionPlan>> {
+        // Only a chain down to one scan: planning runs the scans, and another scan (a join's
+        // other side) would be read here, at prepare time, for nothing.
+        let mut node = plan;
+        loop {
+            match node {
+                LogicalPlan::Projection(_)
+                | LogicalPlan::Filter(_)
+                | LogicalPlan::SubqueryAlias(_) => {
+                    node = node.inputs()[0];
+                }
+                // The scan must take the parameter: one that cannot (a source's) would be
+                // read here for nothing before planning fails on the parameter above it.
+                LogicalPlan::TableScan(scan) if scan.filters.iter().any(has_placeholder) => break,
+                _ => return None,
+            }
+        }
+        let execution = self.execution_state();
+        let physical = execution
+            .unoptimized
+            .query_planner()
+            .create_physical_plan(plan, &execution.unoptimized)
+            .await
+            .ok()?;
+        (has_key_parameters(&physical) && answered_already(&physical)).then_some(physical)
+    }
+
+    /// Runs a point lookup's kept physical plan with `params` bound into its key read.
+    fn run_lookup(
+        &self,
+        lookup: &Arc<dyn ExecutionPlan>,
+        params: &ParamValues,
+    ) -> Result<QueryResult, QueryError> {
+        let physical = bind_parameters(lookup, params)?;
+        let schema = physical.schema();
+        let stream = execute_stream(physical, self.execution_state().task_ctx.clone())?;
+        Ok(QueryResult::Rows { schema, stream })
+    }
+
     /// The session states and task context of prepared executions, made once: `ctx.state()`
     /// copies every function registry per call, a large part of a point lookup's cost. They
     /// share the catalog, so relations created later are seen; functions and settings are
@@ -281,6 +328,13 @@ pub(super) struct ExecutionState {
     /// to plans that need them.
     unoptimized: datafusion::execution::SessionState,
     task_ctx: Arc<datafusion::execution::TaskContext>,
+}
+
+/// Whether `expr` holds a parameter (`$n`).
+fn has_placeholder(expr: &datafusion::logical_expr::Expr) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    expr.exists(|e| Ok(matches!(e, datafusion::logical_expr::Expr::Placeholder(_))))
+        .unwrap_or(false)
 }
 
 /// `(n, type)` for each `CAST($n AS type)` in `plan` (and its subqueries).

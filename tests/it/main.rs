@@ -15,6 +15,7 @@ mod kafka;
 mod lifecycle;
 mod metrics;
 mod nexmark;
+mod point_lookup;
 mod postgres_client;
 mod psql;
 mod python_clients;

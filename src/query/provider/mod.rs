@@ -1,5 +1,6 @@
 //! DataFusion `TableProvider`s over Weir's storage, one per kind of relation.
 
+mod key_lookup;
 mod source;
 mod system;
 mod table;
@@ -16,6 +17,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
+pub use key_lookup::{KeyLookupExec, bind_parameters, has_key_parameters};
 pub use source::SourceTable;
 pub use system::ReadOnlyTable;
 pub use table::ReferenceTable;
@@ -55,15 +57,6 @@ async fn scan_blocking(
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    scan_batches(schema, projection, batches)
-}
-
-/// A scan of `batches`, read already.
-fn scan_batches(
-    schema: SchemaRef,
-    projection: Option<&Vec<usize>>,
-    batches: Vec<RecordBatch>,
-) -> Result<Arc<dyn ExecutionPlan>> {
     let exec = MemorySourceConfig::try_new_exec(&[batches], schema, projection.cloned())?;
     Ok(exec)
 }

@@ -1,22 +1,24 @@
 //! A materialized view as DataFusion sees it: its committed rows. An aggregating view's rows
 //! are keyed by group key, so a view grouped by its window first reads only the windows a
 //! `window_start` (or `window_end`) filter asks for, and an equality on the leading group
-//! column (`WHERE user_id = 42`) reads that key's rows only. A view without aggregates is read from its
-//! output log, whose entries are its rows, narrowed by its event-time column like a source.
+//! column (`WHERE user_id = 42`, or `= $1`) becomes a [`KeyLookupExec`] that reads that key's
+//! rows only. A view without aggregates is read from its output log, whose entries are its
+//! rows, narrowed by its event-time column like a source.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::Result;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::key_lookup::{KeyLookupExec, encodes_exactly, key_operand};
+use super::scan_blocking;
 use super::time_bound::{TimeBound, pushdown};
-use super::{scan_batches, scan_blocking};
 use crate::storage::{SourceLog, StorageError, ViewStore};
 
 /// Where a view's rows are.
@@ -57,51 +59,6 @@ impl ViewTable {
     }
 }
 
-/// The other side of `filter` when it is `column = something`.
-fn compared_with<'a>(filter: &'a Expr, column: &str) -> Option<&'a Expr> {
-    let Expr::BinaryExpr(BinaryExpr {
-        left,
-        op: Operator::Eq,
-        right,
-    }) = filter
-    else {
-        return None;
-    };
-    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
-    match (left.as_ref(), right.as_ref()) {
-        (l, other) if is_column(l) => Some(other),
-        (other, r) if is_column(r) => Some(other),
-        _ => None,
-    }
-}
-
-/// Whether `filter` is `column = $n`.
-fn key_parameter(filter: &Expr, column: &str) -> bool {
-    match compared_with(filter, column) {
-        Some(Expr::Placeholder(_)) => true,
-        Some(Expr::Cast(cast)) => matches!(cast.expr.as_ref(), Expr::Placeholder(_)),
-        _ => false,
-    }
-}
-
-/// The value (as a one-value array of the column's type) that `filter` requires `column` to
-/// equal, if it is `column = constant` and the constant converts exactly.
-fn key_equality(filter: &Expr, column: &str, ty: &DataType) -> Option<ArrayRef> {
-    let Some(Expr::Literal(value, _)) = compared_with(filter, column) else {
-        return None;
-    };
-    if value.is_null() {
-        return None;
-    }
-    let cast = value.cast_to(ty).ok()?;
-    // Only a value the cast keeps (`7.0` for a bigint key, not `7.5`): the prefix read must
-    // hold every row the filter keeps.
-    if cast.cast_to(&value.data_type()).ok()? != *value {
-        return None;
-    }
-    cast.to_array().ok()
-}
-
 #[async_trait]
 impl TableProvider for ViewTable {
     fn schema(&self) -> SchemaRef {
@@ -113,7 +70,8 @@ impl TableProvider for ViewTable {
     }
 
     /// Comparisons of the leading time column with constants narrow the key range read;
-    /// DataFusion still applies them to the rows (`Inexact`).
+    /// DataFusion still applies them to the rows (`Inexact`). An equality on the leading key
+    /// is answered by the read alone (`Exact`) where the key encodes exactly.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
@@ -125,10 +83,14 @@ impl TableProvider for ViewTable {
         } = &self.rows
         {
             for (filter, pushed) in filters.iter().zip(&mut pushed) {
-                // A prepared statement's plan is optimized once with its parameter in place:
-                // the value arrives in `scan`'s filters.
-                if key_equality(filter, column, ty).is_some() || key_parameter(filter, column) {
-                    *pushed = TableProviderFilterPushDown::Inexact;
+                // A prepared statement's plan is made once with its parameter in place: the
+                // lookup reads the parameter when it runs.
+                if key_operand(filter, column, ty).is_some() {
+                    *pushed = if encodes_exactly(ty) {
+                        TableProviderFilterPushDown::Exact
+                    } else {
+                        TableProviderFilterPushDown::Inexact
+                    };
                 }
             }
         }
@@ -148,28 +110,26 @@ impl TableProvider for ViewTable {
         };
         match &self.rows {
             ViewRows::Keyed { leading_key, .. } => {
-                let store = self.store.clone();
-                // An equality on the leading key reads its prefix only (DataFusion still
-                // applies every filter to the rows read).
-                let key = leading_key
-                    .as_ref()
-                    .and_then(|(column, ty)| {
-                        filters.iter().find_map(|f| key_equality(f, column, ty))
-                    })
-                    .filter(|_| lo.is_none() && hi.is_none());
-                if let Some(value) = &key {
-                    // A point read's rows are usually in memory: reading them here costs less
-                    // than the hop to a blocking thread.
-                    let cached = store
-                        .scan_leading_key_cached(value)
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                    if let Some(rows) = cached {
-                        return scan_batches(self.schema(), projection, vec![rows]);
+                // An equality on the leading key reads its prefix only, when the plan runs.
+                if let Some((column, ty)) = leading_key {
+                    let operands: Vec<_> = filters
+                        .iter()
+                        .filter_map(|f| key_operand(f, column, ty))
+                        .collect();
+                    if !operands.is_empty() {
+                        let lookup = KeyLookupExec::try_new(
+                            self.store.clone(),
+                            column.clone(),
+                            ty.clone(),
+                            operands,
+                            projection,
+                        )?;
+                        return Ok(Arc::new(lookup));
                     }
                 }
-                scan_blocking(self.schema(), projection, move || match key {
-                    Some(value) => Ok(vec![store.scan_leading_key(&value)?]),
-                    None => Ok(vec![store.scan_leading_time(lo, hi)?]),
+                let store = self.store.clone();
+                scan_blocking(self.schema(), projection, move || {
+                    Ok(vec![store.scan_leading_time(lo, hi)?])
                 })
                 .await
             }
