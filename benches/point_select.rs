@@ -1,7 +1,8 @@
 //! Point queries on a materialized view by key, over pgwire: p50/p99 latency and queries/s at
 //! 1, 8 and 32 concurrent clients (each a tokio-postgres connection running a prepared
 //! `SELECT ... WHERE user_id = $1` with random keys, one after another), beside a baseline
-//! measured in the same run by the same clients: `SELECT 1`, which reads nothing. Then
+//! measured in the same run by the same clients: `SELECT 1`, which reads nothing; with the
+//! server's CPU time per query (the clients share the machine's cores) and its peak RSS. Then
 //! connection setup time (connect to ready for query), p50/p99, with trust authentication and,
 //! on a restarted server, with SCRAM-SHA-256 (4,096 PBKDF2 rounds on the client).
 //!
@@ -59,21 +60,29 @@ fn main() {
         println!(
             "\n## Point SELECT on a view of {keys} groups, {seconds} s per run, 2 cores \
              (clients on the same machine)\n\
-             | clients | query | queries/s | p50 | p99 |\n| ---: | --- | ---: | ---: | ---: |"
+             | clients | query | queries/s | p50 | p99 | server CPU per query |\n\
+             | ---: | --- | ---: | ---: | ---: | ---: |"
         );
         for clients in CONCURRENCY {
             for (name, query) in [
                 ("SELECT 1 (baseline)", "SELECT $1::bigint"),
                 ("view by key", "SELECT n, total FROM per_user WHERE user_id = $1"),
             ] {
+                let cpu_before = server.cpu_time();
                 let (rate, latencies) = run(&server, clients, query, keys, seconds).await;
+                let cpu = server.cpu_time() - cpu_before;
                 println!(
-                    "| {clients} | {name} | {rate:.0} | {} | {} |",
+                    "| {clients} | {name} | {rate:.0} | {} | {} | {:.0} µs |",
                     ms(latencies.percentile(50.0)),
-                    ms(latencies.percentile(99.0))
+                    ms(latencies.percentile(99.0)),
+                    cpu.as_secs_f64() * 1e6 / (rate * seconds as f64)
                 );
             }
         }
+        println!(
+            "\nServer peak RSS: {:.0} MiB",
+            server.peak_rss() as f64 / (1 << 20) as f64
+        );
         let trust = setup_times(&server, "bench", None).await;
         sql.batch_execute("CREATE USER bench_scram PASSWORD 'bench password'")
             .await
