@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::{HashSet, TableReference};
 use datafusion::error::{DataFusionError, Result};
@@ -12,6 +11,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use tracing::Instrument;
 use weir_catalog::{ColumnType, Connector, Emit, KAFKA_PARTITION_COLUMN, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
+
+mod final_rows;
 
 use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::epoch_plan::{EpochInput, EpochQuery};
@@ -367,7 +368,7 @@ impl ViewRunner {
             self.events.set(Vec::new());
             let outputs = partials
                 .iter()
-                .map(|batch| cast_to(batch, self.store.schema()))
+                .map(|batch| final_rows::cast_to(batch, self.store.schema()))
                 .collect::<Result<Vec<_>>>()?;
             if !self.rows_in_output_log() {
                 // Each output row once, keyed by where it came from: the epoch's first log
@@ -514,81 +515,6 @@ impl ViewRunner {
         self.states.insert_loaded(groups)
     }
 
-    /// The final rows (outputs, then the `HAVING` verdict) of the groups of `keys`, one per
-    /// group, in that order.
-    async fn finish(&self, keys: &[Vec<u8>]) -> Result<Vec<RecordBatch>> {
-        let (groups, query) = self.finish.as_ref().ok_or_else(|| {
-            DataFusionError::Internal("final rows of a view without aggregates".into())
-        })?;
-        groups.set(vec![self.states.batch(keys)?]);
-        let rows = query.run(&self.ctx).await;
-        groups.set(Vec::new());
-        rows
-    }
-
-    /// The final rows of the `changed` groups, and those of the `closed` ones (to publish),
-    /// from one run of the final query over both: groups that change and close in the same
-    /// epoch (most of them, in a backfill) are finished once.
-    async fn finish_changed_and_closed(
-        &self,
-        changed: &[Vec<u8>],
-        closed: &[Vec<u8>],
-    ) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
-        let changed_set: HashSet<&Vec<u8>> = changed.iter().collect();
-        let closed_set: HashSet<&Vec<u8>> = closed.iter().collect();
-        let mut keys = changed.to_vec();
-        keys.extend(closed.iter().filter(|k| !changed_set.contains(k)).cloned());
-        let finished = self.finish(&keys).await?;
-        let Some(first) = finished.first() else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        let rows = datafusion::arrow::compute::concat_batches(&first.schema(), &finished)?;
-        // The final query is a projection of the groups: a row per key, in order.
-        if rows.num_rows() != keys.len() {
-            return Err(DataFusionError::Internal(format!(
-                "{} final rows for {} groups",
-                rows.num_rows(),
-                keys.len()
-            )));
-        }
-        let is_closed: BooleanArray = keys.iter().map(|k| Some(closed_set.contains(k))).collect();
-        let closed_rows = datafusion::arrow::compute::filter_record_batch(&rows, &is_closed)?;
-        Ok((vec![rows.slice(0, changed.len())], vec![closed_rows]))
-    }
-
-    /// The output columns of the final rows `HAVING` keeps, in the view's schema.
-    fn kept_outputs(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let outputs = self.def.columns.len();
-        let keep = batch.column(outputs).as_boolean();
-        let kept = datafusion::arrow::compute::filter_record_batch(
-            &batch.project(&(0..outputs).collect::<Vec<_>>())?,
-            keep,
-        )?;
-        cast_to(&kept, self.store.schema())
-    }
-
-    /// `outputs` (in the view's schema) as one entry of the view's output log, stamped with
-    /// the time they were published; `None` if the view publishes nothing or has no rows.
-    fn published(&self, outputs: &[RecordBatch]) -> Result<Option<RecordBatch>> {
-        let Some(log) = self.store.output() else {
-            return Ok(None);
-        };
-        let rows = datafusion::arrow::compute::concat_batches(self.store.schema(), outputs)?;
-        if rows.num_rows() == 0 {
-            return Ok(None);
-        }
-        let mut columns = rows.columns().to_vec();
-        columns.push(Arc::new(
-            datafusion::arrow::array::TimestampMicrosecondArray::from(vec![
-                chrono::Utc::now()
-                    .timestamp_micros();
-                rows.num_rows()
-            ])
-            .with_timezone("+00:00"),
-        ));
-        Ok(Some(RecordBatch::try_new(log.schema().clone(), columns)?))
-    }
-
     /// Starts committing an epoch (once the one before has landed) and moves past it.
     async fn commit(&mut self, write: EpochWrite) -> Result<()> {
         let position = Position {
@@ -598,23 +524,6 @@ impl ViewRunner {
         self.writer.start(write).await?;
         self.position = position;
         Ok(())
-    }
-
-    /// Each finished row of the groups `keys` as (group key, encoded row or `None` when
-    /// `HAVING` drops it).
-    fn output_rows(&self, batch: &RecordBatch, keys: &[Vec<u8>]) -> Result<Vec<RowChange>> {
-        let outputs = self.def.columns.len();
-        let output = batch.project(&(0..outputs).collect::<Vec<_>>())?;
-        let rows = ViewStore::encode(&cast_to(&output, self.store.schema())?)
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let keep = batch.column(outputs).as_boolean();
-        Ok(keys
-            .iter()
-            .cloned()
-            .zip(rows)
-            .enumerate()
-            .map(|(i, (key, row))| (key, (keep.is_valid(i) && keep.value(i)).then_some(row)))
-            .collect())
     }
 }
 
@@ -707,15 +616,4 @@ fn event_clock(
         )),
         _ => None,
     }
-}
-
-/// `batch` with its columns cast to `schema`'s types.
-fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| cast(c, f.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
