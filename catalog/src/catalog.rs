@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{CatalogError, CatalogObject, ObjectId, ObjectKind, TableDef};
+use crate::{CatalogError, CatalogObject, ObjectId, ObjectKind, SourceDef, TableDef, ViewDef};
 
 /// All objects, by name. Relations (tables, later sources and views) share one namespace, as
 /// in Postgres.
@@ -98,6 +98,22 @@ impl Catalog {
     /// Every object, ordered by name.
     pub fn objects(&self) -> impl Iterator<Item = &CatalogObject> {
         self.objects.values()
+    }
+
+    /// Every source, ordered by name.
+    pub fn sources(&self) -> impl Iterator<Item = &SourceDef> {
+        self.objects().filter_map(|o| match o {
+            CatalogObject::Source(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// Every materialized view, ordered by name.
+    pub fn views(&self) -> impl Iterator<Item = &ViewDef> {
+        self.objects().filter_map(|o| match o {
+            CatalogObject::View(v) => Some(v),
+            _ => None,
+        })
     }
 }
 

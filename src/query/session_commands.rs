@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{self, Expr, Set, Value};
-use weir_catalog::{CatalogObject, SourceDef};
+use weir_catalog::SourceDef;
 use weir_sql::SqlError;
 
 use super::{Engine, QueryError, QueryResult, Session};
@@ -75,13 +75,7 @@ impl Engine {
     /// `SHOW SOURCES`: one row per source with its connector, format and options.
     pub(super) fn show_sources(&self) -> QueryResult {
         let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
-        let sources: Vec<&SourceDef> = catalog
-            .objects()
-            .filter_map(|o| match o {
-                CatalogObject::Source(s) => Some(s),
-                _ => None,
-            })
-            .collect();
+        let sources: Vec<&SourceDef> = catalog.sources().collect();
         let text =
             |f: &dyn Fn(&SourceDef) -> Option<String>| -> Arc<dyn datafusion::arrow::array::Array> {
                 Arc::new(StringArray::from(

@@ -113,13 +113,7 @@ impl Engine {
     pub async fn start_views(&self) -> Result<(), QueryError> {
         let mut views: Vec<ViewDef> = {
             let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
-            catalog
-                .objects()
-                .filter_map(|o| match o {
-                    CatalogObject::View(v) => Some(v.clone()),
-                    _ => None,
-                })
-                .collect()
+            catalog.views().cloned().collect()
         };
         // A view over a view was created after it: in id order, each view's input is running
         // before the view starts.
@@ -302,13 +296,7 @@ impl Engine {
     /// `SHOW MATERIALIZED VIEWS`: each view's name and source.
     pub(super) fn show_views(&self) -> QueryResult {
         let catalog = self.catalog.read().unwrap_or_else(|e| e.into_inner());
-        let views: Vec<&ViewDef> = catalog
-            .objects()
-            .filter_map(|o| match o {
-                CatalogObject::View(v) => Some(v),
-                _ => None,
-            })
-            .collect();
+        let views: Vec<&ViewDef> = catalog.views().collect();
         let source_name = |v: &ViewDef| {
             catalog
                 .objects()
