@@ -248,10 +248,8 @@ impl Engine {
             .await?;
         if answered_already(&physical) {
             // Nothing left to compute: hopping to the query runtime and back would cost more
-            // than the rows (a point lookup's key was read while planning).
-            let schema = physical.schema();
-            let stream = execute_stream(physical, execution.task_ctx.clone())?;
-            return Ok(QueryResult::Rows { schema, stream });
+            // than the rows.
+            return self.run_inline(physical);
         }
         let physical = datafusion::physical_planner::DefaultPhysicalPlanner::default()
             .optimize_physical_plan(physical, &execution.state, |_, _| {})?;
@@ -294,7 +292,11 @@ impl Engine {
         lookup: &Arc<dyn ExecutionPlan>,
         params: &ParamValues,
     ) -> Result<QueryResult, QueryError> {
-        let physical = bind_parameters(lookup, params)?;
+        self.run_inline(bind_parameters(lookup, params)?)
+    }
+
+    /// Runs `physical` on the connection's task, as its rows are asked for.
+    fn run_inline(&self, physical: Arc<dyn ExecutionPlan>) -> Result<QueryResult, QueryError> {
         let schema = physical.schema();
         let stream = execute_stream(physical, self.execution_state().task_ctx.clone())?;
         Ok(QueryResult::Rows { schema, stream })

@@ -198,13 +198,6 @@ impl KeyLookupExec {
         }
         Ok(key)
     }
-
-    fn project(&self, batch: RecordBatch) -> Result<RecordBatch> {
-        match &self.projection {
-            Some(p) => Ok(batch.project(p)?),
-            None => Ok(batch),
-        }
-    }
 }
 
 impl DisplayAs for KeyLookupExec {
@@ -274,7 +267,7 @@ impl ExecutionPlan for KeyLookupExec {
         // A point read's rows are usually in memory: reading them here costs less than the hop
         // to a blocking thread, which only a read from disk takes.
         if let Some(rows) = self.store.scan_leading_key_cached(&key).map_err(external)? {
-            let rows = self.project(rows);
+            let rows = project(rows, self.projection.as_deref());
             return Ok(Box::pin(RecordBatchStreamAdapter::new(
                 schema,
                 futures::stream::once(async { rows }),
@@ -287,15 +280,20 @@ impl ExecutionPlan for KeyLookupExec {
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?
                 .map_err(external)?;
-            match projection {
-                Some(p) => Ok(rows.project(&p)?),
-                None => Ok(rows),
-            }
+            project(rows, projection.as_deref())
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             schema,
             futures::stream::once(read),
         )))
+    }
+}
+
+/// `batch` with only the columns of `projection`, if any.
+fn project(batch: RecordBatch, projection: Option<&[usize]>) -> Result<RecordBatch> {
+    match projection {
+        Some(p) => Ok(batch.project(p)?),
+        None => Ok(batch),
     }
 }
 
