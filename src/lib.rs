@@ -13,6 +13,7 @@ pub mod failpoint;
 pub mod functions;
 pub mod query;
 pub mod server;
+pub mod stack;
 pub mod storage;
 pub mod stream;
 pub mod telemetry;

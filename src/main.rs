@@ -99,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("weir-io")
+                .thread_stack_size(weir::stack::STATEMENT_THREAD_STACK_BYTES)
                 .build()
                 .context("starting the I/O runtime")?;
             runtime.block_on(serve(config))

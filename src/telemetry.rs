@@ -21,8 +21,14 @@ pub const SOURCE_DUPLICATES: &str = "weir_source_duplicates_total";
 pub const SOURCE_REJECTED: &str = "weir_source_rejected_total";
 /// Time to answer an ingest request (decode, validate, durable append), by `source`.
 pub const INGEST_SECONDS: &str = "weir_ingest_request_seconds";
-/// Events a view set aside as late or too far ahead, by `view`.
+/// Rows written into `weir.dead_letters` (refused events, unreadable bodies), by `source`.
+pub const SOURCE_DEAD_LETTERS: &str = "weir_source_dead_letters_total";
+/// Events a view set aside into `weir.late_events`, by `view` and `reason`
+/// (`behind_watermark`, `ahead_of_arrival`).
 pub const VIEW_LATE_EVENTS: &str = "weir_view_late_events_total";
+/// Time from a log entry's durable append (an HTTP request's 202, a Kafka poll's append) until
+/// the view's write holding it landed, by `view`: how fresh a view is, entry by entry.
+pub const VIEW_VISIBLE_SECONDS: &str = "weir_view_visible_seconds";
 /// Group states an epoch needed, by `view`; and of those, the ones not in the cache (read back
 /// from RocksDB). Their ratio is the state cache's miss rate.
 pub const VIEW_CACHE_LOOKUPS: &str = "weir_view_state_cache_lookups_total";
@@ -88,6 +94,20 @@ pub fn seconds(name: &'static str, label: (&'static str, String), took: Duration
     histogram!(name, label.0 => label.1).record(took.as_secs_f64());
 }
 
+/// Counts `letters`, just written to `weir.dead_letters`, by source.
+pub fn dead_letters(letters: &[crate::storage::DeadLetter]) {
+    let mut counts: Vec<(&str, u64)> = Vec::new();
+    for letter in letters {
+        match counts.iter_mut().find(|(s, _)| *s == letter.source) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&letter.source, 1)),
+        }
+    }
+    for (source, n) in counts {
+        counter!(SOURCE_DEAD_LETTERS, "source" => source.to_string()).increment(n);
+    }
+}
+
 fn record_gauges(engine: &Engine) {
     let now_us = chrono::Utc::now().timestamp_micros();
     for view in engine.view_gauges() {
@@ -95,6 +115,9 @@ fn record_gauges(engine: &Engine) {
         gauge!("weir_view_lag_events", &labels).set(view.lag_events as f64);
         gauge!("weir_view_lag_entries", &labels).set(view.lag_entries as f64);
         gauge!("weir_view_lag_seconds", &labels).set(view.lag.as_secs_f64());
+        if let Some(watermark) = view.watermark_us {
+            gauge!("weir_view_watermark_seconds", &labels).set(watermark as f64 / 1e6);
+        }
         gauge!("weir_view_state_groups", &labels).set(view.state_groups as f64);
         gauge!("weir_view_cached_groups", &labels).set(view.cached_groups as f64);
         if let Some(newest) = view.event_time_us {

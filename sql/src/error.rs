@@ -14,6 +14,17 @@ pub enum SqlError {
         /// 1-based character offset of the error in the query text, when known.
         position: Option<usize>,
     },
+    /// A statement whose expressions, subqueries or set operations nest deeper than Weir plans:
+    /// Postgres' 54001 past `max_stack_depth`.
+    #[error(
+        "stack depth limit exceeded: the statement nests too deeply (Weir plans at most {limit} levels of operators, where each operator of a chain such as a + b + c or x = 1 OR x = 2 counts one, and {calls} levels of function calls and subqueries); write long lists of alternatives as IN (...)"
+    )]
+    TooDeep {
+        /// The deepest nesting of operators Weir plans.
+        limit: usize,
+        /// The deepest nesting of function calls and subqueries Weir plans.
+        calls: usize,
+    },
     /// Valid SQL that Weir does not support (yet).
     #[error("{0} is not supported")]
     Unsupported(String),

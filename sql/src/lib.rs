@@ -7,6 +7,7 @@
 //! turns DDL into catalog definitions. No I/O, no runtime: this crate tests without a server.
 
 pub mod ast;
+pub mod depth;
 mod error;
 pub mod parser;
 pub mod plan;

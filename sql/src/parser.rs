@@ -7,9 +7,9 @@ use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
-use crate::SqlError;
+use crate::{SqlError, depth};
 use weir_catalog::Emit;
 
 use crate::ast::{CreateSource, CreateView, DropObjects, UserStatement, WeirObject};
@@ -71,9 +71,16 @@ const PLANNED: &[(&[&str], &str)] = &[
 /// Parses `sql` into statements. Empty statements (`;;`) are skipped.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(sql, e.into()))?;
+    // Before the tree exists: dropping a too-deep one would overflow the stack as well.
+    if depth::nesting_bound(tokens.iter().map(|t| &t.token), depth::MAX_NESTING).is_none() {
+        return Err(too_deep());
+    }
     let mut parser = Parser::new(&dialect)
-        .try_with_sql(sql)
-        .map_err(|e| syntax_error(sql, e))?;
+        .with_recursion_limit(depth::PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -82,6 +89,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
         }
         let start = parser.peek_token().span.start;
         let statement = parse_one(&mut parser, sql, start).map_err(|e| match e {
+            ParseFailure::Syntax(ParserError::RecursionLimitExceeded) => too_deep(),
             ParseFailure::Syntax(e) => syntax_error(sql, e),
             ParseFailure::Planned(feature) => SqlError::Unsupported(feature.to_string()),
         })?;
@@ -372,6 +380,13 @@ fn describe(token: &TokenWithSpan) -> String {
     match &token.token {
         Token::Word(w) if w.keyword != Keyword::NoKeyword => format!("keyword {}", w.value),
         other => format!("\"{other}\""),
+    }
+}
+
+fn too_deep() -> SqlError {
+    SqlError::TooDeep {
+        limit: depth::MAX_NESTING,
+        calls: depth::MAX_NESTED_CALLS,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct PullStatus {
     connector: &'static str,
     source: String,
     now: Mutex<Snapshot>,
+    /// Bumped at every change, for waiters ([`PullStatus::wait_until_ended`]).
+    changes: tokio::sync::watch::Sender<()>,
 }
 
 /// The status at one moment.
@@ -56,12 +58,37 @@ impl PullStatus {
             connector,
             source,
             now: Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(()),
+        }
+    }
+
+    /// Waits until every partition has reached its end (a bounded Nexmark stream has appended
+    /// its last event). Returns the last error instead if nothing changes for `patience`.
+    pub async fn wait_until_ended(&self, patience: std::time::Duration) -> Result<(), String> {
+        let mut changes = self.changes.subscribe();
+        loop {
+            changes.borrow_and_update();
+            let now = self.snapshot();
+            let ended = !now.partitions.is_empty()
+                && now
+                    .partitions
+                    .values()
+                    .all(|p| p.high_watermark.is_some() && p.lag() == Some(0));
+            if ended {
+                return Ok(());
+            }
+            // The sender lives as long as `self`.
+            if tokio::time::timeout(patience, changes.changed()).await.is_err() {
+                return Err(now
+                    .error
+                    .unwrap_or_else(|| format!("source {} made no progress", self.source)));
+            }
         }
     }
 
     /// The status now.
     pub fn snapshot(&self) -> Snapshot {
-        self.lock().clone()
+        self.now.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Something failed: shown until something succeeds again.
@@ -119,7 +146,37 @@ impl PullStatus {
             .high_watermark = Some(high);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
-        self.now.lock().unwrap_or_else(|e| e.into_inner())
+    /// The snapshot, to change: waiters are told once the guard is dropped (they read the
+    /// snapshot only after taking the notice, so they never miss the change).
+    fn lock(&self) -> ChangeGuard<'_> {
+        ChangeGuard {
+            snapshot: self.now.lock().unwrap_or_else(|e| e.into_inner()),
+            changes: &self.changes,
+        }
+    }
+}
+
+/// The locked snapshot; tells the waiters when released.
+struct ChangeGuard<'a> {
+    snapshot: std::sync::MutexGuard<'a, Snapshot>,
+    changes: &'a tokio::sync::watch::Sender<()>,
+}
+
+impl std::ops::Deref for ChangeGuard<'_> {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+}
+
+impl std::ops::DerefMut for ChangeGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Snapshot {
+        &mut self.snapshot
+    }
+}
+
+impl Drop for ChangeGuard<'_> {
+    fn drop(&mut self) {
+        self.changes.send_replace(());
     }
 }

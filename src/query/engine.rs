@@ -164,6 +164,7 @@ impl Engine {
         let query_runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.query_threads.max(1))
             .thread_name("weir-query")
+            .thread_stack_size(crate::stack::STATEMENT_THREAD_STACK_BYTES)
             .enable_all()
             .build()
             .map_err(|e| crate::storage::StorageError::Io {
@@ -493,7 +494,7 @@ impl Engine {
             _ => None,
         };
         let state = self.ctx.state();
-        let task_ctx = self.ctx.task_ctx();
+        let task_ctx = session.task_ctx(&self.execution_state().task_ctx);
         match dml {
             Some(op) => {
                 // Planning UPDATE/DELETE already touches storage (see provider/table.rs), so

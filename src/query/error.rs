@@ -40,6 +40,14 @@ pub enum QueryError {
         /// Its last error, or why the wait ended.
         reason: String,
     },
+    /// `FLUSH` gave up on a bounded source's generator that stopped making progress.
+    #[error("source \"{name}\" is not finishing its events: {reason}")]
+    SourceStalled {
+        /// The source (not `source`, which `thiserror` takes for the cause).
+        name: String,
+        /// Its last error, or why the wait ended.
+        reason: String,
+    },
     /// The client cancelled the statement.
     #[error("canceling statement due to user request")]
     Canceled,

@@ -6,6 +6,7 @@
 //! never stalls the network runtime that serves other connections.
 
 mod compat;
+mod datetime_input;
 mod ddl;
 mod engine;
 mod error;

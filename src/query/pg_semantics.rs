@@ -3,6 +3,9 @@
 //!
 //! - A string literal cast to `bytea` is read in Postgres' bytea input format (`'\x0102'` is
 //!   two bytes), not as its UTF-8 bytes.
+//! - A string literal cast to a date, time or timestamp type is read as Postgres reads date
+//!   and time input (`datetime_input.rs`): `timestamp '2020-04-15 12:02'`, `'January 8,
+//!   1999'::date`, `'04:05 PM'::time`, zones by name.
 //! - `VALUES` rows are nullable whatever the target table says, so inserting a null into a
 //!   `NOT NULL` column reaches the table's own check, which reports 23502 naming the column,
 //!   instead of failing inside Arrow with a message about `column2`.
@@ -30,7 +33,9 @@ impl AnalyzerRule for PostgresSemantics {
                 other => other.recompute_schema()?,
             };
             let plan = plan
-                .map_expressions(|expr| expr.transform_up(bytea_literal))?
+                .map_expressions(|expr| {
+                    expr.transform_up(|e| bytea_literal(e)?.transform_data(datetime_literal))
+                })?
                 .data;
             Ok(Transformed::yes(plan))
         })
@@ -83,6 +88,46 @@ fn bytea_literal(expr: Expr) -> Result<Transformed<Expr>> {
         .map_err(|e| DataFusionError::ArrowError(Box::new(ArrowError::ParseError(e)), None))?;
     let value = ScalarValue::Binary(Some(bytes)).cast_to(field.data_type())?;
     Ok(Transformed::yes(Expr::Literal(value, None)))
+}
+
+fn datetime_literal(expr: Expr) -> Result<Transformed<Expr>> {
+    use super::datetime_input::{Target, Value, parse};
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let target = match field.data_type() {
+        DataType::Date32 | DataType::Date64 => Target::Date,
+        DataType::Time32(_) | DataType::Time64(_) => Target::Time,
+        DataType::Timestamp(_, None) => Target::Timestamp,
+        DataType::Timestamp(_, Some(_)) => Target::TimestampTz,
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let text = match inner.as_ref() {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => s,
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let value = match parse(text, target)
+        .map_err(|e| DataFusionError::ArrowError(Box::new(ArrowError::ParseError(e)), None))?
+    {
+        Value::Date(days) => ScalarValue::Date32(Some(days)),
+        Value::Time(micros) => ScalarValue::Time64Microsecond(Some(micros)),
+        Value::Timestamp(micros) => {
+            let zone = match field.data_type() {
+                DataType::Timestamp(_, zone) => zone.clone(),
+                _ => None,
+            };
+            ScalarValue::TimestampMicrosecond(Some(micros), zone)
+        }
+    };
+    Ok(Transformed::yes(Expr::Literal(
+        value.cast_to(field.data_type())?,
+        None,
+    )))
 }
 
 /// Postgres' bytea input: `\x` then hex digit pairs, or the escape format where `\\` is a

@@ -121,12 +121,12 @@ impl Engine {
         let started = std::time::Instant::now();
         let kind = super::latency::kind(&prepared.statement);
         let result = match (&cached.lookup, params) {
-            (Some(lookup), Some(params)) => self.run_lookup(lookup, &params),
+            (Some(lookup), Some(params)) => self.run_lookup(session, lookup, &params),
             (_, Some(params)) => match cached.plan.clone().with_param_values(params) {
-                Ok(plan) => self.run_optimized(plan).await,
+                Ok(plan) => self.run_optimized(session, plan).await,
                 Err(e) => Err(e.into()),
             },
-            (_, None) => self.run_optimized(cached.plan.clone()).await,
+            (_, None) => self.run_optimized(session, cached.plan.clone()).await,
         };
         result
             .map(|result| super::latency::record(kind, started, result))
@@ -236,7 +236,11 @@ impl Engine {
 
     /// Runs a query plan that is optimized already (a prepared statement's, its parameters
     /// bound): straight to the physical plan.
-    async fn run_optimized(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+    async fn run_optimized(
+        &self,
+        session: &Session,
+        plan: LogicalPlan,
+    ) -> Result<QueryResult, QueryError> {
         let execution = self.execution_state();
         // Planned without the physical optimizer first: a plan answered already only filters and
         // projects a few rows in one partition, which no rule would make faster, and its ~15
@@ -249,11 +253,11 @@ impl Engine {
         if answered_already(&physical) {
             // Nothing left to compute: hopping to the query runtime and back would cost more
             // than the rows.
-            return self.run_inline(physical);
+            return self.run_inline(session, physical);
         }
         let physical = datafusion::physical_planner::DefaultPhysicalPlanner::default()
             .optimize_physical_plan(physical, &execution.state, |_, _| {})?;
-        Ok(self.stream_on_query_runtime(physical, execution.task_ctx.clone()))
+        Ok(self.stream_on_query_runtime(physical, session.task_ctx(&execution.task_ctx)))
     }
 
     /// The physical plan of `plan` when it is a point lookup by parameter: one scan, filtered
@@ -289,16 +293,22 @@ impl Engine {
     /// Runs a point lookup's kept physical plan with `params` bound into its key read.
     fn run_lookup(
         &self,
+        session: &Session,
         lookup: &Arc<dyn ExecutionPlan>,
         params: &ParamValues,
     ) -> Result<QueryResult, QueryError> {
-        self.run_inline(bind_parameters(lookup, params)?)
+        self.run_inline(session, bind_parameters(lookup, params)?)
     }
 
     /// Runs `physical` on the connection's task, as its rows are asked for.
-    fn run_inline(&self, physical: Arc<dyn ExecutionPlan>) -> Result<QueryResult, QueryError> {
+    fn run_inline(
+        &self,
+        session: &Session,
+        physical: Arc<dyn ExecutionPlan>,
+    ) -> Result<QueryResult, QueryError> {
         let schema = physical.schema();
-        let stream = execute_stream(physical, self.execution_state().task_ctx.clone())?;
+        let task_ctx = session.task_ctx(&self.execution_state().task_ctx);
+        let stream = execute_stream(physical, task_ctx)?;
         Ok(QueryResult::Rows { schema, stream })
     }
 
@@ -306,7 +316,7 @@ impl Engine {
     /// copies every function registry per call, a large part of a point lookup's cost. They
     /// share the catalog, so relations created later are seen; functions and settings are
     /// fixed once the engine is open.
-    fn execution_state(&self) -> &ExecutionState {
+    pub(super) fn execution_state(&self) -> &ExecutionState {
         self.execution_state.get_or_init(|| {
             let state = self.ctx.state();
             let unoptimized =
@@ -329,7 +339,9 @@ pub(super) struct ExecutionState {
     /// `state` without physical optimizer rules, which [`Engine::run_optimized`] applies only
     /// to plans that need them.
     unoptimized: datafusion::execution::SessionState,
-    task_ctx: Arc<datafusion::execution::TaskContext>,
+    /// Every session's queries run with this, or a copy naming the database as the session
+    /// does ([`Session::task_ctx`]).
+    pub(super) task_ctx: Arc<datafusion::execution::TaskContext>,
 }
 
 /// Whether `expr` holds a parameter (`$n`).

@@ -6,37 +6,74 @@
 //! `ROLLBACK` after writes can say that it undid nothing instead of pretending.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use datafusion::execution::TaskContext;
 
 use crate::query::QueryError;
+use crate::query::engine::DATABASE;
+use crate::query::pg_catalog::ConnectedDatabase;
 
-/// Settings a client may read and change, with their defaults. The names are the ones clients
-/// send at connect (JDBC, psycopg, psql, Grafana) and read back.
+/// Settings a client may read and change, with their defaults: the parameters of Postgres 15's
+/// `SHOW ALL` that drivers and BI tools send at connect or read with `current_setting` and
+/// `SHOW` (SQLAlchemy's table reflection compares `pg_am.amname` with
+/// `default_table_access_method`), with the values Postgres 15 gives them on a server like
+/// Weir's: UTF-8, the C locale, no timeouts, read-write, read committed.
 const SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
+    ("array_nulls", "on"),
+    ("backslash_quote", "safe_encoding"),
+    ("block_size", "8192"),
+    ("bytea_output", "hex"),
+    ("check_function_bodies", "on"),
     ("client_encoding", "UTF8"),
     ("client_min_messages", "notice"),
     ("DateStyle", "ISO, MDY"),
+    ("default_table_access_method", "heap"),
+    ("default_transaction_deferrable", "off"),
     ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("escape_string_warning", "on"),
     ("extra_float_digits", "1"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("idle_session_timeout", "0"),
     ("integer_datetimes", "on"),
     ("IntervalStyle", "postgres"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
     ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("lock_timeout", "0"),
+    ("max_function_args", "100"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
+    ("row_security", "on"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", "15.0"),
     ("server_version_num", "150000"),
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),
+    ("synchronous_commit", "on"),
     ("TimeZone", "UTC"),
+    ("timezone_abbreviations", "Default"),
+    ("transaction_deferrable", "off"),
     ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+    ("xmloption", "content"),
 ];
 
 /// Settings that only the server sets.
 const READ_ONLY: &[&str] = &[
+    "block_size",
     "integer_datetimes",
+    "lc_collate",
+    "lc_ctype",
+    "max_function_args",
     "max_identifier_length",
+    "max_index_keys",
     "server_encoding",
     "server_version",
     "server_version_num",
@@ -49,6 +86,10 @@ pub struct Session {
     /// Settings whose value changed since [`Session::take_changed`] last looked.
     changed: Mutex<Vec<&'static str>>,
     writes_in_block: Mutex<Option<u64>>,
+    /// The name the client connected to the database by (see [`Session::connected`]).
+    database: String,
+    /// The task context this session's queries run with, made at its first query.
+    task_ctx: OnceLock<Arc<TaskContext>>,
 }
 
 impl Default for Session {
@@ -58,8 +99,17 @@ impl Default for Session {
 }
 
 impl Session {
-    /// A session with default settings, outside any transaction block.
+    /// A session with default settings, outside any transaction block, connected to the
+    /// database by its own name.
     pub fn new() -> Self {
+        Self::connected(DATABASE)
+    }
+
+    /// A new session of a client that connected to the database as `database`. Weir has one
+    /// database, which clients may name as they like (psql's default is the user's name): each
+    /// session's `current_database()`, `pg_database` and `information_schema` say the name it
+    /// was opened with, as Postgres' say the database a connection is in.
+    pub fn connected(database: &str) -> Self {
         let settings = SETTINGS
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), (*name, value.to_string())))
@@ -68,7 +118,41 @@ impl Session {
             settings: Mutex::new(settings),
             changed: Mutex::default(),
             writes_in_block: Mutex::new(None),
+            database: database.to_string(),
+            task_ctx: OnceLock::new(),
         }
+    }
+
+    /// The name the client connected to the database by.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// `shared`, the engine's task context, as this session's queries run with it: carrying
+    /// the name the session connected by, which the catalog tables read when they run. Made
+    /// once per session (copying a task context copies every function registry).
+    pub fn task_ctx(&self, shared: &Arc<TaskContext>) -> Arc<TaskContext> {
+        if self.database == DATABASE {
+            return shared.clone();
+        }
+        self.task_ctx
+            .get_or_init(|| {
+                let config = shared
+                    .session_config()
+                    .clone()
+                    .with_extension(Arc::new(ConnectedDatabase(self.database.clone())));
+                Arc::new(TaskContext::new(
+                    shared.task_id(),
+                    shared.session_id(),
+                    config,
+                    shared.scalar_functions().clone(),
+                    shared.higher_order_functions().clone(),
+                    shared.aggregate_functions().clone(),
+                    shared.window_functions().clone(),
+                    shared.runtime_env(),
+                ))
+            })
+            .clone()
     }
 
     /// The value of a setting (names are case-insensitive).

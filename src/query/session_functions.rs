@@ -1,5 +1,5 @@
-//! `current_setting(name [, missing_ok])` and `set_config(name, value, is_local)`: functions of
-//! the session, which DataFusion's shared context cannot see. Calls with constant arguments are
+//! `current_setting(name [, missing_ok])`, `set_config(name, value, is_local)` and
+//! `current_database()`: functions of the session, which DataFusion's shared context cannot see. Calls with constant arguments are
 //! bound before planning: `current_setting` becomes the setting's value, `set_config` changes
 //! the setting and becomes the new value (Grafana reads `current_setting('search_path')`).
 
@@ -58,6 +58,7 @@ fn session_function(expr: &Expr) -> Option<&'static str> {
     match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
         "current_setting" => Some("current_setting"),
         "set_config" => Some("set_config"),
+        "current_database" | "current_catalog" => Some("current_database"),
         _ => None,
     }
 }
@@ -92,6 +93,7 @@ fn bound(expr: &Expr, session: &Session) -> Result<Option<Expr>, QueryError> {
         })
     };
     match (name, arguments.as_slice()) {
+        ("current_database", []) => Ok(Some(literal(Some(session.database().to_string())))),
         ("current_setting", [setting]) => {
             let Some(setting) = text(setting) else {
                 return Ok(None);

@@ -10,12 +10,33 @@ use weir_catalog::Connector;
 
 use super::provider::ReadOnlyTable;
 use crate::connectors::pull::Puller;
+use crate::connectors::pull_status::PullStatus;
 use crate::storage::{SourceLog, StorageError};
 
 /// Every registered source's log, by name.
 pub type SourceLogs = Arc<RwLock<HashMap<String, Arc<SourceLog>>>>;
 /// The connector thread of every Kafka and Nexmark source, by source name.
 pub type Pullers = Arc<RwLock<HashMap<String, Puller>>>;
+
+impl super::Engine {
+    /// The status of every source whose connector ends by itself: a Nexmark generator with an
+    /// event count.
+    pub(super) fn bounded_generators(&self) -> Vec<(String, Arc<PullStatus>)> {
+        let logs = self.sources.read().unwrap_or_else(|e| e.into_inner());
+        let pullers = self.pullers.read().unwrap_or_else(|e| e.into_inner());
+        pullers
+            .iter()
+            .filter(|(name, _)| {
+                logs.get(*name).is_some_and(|log| {
+                    let options = &log.def().options;
+                    options.connector == Connector::Nexmark
+                        && options.nexmark.as_ref().is_some_and(|n| n.event_num.is_some())
+                })
+            })
+            .map(|(name, puller)| (name.clone(), puller.status().clone()))
+            .collect()
+    }
+}
 
 fn connector_name(connector: Connector) -> &'static str {
     match connector {

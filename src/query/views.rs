@@ -261,9 +261,17 @@ impl Engine {
         Ok(())
     }
 
-    /// `FLUSH`: returns once every view has committed every event its source had acknowledged
-    /// when the statement began. (Sources and tables are visible as soon as acknowledged.)
+    /// `FLUSH`: returns once every bounded generator (a Nexmark source with
+    /// `nexmark.event.num`) has appended its last event, and then every view has committed
+    /// every event its source had acknowledged. (Sources and tables are visible as soon as
+    /// acknowledged.)
     pub(super) async fn flush(&self) -> Result<QueryResult, QueryError> {
+        for (name, status) in self.bounded_generators() {
+            status
+                .wait_until_ended(FLUSH_PATIENCE)
+                .await
+                .map_err(|reason| QueryError::SourceStalled { name, reason })?;
+        }
         // Upstream views first: a view over a view must also read what its input publishes
         // while the flush waits for that input.
         let targets: Vec<(String, Arc<SourceLog>, _)> = {

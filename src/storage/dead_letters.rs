@@ -95,7 +95,9 @@ impl DeadLetters {
         };
         let mut write = WriteBatch::default();
         write.put_cf(self.db.cf(Cf::DeadLetters), key, value);
-        self.db.write(write)
+        self.db.write(write)?;
+        crate::telemetry::dead_letters(letters);
+        Ok(())
     }
 
     /// `letters` as a put into `dead_letters` (`None` for none), to commit with other writes:

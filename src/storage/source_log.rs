@@ -190,6 +190,21 @@ impl SourceLog {
         since.elapsed()
     }
 
+    /// When the entries in `seqs` were committed: each kept commit group overlapping them,
+    /// with how many of its entries fall in `seqs`. Entries past the last few thousand commits,
+    /// or from before the log was opened, are left out.
+    pub fn commit_times(&self, seqs: std::ops::Range<u64>) -> Vec<(Instant, u64)> {
+        let times = self.commit_times.lock().unwrap_or_else(|e| e.into_inner());
+        times
+            .groups
+            .iter()
+            .filter_map(|&(first, end, at)| {
+                let overlap = end.min(seqs.end).saturating_sub(first.max(seqs.start));
+                (overlap > 0).then_some((at, overlap))
+            })
+            .collect()
+    }
+
     /// Follows [`Self::head`] as entries commit.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.head.subscribe()

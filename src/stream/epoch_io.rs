@@ -81,6 +81,8 @@ impl LogReader {
 #[derive(Debug)]
 pub struct EpochWriter {
     store: Arc<ViewStore>,
+    /// The log the view reads, whose commit times say how long its entries took to show.
+    log: Arc<SourceLog>,
     /// The view's name, for the commit-latency metric.
     view: String,
     in_flight: Option<(Position, JoinHandle<Result<(), StorageError>>)>,
@@ -88,10 +90,16 @@ pub struct EpochWriter {
 }
 
 impl EpochWriter {
-    /// A writer for view `view`'s `store`, whose committed position is `committed`.
-    pub fn new(store: Arc<ViewStore>, view: &str, committed: Position) -> Self {
+    /// A writer for view `view`'s `store` over `log`, whose committed position is `committed`.
+    pub fn new(
+        store: Arc<ViewStore>,
+        log: Arc<SourceLog>,
+        view: &str,
+        committed: Position,
+    ) -> Self {
         Self {
             store,
+            log,
             view: view.to_string(),
             in_flight: None,
             committed,
@@ -110,12 +118,23 @@ impl EpochWriter {
             next_seq: write.next_seq,
             events_done: write.events_done,
         };
-        let (store, view) = (self.store.clone(), self.view.clone());
+        let (store, log, view) = (self.store.clone(), self.log.clone(), self.view.clone());
+        // The entries this write makes visible: those after the last epoch's.
+        let entries = self.committed.next_seq..position.next_seq;
         self.in_flight = Some((
             position,
             tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
                 let committed = store.commit(write);
+                if committed.is_ok() {
+                    let visible = metrics::histogram!(
+                        telemetry::VIEW_VISIBLE_SECONDS,
+                        "view" => view.clone()
+                    );
+                    for (appended, entries) in log.commit_times(entries) {
+                        visible.record_many(appended.elapsed().as_secs_f64(), entries as usize);
+                    }
+                }
                 telemetry::seconds(
                     telemetry::VIEW_COMMIT_SECONDS,
                     ("view", view),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::{HashSet, TableReference};
 use datafusion::error::{DataFusionError, Result};
@@ -104,7 +104,7 @@ impl ViewRunner {
             let clock = event_clock(&def, &query, &log, clock);
             return Ok(Self {
                 reader: LogReader::new(log.clone()),
-                writer: EpochWriter::new(store.clone(), &def.name, position),
+                writer: EpochWriter::new(store.clone(), log.clone(), &def.name, position),
                 states: GroupStates::new(Arc::new(Schema::empty()), 0, Vec::new(), None, 0),
                 state_schema: Arc::new(Schema::empty()),
                 events,
@@ -175,7 +175,7 @@ impl ViewRunner {
         let clock = event_clock(&def, &query, &log, clock);
         Ok(Self {
             reader: LogReader::new(log.clone()),
-            writer: EpochWriter::new(store.clone(), &def.name, position),
+            writer: EpochWriter::new(store.clone(), log.clone(), &def.name, position),
             def,
             query,
             log,
@@ -303,7 +303,7 @@ impl ViewRunner {
         self.reader.reset();
         let (position, clock) = committed_position(&self.store).await?;
         self.position = position;
-        self.writer = EpochWriter::new(self.store.clone(), &self.def.name, position);
+        self.writer = EpochWriter::new(self.store.clone(), self.log.clone(), &self.def.name, position);
         self.clock = event_clock(&self.def, &self.query, &self.log, clock);
         self.states = self.states.emptied();
         if !self.query.append_only {
@@ -350,11 +350,7 @@ impl ViewRunner {
             }
         }
         self.events.set(delta);
-        let set_aside: usize = late.iter().map(|(_, rows)| rows.num_rows()).sum();
-        if set_aside > 0 {
-            metrics::counter!(crate::telemetry::VIEW_LATE_EVENTS, "view" => self.def.name.clone())
-                .increment(set_aside as u64);
-        }
+        count_late(&self.def.name, &late);
         let partials = self.partial.run(&self.ctx).await?;
         let watermark = self.clock.as_ref().and_then(EventClock::watermark);
         let mut write = EpochWrite {
@@ -524,6 +520,34 @@ impl ViewRunner {
         self.writer.start(write).await?;
         self.position = position;
         Ok(())
+    }
+}
+
+/// Counts the rows `late` set aside in `weir_view_late_events_total`, by reason.
+fn count_late(view: &str, late: &[(u64, RecordBatch)]) {
+    let mut counts: Vec<(&'static str, u64)> = Vec::new();
+    for (_, rows) in late {
+        let Some(reasons) = rows
+            .column_by_name("reason")
+            .and_then(|c| c.as_string_opt::<i32>())
+        else {
+            continue;
+        };
+        for reason in reasons.iter().flatten() {
+            let label = super::watermark::reason_label(reason);
+            match counts.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((label, 1)),
+            }
+        }
+    }
+    for (reason, n) in counts {
+        metrics::counter!(
+            crate::telemetry::VIEW_LATE_EVENTS,
+            "view" => view.to_string(),
+            "reason" => reason
+        )
+        .increment(n);
     }
 }
 

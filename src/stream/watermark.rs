@@ -30,6 +30,16 @@ use crate::storage::{ClockState, PartitionTime, late_events_schema};
 /// Why a late event was not counted.
 const BEHIND_WATERMARK: &str = "event time is behind the source watermark";
 
+/// The `reason` label of `weir_view_late_events_total` for a row set aside with `reason` (the
+/// `weir.late_events` text, which for events too far ahead names the view's skew).
+pub fn reason_label(reason: &str) -> &'static str {
+    if reason == BEHIND_WATERMARK {
+        "behind_watermark"
+    } else {
+        "ahead_of_arrival"
+    }
+}
+
 /// One view's watermark over its source.
 #[derive(Debug)]
 pub struct EventClock {

@@ -89,7 +89,7 @@ if asyncpg is not None:
     asyncio.run(with_asyncpg())
 
 # SQLAlchemy's inspector, as Superset lists and reflects relations.
-engine = sa.create_engine(f"postgresql+psycopg2://weir@127.0.0.1:{port}/weir")
+engine = sa.create_engine(f"postgresql+psycopg2://weir@127.0.0.1:{port}/analytics")
 with engine.connect() as conn:
     seen["version"] = conn.execute(sa.text("SELECT version()")).scalar()
     seen["server_version_info"] = list(engine.dialect.server_version_info)
@@ -116,4 +116,23 @@ seen["primary_key"] = inspector.get_pk_constraint("users")
 seen["primary_key"] = {k: seen["primary_key"][k] for k in ("name", "constrained_columns")}
 seen["indexes"] = inspector.get_indexes("users")
 seen["foreign_keys"] = inspector.get_foreign_keys("users")
+# What Superset does when a dataset is added: reflect the whole table (columns, keys, indexes,
+# comments, options), then ask for each part again.
+seen["reflected"] = {}
+for name in ["users", "events", "per_kind"]:
+    table = sa.Table(name, sa.MetaData(), autoload_with=engine)
+    seen["reflected"][name] = {
+        "columns": [c.name for c in table.columns],
+        "primary_key": [c.name for c in table.primary_key.columns],
+        "comment": table.comment,
+        "indexes": len(table.indexes),
+        "foreign_keys": len(table.foreign_keys),
+    }
+seen["table_comment"] = inspector.get_table_comment("users")
+seen["unique_constraints"] = inspector.get_unique_constraints("users")
+seen["check_constraints"] = inspector.get_check_constraints("users")
+seen["table_options"] = inspector.get_table_options("users")
+with engine.connect() as conn:
+    seen["databases"] = [r[0] for r in conn.execute(sa.text("SELECT datname FROM pg_database"))]
+    seen["current_database"] = conn.execute(sa.text("SELECT current_database()")).scalar()
 print(json.dumps(seen))

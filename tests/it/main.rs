@@ -7,6 +7,7 @@ mod backpressure;
 mod connections;
 #[cfg(feature = "failpoints")]
 mod crash;
+mod deep_statements;
 mod grafana;
 mod ingest;
 mod ingest_crash;

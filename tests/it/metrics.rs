@@ -1,6 +1,8 @@
 //! `GET /metrics` moves with what happens: an ingest raises the source's counters and its
-//! latency histogram, a late event raises the view's late count, a view's lag returns to zero
-//! after `FLUSH`, statements are timed by kind.
+//! latency histogram, refused events and unreadable bodies the dead-letter count, a late or
+//! far-ahead event the view's late count by reason, a commit the view's watermark and its
+//! ingest-to-visible histogram; a view's lag returns to zero after `FLUSH`, statements are
+//! timed by kind.
 
 use super::server::{TestServer, metric_sample as sample, scrape_metrics as scrape};
 
@@ -61,6 +63,11 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         sample(&text, &format!("weir_ingest_request_seconds_count{source}")),
         Some(1.0)
     );
+    assert_eq!(
+        sample(&text, &format!("weir_source_dead_letters_total{source}")),
+        Some(1.0),
+        "{text}"
+    );
     let view = "{view=\"per_minute\",source=\"clicks\"}";
     assert_eq!(
         sample(&text, &format!("weir_view_lag_events{view}")),
@@ -72,6 +79,28 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         Some(0.0)
     );
     assert!(sample(&text, &format!("weir_view_watermark_delay_seconds{view}")).is_some());
+    // The newest event less the watermark's one second of delay, in event time.
+    let newest = "2026-01-01T00:05:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .unwrap();
+    assert_eq!(
+        sample(&text, &format!("weir_view_watermark_seconds{view}")),
+        Some(newest.timestamp() as f64 - 1.0),
+        "{text}"
+    );
+    // The entry holding the two events became visible once: one observation.
+    assert_eq!(
+        sample(
+            &text,
+            "weir_view_visible_seconds_count{view=\"per_minute\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "weir_view_visible_seconds_sum{view=\"per_minute\"}")
+            .is_some_and(|s| (0.0..60.0).contains(&s))
+    );
     // The newest event (2026-01-01T00:05:00Z) is older than now by about the time since then.
     let freshness = sample(&text, &format!("weir_view_freshness_seconds{view}")).unwrap();
     let since = (chrono::Utc::now()
@@ -94,27 +123,38 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         )
         .is_some_and(|n| n >= 1.0)
     );
-    assert_eq!(
-        sample(&text, "weir_view_late_events_total{view=\"per_minute\"}"),
-        None,
-        "nothing late yet"
-    );
+    let late = |text: &str, reason: &str| {
+        sample(
+            text,
+            &format!("weir_view_late_events_total{{view=\"per_minute\",reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(late(&text, "behind_watermark"), None, "nothing late yet");
 
-    // An event behind the watermark (00:04:59) is late.
+    // An event behind the watermark (00:04:59) is late; one a century ahead of its arrival
+    // is set aside too; a body that is not JSON is a dead letter.
     assert_eq!(
-        post(&server, "{\"id\":\"d\",\"ts\":\"2026-01-01T00:01:00Z\"}\n").await,
+        post(
+            &server,
+            "{\"id\":\"d\",\"ts\":\"2026-01-01T00:01:00Z\"}\n\
+             {\"id\":\"e\",\"ts\":\"2126-01-01T00:00:00Z\"}\n"
+        )
+        .await,
         202
     );
+    assert_eq!(post(&server, "{not json").await, 400);
     client.batch_execute("FLUSH").await.unwrap();
     let text = scrape(&server).await;
+    assert_eq!(late(&text, "behind_watermark"), Some(1.0), "{text}");
+    assert_eq!(late(&text, "ahead_of_arrival"), Some(1.0), "{text}");
     assert_eq!(
-        sample(&text, "weir_view_late_events_total{view=\"per_minute\"}"),
-        Some(1.0),
+        sample(&text, &format!("weir_source_dead_letters_total{source}")),
+        Some(2.0),
         "{text}"
     );
     assert_eq!(
         sample(&text, &format!("weir_source_events_total{source}")),
-        Some(3.0)
+        Some(4.0)
     );
     assert_eq!(
         sample(&text, &format!("weir_view_lag_events{view}")),
@@ -132,7 +172,7 @@ async fn metrics_move_with_ingest_late_events_lag_and_queries() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 15_000);
+    assert_eq!(rows.len(), 20_000);
     let text = scrape(&server).await;
     assert_eq!(queries(&text), Some(before + 1.0), "{text}");
     assert!(sample(&text, "weir_query_seconds_count{kind=\"flush\"}").is_some_and(|n| n >= 2.0));

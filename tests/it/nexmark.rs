@@ -171,3 +171,28 @@ async fn people_and_auctions_take_any_subset_of_their_columns() {
         ["300 | 1000 | 1299 | 10 | 14 | t | t"]
     );
 }
+
+/// `FLUSH` right after creating a bounded source waits for its generator to finish, so the
+/// README's example, pasted as written, counts every bid (as a view over it does).
+#[tokio::test]
+async fn flush_waits_for_a_bounded_generator() {
+    let server = TestServer::start();
+    let client = server.client().await;
+    client
+        .batch_execute(&format!(
+            "{}; CREATE MATERIALIZED VIEW bids_per_auction AS \
+             SELECT auction, count(*) AS n FROM bid GROUP BY auction; FLUSH",
+            bid_source("bid", 100_000, "")
+        ))
+        .await
+        .unwrap();
+    // 46 of every 50 events are bids; no wait but FLUSH's.
+    assert_eq!(
+        sorted_rows(&client, "SELECT count(*) FROM bid").await,
+        ["92000"]
+    );
+    assert_eq!(
+        sorted_rows(&client, "SELECT sum(n) FROM bids_per_auction").await,
+        ["92000"]
+    );
+}

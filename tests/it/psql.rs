@@ -53,8 +53,6 @@ async fn meta_commands_describe_tables() {
         );
     }
 
-    let databases = psql(&server, "\\l");
-    assert!(databases.contains("weir"), "\\l:\n{databases}");
 
     let schemas = psql(&server, "\\dn");
     assert!(schemas.contains("public"), "\\dn:\n{schemas}");
@@ -230,4 +228,40 @@ async fn rollback_after_writes_warns_that_it_undid_nothing() {
         !stderr.contains("WARNING"),
         "a read-only block rolls back silently: {stderr}"
     );
+}
+
+/// Weir has one database, named as each client connects to it: psql's `\l` and `\c`,
+/// `current_database()`, `pg_database` and `information_schema` agree on the name.
+#[tokio::test]
+async fn the_database_is_named_as_the_client_connected() {
+    let server = TestServer::start();
+    psql(&server, "CREATE TABLE notes (id INT PRIMARY KEY)");
+    let databases = cells(&psql(&server, "\\l"));
+    assert_eq!(databases[1][0], "dev", "\\l: {databases:?}");
+    assert_eq!(databases.len(), 2, "one database: {databases:?}");
+    assert_eq!(databases[1][2], "UTF8", "{databases:?}");
+    let query = "SELECT current_database() AS db, \
+                 (SELECT string_agg(datname, ',') FROM pg_database) AS listed, \
+                 (SELECT min(table_catalog) || '/' || max(table_catalog) FROM information_schema.tables) AS tables, \
+                 (SELECT min(table_catalog) || '/' || max(table_catalog) FROM information_schema.columns) AS columns";
+    let before = psql_commands(&server, &["\\x on", query, "\\c analytics", query]);
+    let names: Vec<&str> = before
+        .lines()
+        .filter_map(|line| line.split_once('|').map(|(_, v)| v.trim()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dev",
+            "dev",
+            "dev/dev",
+            "dev/dev",
+            "analytics",
+            "analytics",
+            "analytics/analytics",
+            "analytics/analytics"
+        ],
+        "{before}"
+    );
+    assert!(before.contains("You are now connected to database \"analytics\""), "{before}");
 }

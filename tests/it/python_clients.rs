@@ -124,6 +124,33 @@ fn check_common(seen: &Value) {
     // The primary key is not among the indexes, as in Postgres; there are no foreign keys.
     assert_eq!(seen["indexes"], json!([]));
     assert_eq!(seen["foreign_keys"], json!([]));
+    // Whole-table reflection, as Superset adds a dataset, of a table, a source and a view.
+    assert_eq!(
+        seen["reflected"]["users"],
+        json!({"columns": ["id", "name", "score"], "primary_key": ["id"], "comment": null,
+               "indexes": 0, "foreign_keys": 0})
+    );
+    assert_eq!(
+        seen["reflected"]["events"]["columns"],
+        json!(["ts", "user_id", "kind", "_received_at"])
+    );
+    assert_eq!(seen["reflected"]["events"]["primary_key"], json!([]));
+    assert_eq!(
+        seen["reflected"]["per_kind"]["columns"],
+        seen["columns"]["per_kind"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].clone())
+            .collect::<Value>()
+    );
+    assert_eq!(seen["table_comment"], json!({"text": null}));
+    assert_eq!(seen["unique_constraints"], json!([]));
+    assert_eq!(seen["check_constraints"], json!([]));
+    assert_eq!(seen["table_options"], json!({}));
+    // The database is the one the engine's URL names.
+    assert_eq!(seen["databases"], json!(["analytics"]));
+    assert_eq!(seen["current_database"], "analytics");
 }
 
 #[tokio::test]

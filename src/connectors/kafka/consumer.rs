@@ -366,6 +366,7 @@ impl Consumer {
         let source = [("source", self.log.def().name.clone())];
         crate::connectors::pull::append(&self.log, entry)?;
         counter!(telemetry::SOURCE_REJECTED, &source).increment(decoded.dead_letters.len() as u64);
+        telemetry::dead_letters(&decoded.dead_letters);
         counter!(telemetry::SOURCE_BYTES, &source).increment(
             messages
                 .iter()

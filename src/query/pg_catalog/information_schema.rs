@@ -13,7 +13,6 @@ use super::relations::OWNER_NAME;
 use super::rows::*;
 use super::snapshot::{NAMESPACES, RelKind, Relation, Snapshot};
 use super::types::ColumnType;
-use crate::query::engine::DATABASE;
 
 pub fn schemata_schema() -> SchemaRef {
     schema(&[
@@ -27,11 +26,11 @@ pub fn schemata_schema() -> SchemaRef {
     ])
 }
 
-pub fn schemata(_: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn schemata(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut rows = Rows::new(schema);
     for namespace in NAMESPACES {
         rows.push(vec![
-            text(DATABASE),
+            text(&snapshot.database),
             text(namespace.name),
             text(OWNER_NAME),
             null_text(),
@@ -82,7 +81,7 @@ pub fn tables(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut rows = Rows::new(schema);
     for r in listed(relations) {
         rows.push(vec![
-            text(DATABASE),
+            text(&snapshot.database),
             text(r.namespace.name),
             text(&r.name),
             text(if is_view(r) { "VIEW" } else { "BASE TABLE" }),
@@ -160,7 +159,7 @@ pub fn columns(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
             };
             let position = (i + 1).to_string();
             let mut row = vec![
-                text(DATABASE),
+                text(&snapshot.database),
                 text(r.namespace.name),
                 text(&r.name),
                 text(column.field.name()),
@@ -185,7 +184,7 @@ pub fn columns(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
             row.extend([null_text(), null_text(), null_text()]);
             row.extend([null_text(), null_text(), null_text()]);
             row.extend([null_text(), null_text(), null_text()]);
-            row.extend([text(DATABASE), text("pg_catalog"), text(&ty.type_name)]);
+            row.extend([text(&snapshot.database), text("pg_catalog"), text(&ty.type_name)]);
             row.extend([null_text(), null_text(), null_text()]);
             row.extend([null_int32(), text(position), text("NO"), text("NO")]);
             row.extend([null_text(), null_text(), null_text(), null_text()]);
@@ -217,7 +216,7 @@ pub fn views(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
     let mut rows = Rows::new(schema);
     for r in listed(relations).filter(|r| is_view(r)) {
         rows.push(vec![
-            text(DATABASE),
+            text(&snapshot.database),
             text(r.namespace.name),
             text(&r.name),
             opt_text(r.definition.as_deref()),

@@ -4,6 +4,7 @@
 //! work when an answer does not parse, so the tables that describe relations are built here
 //! with Postgres 15's columns and types:
 //!
+//! - `pg_database`, one row: the database, under the name the session connected by;
 //! - `pg_namespace`, `pg_class` (sources are tables, `r`; materialized views are `m`; primary
 //!   keys are indexes, `i`), `pg_attribute`, `pg_attrdef`, `pg_index`, `pg_constraint`,
 //!   `pg_tables`, `pg_views`, `pg_matviews`; `pg_roles`, `pg_user`, `pg_authid` from the users;
@@ -14,6 +15,7 @@
 //! comes from `datafusion-pg-catalog`, as do the SQL rewrites in `query::compat`.
 
 mod columns;
+mod databases;
 mod functions;
 mod information_schema;
 mod keys;
@@ -61,7 +63,12 @@ pub fn register(
         .catalog(DATABASE)
         .ok_or_else(|| DataFusionError::Internal("no default catalog".into()))?;
     let postgres_tables = default_catalog.schema("pg_catalog");
-    let tables: [TableDefinition; 12] = [
+    let tables: [TableDefinition; 13] = [
+        (
+            "pg_database",
+            databases::pg_database_schema,
+            databases::pg_database,
+        ),
         (
             "pg_namespace",
             relations::pg_namespace_schema,
@@ -133,6 +140,13 @@ pub fn register(
     functions::register(ctx, &catalog, &source);
     Ok(())
 }
+
+/// The name a session connected to the database by, in the session config of its queries'
+/// task contexts (absent: [`DATABASE`], Weir's own name for it). The catalog tables read it
+/// when they run: `pg_database` and `information_schema` name the database as the session
+/// does.
+#[derive(Debug, Clone)]
+pub struct ConnectedDatabase(pub String);
 
 /// A generated table: its name, its columns, and how its rows are made.
 type TableDefinition = (&'static str, fn() -> SchemaRef, Build);

@@ -14,6 +14,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion_pg_catalog::pg_catalog::oid_field::{kind, oid_field};
 
+use super::ConnectedDatabase;
 use super::snapshot::{CatalogSource, Snapshot};
 
 /// The type of a catalog column.
@@ -180,14 +181,21 @@ impl PartitionStream for CatalogTable {
         &self.schema
     }
 
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let schema = self.schema.clone();
         let source = self.source.clone();
         let build = self.build;
+        let database = ctx
+            .session_config()
+            .get_extension::<ConnectedDatabase>()
+            .map(|d| d.0.clone());
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             futures::stream::once(async move {
-                let snapshot = source.snapshot()?;
+                let mut snapshot = source.snapshot()?;
+                if let Some(database) = database {
+                    snapshot.database = database;
+                }
                 build(&snapshot, &schema)
             }),
         ))

@@ -122,6 +122,8 @@ pub struct Snapshot {
     pub relations: Vec<Relation>,
     /// The bootstrap role (`postgres`, OID 10, owner of everything), then Weir's users.
     pub roles: Vec<Role>,
+    /// The database's name as the reading session knows it.
+    pub database: String,
 }
 
 /// Where snapshots come from. Holds the engine's schemas weakly: they hold this.
@@ -173,6 +175,7 @@ impl CatalogSource {
         Ok(Snapshot {
             relations,
             roles: std::iter::once(bootstrap).chain(users).collect(),
+            database: DATABASE.to_string(),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Query results on the wire: Arrow batches become `DataRow`s in the text or binary format the
-//! client asked for (via `arrow-pg`), JSON columns are announced as `json`, floats in text are
-//! written as Postgres writes them.
+//! client asked for (via `arrow-pg`), JSON columns are announced as `json`, floats, dates,
+//! times, timestamps and intervals in text are written as Postgres writes them (`text/`).
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 
 use super::error::pg_error;
-use super::float_text;
+use super::text::TextStyle;
 use crate::query::{QueryError, QueryResult, Session};
 
 /// How values are written as text, from the session's settings (`DateStyle`, `TimeZone`,
@@ -67,7 +67,7 @@ pub fn response(
 ) -> PgWireResult<Response> {
     Ok(match result {
         QueryResult::Rows { schema, stream } => {
-            let extra_float_digits = options.extra_float_digits;
+            let style = TextStyle::new(&options);
             let fields = Arc::new(fields(&schema, format, Some(options))?);
             let row_fields = fields.clone();
             let rows =
@@ -77,11 +77,7 @@ pub fn response(
                     > {
                         match batch {
                             Ok(batch) => {
-                                let batch = float_text::postgres_floats(
-                                    batch,
-                                    &row_fields,
-                                    extra_float_digits,
-                                );
+                                let batch = style.apply(batch, &row_fields);
                                 Box::pin(stream::iter(arrow_pg::datatypes::encode_recordbatch(
                                     row_fields.clone(),
                                     batch,

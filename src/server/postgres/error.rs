@@ -41,6 +41,7 @@ fn sqlstate(error: &QueryError) -> &'static str {
     match error {
         QueryError::Sql(SqlError::Syntax { .. }) => "42601",
         QueryError::Sql(SqlError::Unsupported(_)) => "0A000",
+        QueryError::Sql(SqlError::TooDeep { .. }) => "54001",
         QueryError::Sql(SqlError::InvalidOption(_)) => "22023",
         QueryError::Sql(SqlError::Catalog(e)) | QueryError::Catalog(e) => catalog_state(e),
         QueryError::Storage(e) => storage_state(e),
@@ -52,7 +53,7 @@ fn sqlstate(error: &QueryError) -> &'static str {
         QueryError::InvalidParameter(_) => "22023",
         QueryError::Canceled | QueryError::StatementTimeout => "57014",
         QueryError::ClientGone => "08006",
-        QueryError::ViewStalled { .. } => "55000",
+        QueryError::ViewStalled { .. } | QueryError::SourceStalled { .. } => "55000",
     }
 }
 
@@ -107,6 +108,17 @@ fn datafusion_state(error: &DataFusionError) -> &'static str {
 
 fn arrow_state(error: &ArrowError) -> &'static str {
     match error {
+        // Date and time input (`query/datetime_input.rs`) fails as Postgres' does.
+        ArrowError::ParseError(m) if m.starts_with("date/time field value out of range") => {
+            "22008"
+        }
+        ArrowError::ParseError(m)
+            if ["date", "time", "timestamp"].iter().any(|ty| {
+                m.starts_with(&format!("invalid input syntax for type {ty}"))
+            }) =>
+        {
+            "22007"
+        }
         ArrowError::CastError(_) | ArrowError::ParseError(_) => "22P02",
         ArrowError::DivideByZero => "22012",
         ArrowError::ArithmeticOverflow(_) => "22003",

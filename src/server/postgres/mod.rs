@@ -4,10 +4,10 @@
 mod cancel;
 mod encode;
 pub mod error;
-mod float_text;
 mod handler;
 mod peer;
 mod startup;
+mod text;
 mod tls;
 
 use std::sync::Arc;

@@ -169,7 +169,12 @@ impl Handlers {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = Session::new();
+        // Postgres' default database is the user's name.
+        let metadata = client.metadata();
+        let session = match metadata.get("database").or_else(|| metadata.get("user")) {
+            Some(database) if !database.is_empty() => Session::connected(database),
+            _ => Session::new(),
+        };
         for name in STARTUP_SETTINGS {
             let value = client
                 .metadata()

@@ -7,85 +7,10 @@
 //! pgwire writes Rust's forms instead (`1709285400.0`, `1e16`, `inf`). Most drivers read
 //! either, but Java's `Double.parseDouble`, which pgjdbc uses on text results, refuses `inf`.
 
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
-use pgwire::api::results::{FieldFormat, FieldInfo};
-
 /// Decimal exponents at and above this are written in scientific notation: `DBL_DIG` and
 /// `FLT_DIG`, as in Postgres' `d2s.c` and `f2s.c`.
 const FLOAT8_PLAIN_BELOW: i32 = 15;
 const FLOAT4_PLAIN_BELOW: i32 = 6;
-
-/// `batch` with each float column that `fields` sends as text turned into Postgres' text of
-/// its values; the other columns, and every column when `extra_float_digits` is 0 or less
-/// (where pgwire rounds to fewer digits as Postgres does), are left as they are.
-pub fn postgres_floats(
-    batch: RecordBatch,
-    fields: &[FieldInfo],
-    extra_float_digits: i8,
-) -> RecordBatch {
-    if extra_float_digits < 1 {
-        return batch;
-    }
-    let is_text_float = |(i, column): (usize, &ArrayRef)| {
-        matches!(column.data_type(), DataType::Float32 | DataType::Float64)
-            && fields
-                .get(i)
-                .is_some_and(|f| f.format() == FieldFormat::Text)
-    };
-    if !batch.columns().iter().enumerate().any(is_text_float) {
-        return batch;
-    }
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, column)| {
-            if !is_text_float((i, column)) {
-                return column.clone();
-            }
-            let text: StringArray = match column.data_type() {
-                DataType::Float64 => column
-                    .as_primitive::<Float64Type>()
-                    .iter()
-                    .map(|v| v.map(float8_text))
-                    .collect(),
-                _ => column
-                    .as_primitive::<Float32Type>()
-                    .iter()
-                    .map(|v| v.map(float4_text))
-                    .collect(),
-            };
-            Arc::new(text) as ArrayRef
-        })
-        .collect();
-    // arrow-pg picks each value's encoder by the batch's Arrow type, and the wire type by
-    // `fields`, which still say float4/float8: a string is written as its bytes.
-    RecordBatch::try_new(text_schema(&batch, &columns), columns)
-        .expect("the same rows, with float columns as their text")
-}
-
-/// `batch`'s schema with each column typed as in `columns`.
-fn text_schema(
-    batch: &RecordBatch,
-    columns: &[ArrayRef],
-) -> datafusion::arrow::datatypes::SchemaRef {
-    let fields: Vec<_> = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(columns)
-        .map(|(field, column)| {
-            field
-                .as_ref()
-                .clone()
-                .with_data_type(column.data_type().clone())
-        })
-        .collect();
-    Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
-}
 
 /// A `float8` value as Postgres writes it in text.
 pub fn float8_text(value: f64) -> String {
