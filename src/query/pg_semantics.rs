@@ -18,6 +18,7 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan, Values};
 use datafusion::optimizer::AnalyzerRule;
 
@@ -32,9 +33,14 @@ impl AnalyzerRule for PostgresSemantics {
                 LogicalPlan::Values(values) => LogicalPlan::Values(nullable_values(values)?),
                 other => other.recompute_schema()?,
             };
+            // A rewritten literal keeps its column's name (`date '...'` is still `date`).
+            let names = NamePreserver::new(&plan);
             let plan = plan
                 .map_expressions(|expr| {
-                    expr.transform_up(|e| bytea_literal(e)?.transform_data(datetime_literal))
+                    let name = names.save(&expr);
+                    Ok(expr
+                        .transform_up(|e| bytea_literal(e)?.transform_data(datetime_literal))?
+                        .update_data(|e| name.restore(e)))
                 })?
                 .data;
             Ok(Transformed::yes(plan))
