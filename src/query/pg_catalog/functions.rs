@@ -25,6 +25,7 @@ use crate::functions::scalar_if_scalar;
 /// Registers the catalog functions, replacing `datafusion-pg-catalog`'s placeholders.
 pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>, source: &Arc<CatalogSource>) {
     ctx.register_udf(regclass(source.clone()));
+    ctx.register_udf(encoding_to_char());
     let described = [
         (
             "pg_get_indexdef",
@@ -442,4 +443,29 @@ mod tests {
         assert_eq!(quote_ident("1st"), "\"1st\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
+}
+
+/// `pg_encoding_to_char(n)`: Postgres' name of an encoding number (psql's `\l`). Weir's one
+/// encoding is UTF8, number 6; `datafusion-pg-catalog`'s says `UTF-8`, which Postgres never
+/// prints.
+fn encoding_to_char() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "pg_encoding_to_char",
+        vec![DataType::Int32],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names: StringArray = arrays[0]
+                .as_primitive::<Int32Type>()
+                .iter()
+                .map(|n| match n {
+                    Some(6) => Some("UTF8"),
+                    Some(_) => Some(""),
+                    None => None,
+                })
+                .collect();
+            Ok(scalar_if_scalar(args, Arc::new(names)))
+        }),
+    )
 }
