@@ -32,6 +32,11 @@ pub const MAX_NESTING: usize = 10_000;
 /// they can hold a thread.
 pub const MAX_NESTED_CALLS: usize = 12;
 
+/// The deepest nesting of parentheses and `CASE`s Weir parses: each level costs sqlparser a few
+/// levels of its recursion limit ([`PARSER_RECURSION_LIMIT`]), and some of its backtracking
+/// turns that limit into a misleading syntax error, so deeper ones are refused here first.
+pub const MAX_SCOPES: usize = 200;
+
 /// The depth sqlparser's own recursion may reach (nested calls, subqueries, parentheses, prefix
 /// operators), where its default of 50 would refuse statements Postgres runs. sqlparser grows
 /// its stack on the heap as it recurses (`recursive-protection`), and [`nesting_bound`] counts
@@ -148,6 +153,9 @@ pub fn nesting_bound<'a>(tokens: impl IntoIterator<Item = &'a Token>, limit: usi
                     ..Scope::default()
                 });
                 depth += 1;
+                if scopes.len() > MAX_SCOPES {
+                    return None;
+                }
                 if call {
                     calls += 1;
                     if calls > MAX_NESTED_CALLS {
@@ -158,6 +166,9 @@ pub fn nesting_bound<'a>(tokens: impl IntoIterator<Item = &'a Token>, limit: usi
             Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::CASE => {
                 scopes.push(Scope::default());
                 depth += 1;
+                if scopes.len() > MAX_SCOPES {
+                    return None;
+                }
             }
             Token::RParen | Token::RBracket => close(&mut scopes, &mut depth, &mut calls),
             Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::END => {
@@ -278,8 +289,12 @@ mod tests {
 
     #[test]
     fn nesting_adds_the_enclosing_chains() {
-        let parens = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
-        assert!(bound(&parens).unwrap() >= 200);
+        let parens = |n| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(bound(&parens(150)).unwrap() >= 150);
+        assert_eq!(bound(&parens(MAX_SCOPES + 1)), None);
+        let cases = |n| format!("SELECT {}1{}", "CASE WHEN false THEN 0 ELSE ".repeat(n), " END".repeat(n));
+        assert!(bound(&cases(150)).is_some());
+        assert_eq!(bound(&cases(MAX_SCOPES + 1)), None);
         let calls = |n| format!("SELECT {}1{}", "abs(".repeat(n), ")".repeat(n));
         assert!(bound(&calls(MAX_NESTED_CALLS)).is_some());
         assert_eq!(bound(&calls(MAX_NESTED_CALLS + 1)), None);

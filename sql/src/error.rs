@@ -17,13 +17,15 @@ pub enum SqlError {
     /// A statement whose expressions, subqueries or set operations nest deeper than Weir plans:
     /// Postgres' 54001 past `max_stack_depth`.
     #[error(
-        "stack depth limit exceeded: the statement nests too deeply (Weir plans at most {limit} levels of operators, where each operator of a chain such as a + b + c or x = 1 OR x = 2 counts one, and {calls} levels of function calls and subqueries); write long lists of alternatives as IN (...)"
+        "stack depth limit exceeded: the statement nests too deeply (Weir plans at most {limit} levels of operators, where each operator of a chain such as a + b + c or x = 1 OR x = 2 counts one, {calls} of function calls and subqueries, and {scopes} of parentheses and CASE); write long lists of alternatives as IN (...)"
     )]
     TooDeep {
         /// The deepest nesting of operators Weir plans.
         limit: usize,
         /// The deepest nesting of function calls and subqueries Weir plans.
         calls: usize,
+        /// The deepest nesting of parentheses and `CASE` Weir parses.
+        scopes: usize,
     },
     /// Valid SQL that Weir does not support (yet).
     #[error("{0} is not supported")]

@@ -387,6 +387,7 @@ fn too_deep() -> SqlError {
     SqlError::TooDeep {
         limit: depth::MAX_NESTING,
         calls: depth::MAX_NESTED_CALLS,
+        scopes: depth::MAX_SCOPES,
     }
 }
 
