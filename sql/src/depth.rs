@@ -123,7 +123,10 @@ impl Scope {
 /// An upper bound on the depth of the trees `tokens` can parse into, or `None` once it passes
 /// `limit` or function calls and subqueries nest past [`MAX_NESTED_CALLS`] (the scan stops
 /// there).
-pub fn nesting_bound<'a>(tokens: impl IntoIterator<Item = &'a Token>, limit: usize) -> Option<usize> {
+pub fn nesting_bound<'a>(
+    tokens: impl IntoIterator<Item = &'a Token>,
+    limit: usize,
+) -> Option<usize> {
     let tokens: Vec<&Token> = tokens
         .into_iter()
         .filter(|t| !matches!(t, Token::Whitespace(_)))
@@ -134,7 +137,9 @@ pub fn nesting_bound<'a>(tokens: impl IntoIterator<Item = &'a Token>, limit: usi
     let mut deepest = depth;
     let mut calls = 0;
     for (i, &token) in tokens.iter().enumerate() {
-        let top = scopes.last_mut().expect("the outermost scope is never closed");
+        let top = scopes
+            .last_mut()
+            .expect("the outermost scope is never closed");
         let before = top.depth();
         match token {
             Token::LParen | Token::LBracket => {
@@ -262,7 +267,9 @@ mod tests {
     use super::*;
 
     fn bound(sql: &str) -> Option<usize> {
-        let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().unwrap();
+        let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+            .tokenize()
+            .unwrap();
         nesting_bound(&tokens, 1_000_000)
     }
 
@@ -292,7 +299,13 @@ mod tests {
         let parens = |n| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
         assert!(bound(&parens(150)).unwrap() >= 150);
         assert_eq!(bound(&parens(MAX_SCOPES + 1)), None);
-        let cases = |n| format!("SELECT {}1{}", "CASE WHEN false THEN 0 ELSE ".repeat(n), " END".repeat(n));
+        let cases = |n| {
+            format!(
+                "SELECT {}1{}",
+                "CASE WHEN false THEN 0 ELSE ".repeat(n),
+                " END".repeat(n)
+            )
+        };
         assert!(bound(&cases(150)).is_some());
         assert_eq!(bound(&cases(MAX_SCOPES + 1)), None);
         let calls = |n| format!("SELECT {}1{}", "abs(".repeat(n), ")".repeat(n));
@@ -306,7 +319,10 @@ mod tests {
         assert!(bound(&siblings).is_some());
         // A chain inside a CASE inside a chain: both chains count.
         let inner = chain("1", " + ", 300);
-        let sql = format!("SELECT {} + CASE WHEN true THEN {inner} END + 1", chain("1", " + ", 300));
+        let sql = format!(
+            "SELECT {} + CASE WHEN true THEN {inner} END + 1",
+            chain("1", " + ", 300)
+        );
         assert!(bound(&sql).unwrap() >= 600);
     }
 
@@ -317,7 +333,10 @@ mod tests {
         assert!(bound(&select).unwrap() < 10);
         let in_list = format!("SELECT 1 WHERE a IN ({})", chain("1", ", ", 5_000));
         assert!(bound(&in_list).unwrap() < 10);
-        let values = format!("INSERT INTO t VALUES {}", chain("(1, 'a' || 'b')", ", ", 5_000));
+        let values = format!(
+            "INSERT INTO t VALUES {}",
+            chain("(1, 'a' || 'b')", ", ", 5_000)
+        );
         assert!(bound(&values).unwrap() < 10);
         let case = format!("SELECT CASE {} END", "WHEN a = 1 THEN b + 1 ".repeat(5_000));
         assert!(bound(&case).unwrap() < 10);
@@ -328,7 +347,9 @@ mod tests {
     #[test]
     fn the_scan_stops_past_the_limit() {
         let sum = format!("SELECT {}", chain("1", " + ", 100_000));
-        let tokens = Tokenizer::new(&PostgreSqlDialect {}, &sum).tokenize().unwrap();
+        let tokens = Tokenizer::new(&PostgreSqlDialect {}, &sum)
+            .tokenize()
+            .unwrap();
         assert_eq!(nesting_bound(&tokens, MAX_NESTING), None);
     }
 }

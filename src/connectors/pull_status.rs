@@ -78,7 +78,10 @@ impl PullStatus {
                 return Ok(());
             }
             // The sender lives as long as `self`.
-            if tokio::time::timeout(patience, changes.changed()).await.is_err() {
+            if tokio::time::timeout(patience, changes.changed())
+                .await
+                .is_err()
+            {
                 return Err(now
                     .error
                     .unwrap_or_else(|| format!("source {} made no progress", self.source)));

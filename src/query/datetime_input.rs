@@ -149,7 +149,9 @@ fn split(text: &str) -> Option<Vec<Field>> {
                 _ => fields.push(Field::Number(digits)),
             }
         } else if c.is_ascii_alphabetic() {
-            let word = take(&mut i, &|c| c.is_ascii_alphanumeric() || c == '_' || c == '/');
+            let word = take(&mut i, &|c| {
+                c.is_ascii_alphanumeric() || c == '_' || c == '/'
+            });
             if month(&word).is_some() && matches!(chars.get(i), Some('-' | '/' | '.')) {
                 let rest = take(&mut i, &|c| c.is_ascii_alphanumeric() || "-/.".contains(c));
                 fields.push(Field::Date(parts_of(&(word + &rest))));
@@ -230,8 +232,7 @@ fn is_weekday(word: &str) -> bool {
         "friday",
         "saturday",
     ];
-    DAYS.iter()
-        .any(|d| word.len() >= 3 && d.starts_with(word))
+    DAYS.iter().any(|d| word.len() >= 3 && d.starts_with(word))
 }
 
 /// Zone abbreviations Postgres' default `timezone_abbreviations` set holds, the common ones:
@@ -338,16 +339,12 @@ impl Parts {
         }
         match whole.len() {
             // `19990108`, `990108`: a date when none was read yet.
-            8 if !date_known && fraction.is_none() => self.set_date(ymd(
-                &whole[..4],
-                &whole[4..6],
-                &whole[6..],
-            )?),
-            6 if !date_known && fraction.is_none() => self.set_date(ymd(
-                &whole[..2],
-                &whole[2..4],
-                &whole[4..],
-            )?),
+            8 if !date_known && fraction.is_none() => {
+                self.set_date(ymd(&whole[..4], &whole[4..6], &whole[6..])?)
+            }
+            6 if !date_known && fraction.is_none() => {
+                self.set_date(ymd(&whole[..2], &whole[2..4], &whole[4..])?)
+            }
             // `040506`, `0405`, `040506.789`: a time, once the date is known.
             6 | 4 if date_known || fraction.is_some() => {
                 let mut text = format!("{}:{}", &whole[..2], &whole[2..4]);
@@ -388,7 +385,10 @@ impl Parts {
             "allballs" => self.special = Some(Special::Allballs),
             "infinity" | "+infinity" | "-infinity" => return Err(Failure::Infinite),
             w if is_weekday(w) => {}
-            w if w.starts_with('j') && w.len() > 1 && w[1..].chars().all(|c| c.is_ascii_digit()) => {
+            w if w.starts_with('j')
+                && w.len() > 1
+                && w[1..].chars().all(|c| c.is_ascii_digit()) =>
+            {
                 let julian: i64 = w[1..].parse().map_err(|_| Failure::Range)?;
                 // Julian day 2440588 is 1970-01-01.
                 let date = NaiveDate::from_ymd_opt(1970, 1, 1)
@@ -504,7 +504,12 @@ fn date_of(parts: &[String]) -> Result<NaiveDate, Failure> {
             }
         }
         ([_, _, _], _) => {
-            let m = named.iter().flatten().next().copied().ok_or(Failure::Syntax)?;
+            let m = named
+                .iter()
+                .flatten()
+                .next()
+                .copied()
+                .ok_or(Failure::Syntax)?;
             let numbers: Vec<&String> = parts
                 .iter()
                 .zip(&named)
@@ -590,7 +595,11 @@ fn fraction_micros(fraction: &str) -> Result<i64, Failure> {
     if !fraction.chars().all(|c| c.is_ascii_digit()) {
         return Err(Failure::Syntax);
     }
-    let digits: String = fraction.chars().chain(std::iter::repeat('0')).take(7).collect();
+    let digits: String = fraction
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(7)
+        .collect();
     let tenths_of_micros: i64 = digits.parse().map_err(|_| Failure::Syntax)?;
     Ok((tenths_of_micros + 5) / 10)
 }
@@ -629,7 +638,9 @@ fn days(date: NaiveDate) -> i32 {
 }
 
 fn micros_of(date: NaiveDate, time: i64) -> Result<i64, Failure> {
-    let midnight = NaiveDateTime::new(date, NaiveTime::MIN).and_utc().timestamp_micros();
+    let midnight = NaiveDateTime::new(date, NaiveTime::MIN)
+        .and_utc()
+        .timestamp_micros();
     midnight.checked_add(time).ok_or(Failure::Range)
 }
 
@@ -721,8 +732,16 @@ mod tests {
         assert_eq!(date("1/18/1999"), "1999-01-18");
         assert_eq!(date("01/02/03"), "2003-01-02");
         assert_eq!(date("January 8, 99 BC"), "-0098-01-08");
-        assert!(parse("1999-02-30", Target::Date).unwrap_err().contains("out of range"));
-        assert!(parse("garbage", Target::Date).unwrap_err().contains("invalid input syntax for type date"));
+        assert!(
+            parse("1999-02-30", Target::Date)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse("garbage", Target::Date)
+                .unwrap_err()
+                .contains("invalid input syntax for type date")
+        );
     }
 
     /// Table 8.11 (time input) and 8.12 (time zone input).
@@ -749,7 +768,11 @@ mod tests {
         }
         assert_eq!(time("2003-04-12 04:05:06 America/New_York"), "04:05:06");
         assert_eq!(time("allballs"), "00:00:00");
-        assert!(parse("25:00", Target::Time).unwrap_err().contains("out of range"));
+        assert!(
+            parse("25:00", Target::Time)
+                .unwrap_err()
+                .contains("out of range")
+        );
     }
 
     #[test]
@@ -767,11 +790,18 @@ mod tests {
         assert_eq!(tstz("2020-04-15 12:02:03.5+02"), "2020-04-15 10:02:03.500");
         assert_eq!(tstz("1999-01-08 04:05:06 -8:00"), "1999-01-08 12:05:06");
         assert_eq!(tstz("1999-01-08 04:05:06 PST"), "1999-01-08 12:05:06");
-        assert_eq!(tstz("2003-04-12 04:05:06 America/New_York"), "2003-04-12 08:05:06");
+        assert_eq!(
+            tstz("2003-04-12 04:05:06 America/New_York"),
+            "2003-04-12 08:05:06"
+        );
         assert_eq!(tstz("1999-01-08 04:05:06 zulu"), "1999-01-08 04:05:06");
         assert_eq!(tstz("1999-01-08 04:05:06-0800"), "1999-01-08 12:05:06");
         assert_eq!(tstz("2020-04-15 12:02"), "2020-04-15 12:02:00");
-        assert!(parse("-infinity", Target::Timestamp).unwrap_err().contains("no infinity"));
+        assert!(
+            parse("-infinity", Target::Timestamp)
+                .unwrap_err()
+                .contains("no infinity")
+        );
         assert!(parse("2020-04-15 12:02 Nowhere/Zone", Target::TimestampTz).is_err());
         assert!(parse("12:02:03 12:02:03", Target::Timestamp).is_err());
     }

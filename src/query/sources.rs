@@ -30,7 +30,10 @@ impl super::Engine {
                 logs.get(*name).is_some_and(|log| {
                     let options = &log.def().options;
                     options.connector == Connector::Nexmark
-                        && options.nexmark.as_ref().is_some_and(|n| n.event_num.is_some())
+                        && options
+                            .nexmark
+                            .as_ref()
+                            .is_some_and(|n| n.event_num.is_some())
                 })
             })
             .map(|(name, puller)| (name.clone(), puller.status().clone()))

@@ -303,7 +303,12 @@ impl ViewRunner {
         self.reader.reset();
         let (position, clock) = committed_position(&self.store).await?;
         self.position = position;
-        self.writer = EpochWriter::new(self.store.clone(), self.log.clone(), &self.def.name, position);
+        self.writer = EpochWriter::new(
+            self.store.clone(),
+            self.log.clone(),
+            &self.def.name,
+            position,
+        );
         self.clock = event_clock(&self.def, &self.query, &self.log, clock);
         self.states = self.states.emptied();
         if !self.query.append_only {

@@ -42,7 +42,12 @@ const SHAPES: &[Shape] = &[
     Shape {
         name: "AND chain",
         must_run: 3000,
-        sql: |n| format!("SELECT 7 WHERE {}", join(|i| format!("{i} = {i}"), " AND ", n)),
+        sql: |n| {
+            format!(
+                "SELECT 7 WHERE {}",
+                join(|i| format!("{i} = {i}"), " AND ", n)
+            )
+        },
         answer: |_| "7".into(),
     },
     Shape {
@@ -220,7 +225,12 @@ async fn deep_view_definitions_run_or_get_54001() {
         .await
         .unwrap();
     let body: String = (0..50)
-        .map(|i| format!("{{\"user_id\": {i}, \"ts\": \"2024-03-01T00:00:{:02}Z\"}}\n", i % 60))
+        .map(|i| {
+            format!(
+                "{{\"user_id\": {i}, \"ts\": \"2024-03-01T00:00:{:02}Z\"}}\n",
+                i % 60
+            )
+        })
         .collect();
     post_events(&server, "clicks", body).await;
     wait_for(
@@ -254,13 +264,85 @@ impl XorShift {
 }
 
 const TOKENS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "GROUP BY", "ORDER BY", "LIMIT", "UNION", "JOIN", "ON", "AS",
-    "CASE", "WHEN", "THEN", "ELSE", "END", "AND", "OR", "NOT", "IN", "IS", "NULL", "BETWEEN",
-    "LIKE", "(", ")", "[", "]", ",", ";", "+", "-", "*", "/", "%", "||", "::", "=", "<>", "<",
-    ">=", "->", "->>", "@>", "~", "1", "0", "-7", "3.5", "1e308", "'x'", "'2024-01-01'", "$1",
-    "x", "t", "pg_class", "generate_series", "abs", "count", "sum", "int", "text", "timestamp",
-    "INTERVAL '1 day'", "TUMBLE", "CREATE", "TABLE", "SOURCE", "MATERIALIZED VIEW", "DROP",
-    "INSERT INTO", "VALUES", "FLUSH", "SHOW", "SET", "\"q\"", "E'\\\\'", "$$a$$", "--", "/*",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP BY",
+    "ORDER BY",
+    "LIMIT",
+    "UNION",
+    "JOIN",
+    "ON",
+    "AS",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "IS",
+    "NULL",
+    "BETWEEN",
+    "LIKE",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ";",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "||",
+    "::",
+    "=",
+    "<>",
+    "<",
+    ">=",
+    "->",
+    "->>",
+    "@>",
+    "~",
+    "1",
+    "0",
+    "-7",
+    "3.5",
+    "1e308",
+    "'x'",
+    "'2024-01-01'",
+    "$1",
+    "x",
+    "t",
+    "pg_class",
+    "generate_series",
+    "abs",
+    "count",
+    "sum",
+    "int",
+    "text",
+    "timestamp",
+    "INTERVAL '1 day'",
+    "TUMBLE",
+    "CREATE",
+    "TABLE",
+    "SOURCE",
+    "MATERIALIZED VIEW",
+    "DROP",
+    "INSERT INTO",
+    "VALUES",
+    "FLUSH",
+    "SHOW",
+    "SET",
+    "\"q\"",
+    "E'\\\\'",
+    "$$a$$",
+    "--",
+    "/*",
 ];
 
 #[tokio::test]

@@ -53,7 +53,6 @@ async fn meta_commands_describe_tables() {
         );
     }
 
-
     let schemas = psql(&server, "\\dn");
     assert!(schemas.contains("public"), "\\dn:\n{schemas}");
 
@@ -263,5 +262,8 @@ async fn the_database_is_named_as_the_client_connected() {
         ],
         "{before}"
     );
-    assert!(before.contains("You are now connected to database \"analytics\""), "{before}");
+    assert!(
+        before.contains("You are now connected to database \"analytics\""),
+        "{before}"
+    );
 }

@@ -184,7 +184,11 @@ pub fn columns(snapshot: &Snapshot, schema: &SchemaRef) -> Result<RecordBatch> {
             row.extend([null_text(), null_text(), null_text()]);
             row.extend([null_text(), null_text(), null_text()]);
             row.extend([null_text(), null_text(), null_text()]);
-            row.extend([text(&snapshot.database), text("pg_catalog"), text(&ty.type_name)]);
+            row.extend([
+                text(&snapshot.database),
+                text("pg_catalog"),
+                text(&ty.type_name),
+            ]);
             row.extend([null_text(), null_text(), null_text()]);
             row.extend([null_int32(), text(position), text("NO"), text("NO")]);
             row.extend([null_text(), null_text(), null_text(), null_text()]);

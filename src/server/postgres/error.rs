@@ -109,13 +109,11 @@ fn datafusion_state(error: &DataFusionError) -> &'static str {
 fn arrow_state(error: &ArrowError) -> &'static str {
     match error {
         // Date and time input (`query/datetime_input.rs`) fails as Postgres' does.
-        ArrowError::ParseError(m) if m.starts_with("date/time field value out of range") => {
-            "22008"
-        }
+        ArrowError::ParseError(m) if m.starts_with("date/time field value out of range") => "22008",
         ArrowError::ParseError(m)
-            if ["date", "time", "timestamp"].iter().any(|ty| {
-                m.starts_with(&format!("invalid input syntax for type {ty}"))
-            }) =>
+            if ["date", "time", "timestamp"]
+                .iter()
+                .any(|ty| m.starts_with(&format!("invalid input syntax for type {ty}"))) =>
         {
             "22007"
         }

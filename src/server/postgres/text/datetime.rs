@@ -57,7 +57,11 @@ pub fn timestamp_text(micros: i64) -> String {
             let mut out = String::with_capacity(26);
             let bc = push_date(&mut out, at.date());
             out.push(' ');
-            push_time(&mut out, at.time().num_seconds_from_midnight(), subsec(micros));
+            push_time(
+                &mut out,
+                at.time().num_seconds_from_midnight(),
+                subsec(micros),
+            );
             push_era(&mut out, bc);
             out
         }
@@ -75,7 +79,11 @@ pub fn timestamptz_text(micros: i64, zone: Zone) -> String {
     let mut out = String::with_capacity(32);
     let bc = push_date(&mut out, local.date());
     out.push(' ');
-    push_time(&mut out, local.time().num_seconds_from_midnight(), subsec(micros));
+    push_time(
+        &mut out,
+        local.time().num_seconds_from_midnight(),
+        subsec(micros),
+    );
     push_offset(&mut out, offset);
     push_era(&mut out, bc);
     out
@@ -98,7 +106,11 @@ pub fn date_text(days: i32) -> String {
 pub fn time_text(micros: i64) -> String {
     let mut out = String::with_capacity(15);
     let seconds = micros.div_euclid(MICROS_PER_SECOND);
-    push_time(&mut out, seconds as u32, micros.rem_euclid(MICROS_PER_SECOND));
+    push_time(
+        &mut out,
+        seconds as u32,
+        micros.rem_euclid(MICROS_PER_SECOND),
+    );
     out
 }
 
@@ -123,7 +135,10 @@ pub fn interval_text(months: i32, days: i32, micros: i64) -> String {
         if is_before && value > 0 {
             out.push('+');
         }
-        out.push_str(&format!("{value} {unit}{}", if value == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "{value} {unit}{}",
+            if value == 1 { "" } else { "s" }
+        ));
         is_before = value < 0;
         is_zero = false;
     }
@@ -289,7 +304,10 @@ mod tests {
             ((0, 0, 0), "00:00:00"),
             ((0, 1, 0), "1 day"),
             ((0, 2, 0), "2 days"),
-            ((14, 3, 4 * hour + 5 * MICROS_PER_MINUTE + 6_789_000), "1 year 2 mons 3 days 04:05:06.789"),
+            (
+                (14, 3, 4 * hour + 5 * MICROS_PER_MINUTE + 6_789_000),
+                "1 year 2 mons 3 days 04:05:06.789",
+            ),
             ((1, 0, 0), "1 mon"),
             ((24, 0, 0), "2 years"),
             ((0, -1, 2 * hour), "-1 days +02:00:00"),

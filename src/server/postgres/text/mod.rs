@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, DurationMicrosecondType, DurationMillisecondType,
-    DurationNanosecondType, DurationSecondType, Float32Type, Float64Type, IntervalDayTimeType,
-    IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Schema, SchemaRef,
-    Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    DataType, Date32Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+    DurationSecondType, Float32Type, Float64Type, IntervalDayTimeType, IntervalMonthDayNanoType,
+    IntervalUnit, IntervalYearMonthType, Schema, SchemaRef, Time32MillisecondType,
+    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -99,7 +99,10 @@ impl TextStyle {
             DataType::Timestamp(unit, zoned) if self.datetimes => {
                 let micros = timestamp_micros(column, unit);
                 match zoned {
-                    None => micros.iter().map(|v| v.map(datetime::timestamp_text)).collect(),
+                    None => micros
+                        .iter()
+                        .map(|v| v.map(datetime::timestamp_text))
+                        .collect(),
                     Some(_) => micros
                         .iter()
                         .map(|v| v.map(|v| datetime::timestamptz_text(v, zone)))
@@ -109,9 +112,10 @@ impl TextStyle {
             DataType::Date32 if self.datetimes => {
                 map(column.as_primitive::<Date32Type>(), datetime::date_text)
             }
-            DataType::Time64(TimeUnit::Microsecond) if self.datetimes => {
-                map(column.as_primitive::<Time64MicrosecondType>(), datetime::time_text)
-            }
+            DataType::Time64(TimeUnit::Microsecond) if self.datetimes => map(
+                column.as_primitive::<Time64MicrosecondType>(),
+                datetime::time_text,
+            ),
             DataType::Time64(TimeUnit::Nanosecond) if self.datetimes => {
                 map(column.as_primitive::<Time64NanosecondType>(), |v| {
                     datetime::time_text(datetime::nanos_to_micros(v))
@@ -129,7 +133,11 @@ impl TextStyle {
             }
             DataType::Interval(IntervalUnit::MonthDayNano) if self.intervals => {
                 map(column.as_primitive::<IntervalMonthDayNanoType>(), |v| {
-                    datetime::interval_text(v.months, v.days, datetime::nanos_to_micros(v.nanoseconds))
+                    datetime::interval_text(
+                        v.months,
+                        v.days,
+                        datetime::nanos_to_micros(v.nanoseconds),
+                    )
                 })
             }
             DataType::Interval(IntervalUnit::YearMonth) if self.intervals => {
@@ -144,7 +152,9 @@ impl TextStyle {
             }
             DataType::Duration(unit) if self.intervals => {
                 let micros: Vec<Option<i64>> = match unit {
-                    TimeUnit::Second => scaled(column.as_primitive::<DurationSecondType>(), 1_000_000),
+                    TimeUnit::Second => {
+                        scaled(column.as_primitive::<DurationSecondType>(), 1_000_000)
+                    }
                     TimeUnit::Millisecond => {
                         scaled(column.as_primitive::<DurationMillisecondType>(), 1_000)
                     }
@@ -179,7 +189,10 @@ fn scaled<T>(array: &datafusion::arrow::array::PrimitiveArray<T>, factor: i64) -
 where
     T: datafusion::arrow::datatypes::ArrowPrimitiveType<Native = i64>,
 {
-    array.iter().map(|v| v.map(|v| v.saturating_mul(factor))).collect()
+    array
+        .iter()
+        .map(|v| v.map(|v| v.saturating_mul(factor)))
+        .collect()
 }
 
 /// A timestamp column's values in microseconds (nanoseconds rounded as Postgres rounds input).
