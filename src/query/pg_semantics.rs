@@ -71,69 +71,66 @@ fn nullable_values(values: Values) -> Result<Values> {
     })
 }
 
-fn bytea_literal(expr: Expr) -> Result<Transformed<Expr>> {
-    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
-        return Ok(Transformed::no(expr));
+/// The text and target type of `expr` if it casts a string literal.
+fn text_cast(expr: &Expr) -> Option<(&str, &DataType)> {
+    let Expr::Cast(Cast { expr: inner, field }) = expr else {
+        return None;
     };
-    if !matches!(
-        field.data_type(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-    ) {
-        return Ok(Transformed::no(expr));
-    }
-    let text = match inner.as_ref() {
+    match inner.as_ref() {
         Expr::Literal(
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
             | ScalarValue::LargeUtf8(Some(s)),
             _,
-        ) => s,
-        _ => return Ok(Transformed::no(expr)),
+        ) => Some((s, field.data_type())),
+        _ => None,
+    }
+}
+
+/// A literal's input refused, as Postgres' message.
+fn input_error(message: String) -> DataFusionError {
+    DataFusionError::ArrowError(Box::new(ArrowError::ParseError(message)), None)
+}
+
+fn bytea_literal(expr: Expr) -> Result<Transformed<Expr>> {
+    let Some((text, ty)) = text_cast(&expr) else {
+        return Ok(Transformed::no(expr));
     };
-    let bytes = parse_bytea(text)
-        .map_err(|e| DataFusionError::ArrowError(Box::new(ArrowError::ParseError(e)), None))?;
-    let value = ScalarValue::Binary(Some(bytes)).cast_to(field.data_type())?;
+    if !matches!(
+        ty,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    ) {
+        return Ok(Transformed::no(expr));
+    }
+    let bytes = parse_bytea(text).map_err(input_error)?;
+    let value = ScalarValue::Binary(Some(bytes)).cast_to(ty)?;
     Ok(Transformed::yes(Expr::Literal(value, None)))
 }
 
 fn datetime_literal(expr: Expr) -> Result<Transformed<Expr>> {
     use super::datetime_input::{Target, Value, parse};
-    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+    let Some((text, ty)) = text_cast(&expr) else {
         return Ok(Transformed::no(expr));
     };
-    let target = match field.data_type() {
+    let target = match ty {
         DataType::Date32 | DataType::Date64 => Target::Date,
         DataType::Time32(_) | DataType::Time64(_) => Target::Time,
         DataType::Timestamp(_, None) => Target::Timestamp,
         DataType::Timestamp(_, Some(_)) => Target::TimestampTz,
         _ => return Ok(Transformed::no(expr)),
     };
-    let text = match inner.as_ref() {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => s,
-        _ => return Ok(Transformed::no(expr)),
-    };
-    let value = match parse(text, target)
-        .map_err(|e| DataFusionError::ArrowError(Box::new(ArrowError::ParseError(e)), None))?
-    {
+    let value = match parse(text, target).map_err(input_error)? {
         Value::Date(days) => ScalarValue::Date32(Some(days)),
         Value::Time(micros) => ScalarValue::Time64Microsecond(Some(micros)),
         Value::Timestamp(micros) => {
-            let zone = match field.data_type() {
+            let zone = match ty {
                 DataType::Timestamp(_, zone) => zone.clone(),
                 _ => None,
             };
             ScalarValue::TimestampMicrosecond(Some(micros), zone)
         }
     };
-    Ok(Transformed::yes(Expr::Literal(
-        value.cast_to(field.data_type())?,
-        None,
-    )))
+    Ok(Transformed::yes(Expr::Literal(value.cast_to(ty)?, None)))
 }
 
 /// Postgres' bytea input: `\x` then hex digit pairs, or the escape format where `\\` is a
