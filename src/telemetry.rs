@@ -96,16 +96,22 @@ pub fn seconds(name: &'static str, label: (&'static str, String), took: Duration
 
 /// Counts `letters`, just written to `weir.dead_letters`, by source.
 pub fn dead_letters(letters: &[crate::storage::DeadLetter]) {
-    let mut counts: Vec<(&str, u64)> = Vec::new();
-    for letter in letters {
-        match counts.iter_mut().find(|(s, _)| *s == letter.source) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((&letter.source, 1)),
-        }
-    }
-    for (source, n) in counts {
+    for (source, n) in tally(letters.iter().map(|l| l.source.as_str())) {
         counter!(SOURCE_DEAD_LETTERS, "source" => source.to_string()).increment(n);
     }
+}
+
+/// How many times each label occurs, in first-seen order: one counter increment per label
+/// instead of one per row (labels are few: sources of a request, reasons of an epoch).
+pub fn tally<'a>(labels: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, u64)> {
+    let mut counts: Vec<(&str, u64)> = Vec::new();
+    for label in labels {
+        match counts.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((label, 1)),
+        }
+    }
+    counts
 }
 
 fn record_gauges(engine: &Engine) {

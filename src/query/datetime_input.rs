@@ -626,11 +626,15 @@ fn offset_of(text: &str) -> Result<i32, Failure> {
     Ok(sign * (h * 3600 + m * 60 + s) as i32)
 }
 
-fn named_zone(word: &str) -> Option<chrono_tz::Tz> {
-    chrono_tz::TZ_VARIANTS
-        .iter()
-        .find(|tz| tz.name().eq_ignore_ascii_case(word))
-        .copied()
+/// The IANA zone `name` names, case-insensitively (`america/new_york`), as Postgres matches
+/// zone names in input and in `TimeZone`.
+pub(crate) fn named_zone(name: &str) -> Option<chrono_tz::Tz> {
+    name.parse::<chrono_tz::Tz>().ok().or_else(|| {
+        chrono_tz::TZ_VARIANTS
+            .iter()
+            .find(|tz| tz.name().eq_ignore_ascii_case(name))
+            .copied()
+    })
 }
 
 fn days(date: NaiveDate) -> i32 {

@@ -26,6 +26,7 @@ mod users;
 mod views;
 
 pub use compat::parse_client_sql;
+pub(crate) use datetime_input::named_zone;
 pub use engine::{Engine, EngineConfig};
 pub use error::QueryError;
 pub use monitor::ViewGauges;

@@ -530,23 +530,12 @@ impl ViewRunner {
 
 /// Counts the rows `late` set aside in `weir_view_late_events_total`, by reason.
 fn count_late(view: &str, late: &[(u64, RecordBatch)]) {
-    let mut counts: Vec<(&'static str, u64)> = Vec::new();
-    for (_, rows) in late {
-        let Some(reasons) = rows
-            .column_by_name("reason")
-            .and_then(|c| c.as_string_opt::<i32>())
-        else {
-            continue;
-        };
-        for reason in reasons.iter().flatten() {
-            let label = super::watermark::reason_label(reason);
-            match counts.iter_mut().find(|(l, _)| *l == label) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((label, 1)),
-            }
-        }
-    }
-    for (reason, n) in counts {
+    let reasons = late
+        .iter()
+        .filter_map(|(_, rows)| rows.column_by_name("reason")?.as_string_opt::<i32>())
+        .flat_map(|reasons| reasons.iter().flatten())
+        .map(super::watermark::reason_label);
+    for (reason, n) in crate::telemetry::tally(reasons) {
         metrics::counter!(
             crate::telemetry::VIEW_LATE_EVENTS,
             "view" => view.to_string(),

@@ -25,13 +25,7 @@ impl Zone {
     /// case-insensitively).
     pub fn from_setting(setting: &str) -> Option<Self> {
         let name = setting.trim().trim_matches('\'');
-        let zone = name.parse::<chrono_tz::Tz>().ok().or_else(|| {
-            chrono_tz::TZ_VARIANTS
-                .iter()
-                .find(|tz| tz.name().eq_ignore_ascii_case(name))
-                .copied()
-        });
-        zone.map(Zone)
+        crate::query::named_zone(name).map(Zone)
     }
 
     /// The offset from UTC, in seconds, at the instant `utc`.
