@@ -53,6 +53,19 @@ const QUERIES: &[(&str, &str, &str)] = &[
          (INTERVAL '1 minute'), (INTERVAL '2 minutes'), (INTERVAL '3 minutes'), \
          (INTERVAL '4 minutes')) AS shifts(d) GROUP BY 1, 2, 3",
     ),
+    // Sessions per user, 30 minutes of inactivity apart; the batch form numbers them by gaps
+    // and islands.
+    (
+        "session_count",
+        "SELECT window_start, window_end, user_id, count(*) AS n, sum(amount) AS total \
+         FROM SESSION(events, ts, INTERVAL '30 minutes') GROUP BY window_start, window_end, user_id",
+        "SELECT user_id, session, count(*), sum(amount) FROM \
+         (SELECT user_id, amount, sum(CASE WHEN previous IS NULL \
+          OR ts - previous >= INTERVAL '30 minutes' THEN 1 ELSE 0 END) \
+          OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session FROM \
+         (SELECT user_id, amount, ts, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS previous \
+          FROM events)) GROUP BY 1, 2",
+    ),
 ];
 
 fn main() {

@@ -58,8 +58,8 @@ impl Engine {
         let query = plan_view_query(&create.query, &self.relation_columns())?;
         if create.emit == Emit::OnWindowClose && query.window_end.is_none() {
             return Err(SqlError::InvalidOption(
-                "EMIT ON WINDOW CLOSE needs a TUMBLE or HOP window with window_start or \
-                 window_end in GROUP BY"
+                "EMIT ON WINDOW CLOSE needs a TUMBLE, HOP or SESSION window with window_start \
+                 or window_end in GROUP BY"
                     .into(),
             )
             .into());
@@ -79,6 +79,21 @@ impl Engine {
                 query.source
             ))
             .into());
+        }
+        if let (Some(_), Some(time)) = (&query.session, &query.time_column) {
+            // Sessions close by the watermark, and an event's lateness is judged on the column
+            // the watermark follows: they must be the same.
+            match &input.def().watermark {
+                Some(w) if w.column == *time => {}
+                _ => {
+                    return Err(SqlError::InvalidOption(format!(
+                        "SESSION over \"{}\" needs a watermark on its time column \"{time}\" \
+                         (WATERMARK FOR {time} AS {time} - INTERVAL '...')",
+                        query.source
+                    ))
+                    .into());
+                }
+            }
         }
         // Planning the whole query over the source checks it and names its columns.
         let plan = self
@@ -338,6 +353,12 @@ fn output_def(def: &ViewDef, query: &ViewQuery, input: &SourceDef) -> Option<Sou
     let has = |column: &str| def.columns.iter().any(|c| c.name == column);
     let watermark = if query.append_only {
         input.watermark.clone().filter(|w| has(&w.column))
+    } else if query.session.is_some() {
+        // Sessions close in the order of their ends, not of their starts.
+        has("window_end").then(|| Watermark {
+            column: "window_end".to_string(),
+            delay_ms: 0,
+        })
     } else if query.window_end.is_some() {
         ["window_start", "window_end"]
             .into_iter()

@@ -22,6 +22,8 @@ const EVENTS_TAG: u8 = 3;
 /// `count(DISTINCT)` values: a chunk per group, column and epoch. (Tag 4 held them one key
 /// per value before.)
 const DISTINCT_TAG: u8 = 5;
+/// A SESSION view's partitions with a recently closed session: partition key -> its end.
+const CLOSED_SESSION_TAG: u8 = 6;
 
 /// One view's storage.
 #[derive(Debug)]
@@ -75,6 +77,9 @@ pub struct EpochWrite {
     pub next_seq: u64,
     /// Log events the view has read in all, after this epoch.
     pub events_done: u64,
+    /// A SESSION view's partitions whose last closed session ended (µs), or `None` once
+    /// that end can make no event late.
+    pub closed_sessions: Vec<(Vec<u8>, Option<i64>)>,
 }
 
 /// Where a view's event clock stands: its watermark (µs) and, over a source with
@@ -198,6 +203,30 @@ impl ViewStore {
             .transpose()
     }
 
+    /// A SESSION view's partitions with a recently closed session, and its end (µs).
+    pub fn closed_sessions(&self) -> Result<Vec<(Vec<u8>, i64)>, StorageError> {
+        let prefix = self.key(CLOSED_SESSION_TAG, &[]);
+        let mut closed = Vec::new();
+        let mut start = prefix.clone();
+        loop {
+            let entries = self.db.scan_from(Cf::ViewState, &prefix, &start, 4096)?;
+            let Some((last, _)) = entries.last() else {
+                return Ok(closed);
+            };
+            start = last.to_vec();
+            start.push(0);
+            for (key, value) in &entries {
+                let end: [u8; 8] = value.as_ref().try_into().map_err(|_| {
+                    StorageError::Corrupt(format!("closed session end of {} bytes", value.len()))
+                })?;
+                closed.push((key[prefix.len()..].to_vec(), i64::from_be_bytes(end)));
+            }
+            if entries.len() < 4096 {
+                return Ok(closed);
+            }
+        }
+    }
+
     /// Every group's stored state row, decoded with `state_schema`, with the group keys, in
     /// chunks of at most `chunk` rows (read at start to index the groups; states are loaded
     /// as epochs need them, so memory holds one chunk at a time).
@@ -309,6 +338,13 @@ impl ViewStore {
             match row {
                 Some(row) => write.put_cf(self.db.cf(Cf::Rows), key, row),
                 None => write.delete_cf(self.db.cf(Cf::Rows), key),
+            }
+        }
+        for (partition, end) in epoch.closed_sessions {
+            let key = self.key(CLOSED_SESSION_TAG, &partition);
+            match end {
+                Some(end) => write.put_cf(self.db.cf(Cf::ViewState), key, end.to_be_bytes()),
+                None => write.delete_cf(self.db.cf(Cf::ViewState), key),
             }
         }
         for (seq, rows) in &epoch.late {

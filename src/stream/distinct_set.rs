@@ -48,9 +48,13 @@ impl DistinctSet {
     }
 
     /// How many values the set holds.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.starts.len()
+    }
+
+    /// Roughly the bytes the set takes, as [`Self::insert`] counts them.
+    pub fn bytes(&self) -> usize {
+        self.arena.len() + self.starts.len() * (VALUE_OVERHEAD - 4)
     }
 
     /// Whether values were added since the set was last stored.
@@ -64,6 +68,22 @@ impl DistinctSet {
         let chunk = self.arena[self.stored..].to_vec();
         self.stored = self.arena.len();
         chunk
+    }
+
+    /// Adds the values of `other` (as not stored: they join a new group's set). Returns how
+    /// many were new and the bytes the set grew by.
+    pub fn union(&mut self, other: &DistinctSet) -> (i64, usize) {
+        let (mut added, mut grew) = (0, 0);
+        let mut at = 0;
+        while at < other.arena.len() {
+            let value = value_at(&other.arena, at);
+            at += 4 + value.len();
+            if let Some(bytes) = self.insert(value) {
+                added += 1;
+                grew += bytes;
+            }
+        }
+        (added, grew)
     }
 
     /// Adds the values of a chunk read back from storage, which are stored already. Returns
@@ -126,6 +146,16 @@ mod tests {
         assert!(
             loaded.insert_stored(&[0, 0, 0, 5, b'x']).is_err(),
             "a truncated chunk is refused"
+        );
+
+        let mut merged = DistinctSet::default();
+        merged.insert(b"a");
+        merged.take_unstored();
+        let (added, _) = merged.union(&loaded);
+        assert_eq!((added, merged.len()), (2, 3), "bc and the empty value are new");
+        assert_eq!(
+            merged.take_unstored(),
+            [&[0, 0, 0, 2][..], b"bc", &[0, 0, 0, 0]].concat()
         );
     }
 }

@@ -32,17 +32,32 @@ const MAX_EPOCH_EVENTS: usize = 256 * 1024;
 pub struct LogReader {
     log: Arc<SourceLog>,
     ahead: Option<(u64, JoinHandle<Result<Entries, StorageError>>)>,
+    /// Entries read but left for the next epoch.
+    returned: Entries,
 }
 
 impl LogReader {
     pub fn new(log: Arc<SourceLog>) -> Self {
-        Self { log, ahead: None }
+        Self {
+            log,
+            ahead: None,
+            returned: Vec::new(),
+        }
+    }
+
+    /// Gives back entries an epoch read but left (they come first from the next read).
+    pub fn put_back(&mut self, entries: Entries) {
+        self.returned = entries;
     }
 
     /// Up to `max_entries` entries (and about `MAX_EPOCH_EVENTS` events) from `from` on (none
     /// if the log has nothing there yet).
     /// If the log holds more after them (a backlog), starts reading those.
     pub async fn read(&mut self, from: u64, max_entries: usize) -> Result<Entries> {
+        if self.returned.first().is_some_and(|&(seq, _)| seq == from) {
+            return Ok(std::mem::take(&mut self.returned));
+        }
+        self.returned.clear();
         let ahead = match self.ahead.take() {
             Some((at, entries)) if at == from => join(entries).await?,
             _ => Vec::new(),
@@ -74,6 +89,7 @@ impl LogReader {
     /// Forgets what was read ahead (the view goes back to an earlier position).
     pub fn reset(&mut self) {
         self.ahead = None;
+        self.returned.clear();
     }
 }
 

@@ -306,6 +306,73 @@ impl GroupStates {
             .collect()
     }
 
+    /// Merges the states of the groups `from` (all in the cache) into a new group `into` whose
+    /// key columns hold `key_values`, and forgets them: a session that grew or swallowed
+    /// others is a group of its own. Its `count(DISTINCT)` sets are the union of theirs, none
+    /// of it stored under the new key yet.
+    pub fn absorb(
+        &mut self,
+        from: &[Vec<u8>],
+        into: Vec<u8>,
+        key_values: &[ScalarValue],
+    ) -> Result<()> {
+        let mut values = key_values.to_vec();
+        for (i, merge) in self.merges.iter().enumerate() {
+            values.push(match merge {
+                Merge::Distinct => ScalarValue::Int64(Some(0)),
+                _ => ScalarValue::try_from(self.schema.field(self.groups + i).data_type())?,
+            });
+        }
+        let mut distinct: HashMap<usize, DistinctSet> = HashMap::new();
+        for key in from {
+            let old = self.cache.remove(key).ok_or_else(|| {
+                DataFusionError::Internal("a session was merged before it was loaded".into())
+            })?;
+            self.cached_bytes -= old.bytes;
+            if let Some(end) = self.index.remove(key) {
+                self.by_end.remove(&(end, key.clone()));
+            }
+            for (i, merge) in self.merges.iter().enumerate() {
+                let at = self.groups + i;
+                if *merge != Merge::Distinct {
+                    values[at] = merge_value(*merge, &values[at], &old.values[at])?;
+                }
+            }
+            for (merge, set) in &old.distinct {
+                distinct.entry(*merge).or_default().union(set);
+            }
+        }
+        let mut set_bytes = 0;
+        for (merge, set) in &distinct {
+            values[self.groups + merge] = ScalarValue::Int64(Some(set.len() as i64));
+            set_bytes += set.bytes();
+            if set.has_unstored() {
+                self.unstored.push((into.clone(), *merge));
+            }
+        }
+        let end = self.end_of(&values);
+        self.add_to_index(into.clone(), end);
+        let mut cached = Cached {
+            values,
+            distinct,
+            set_bytes,
+            bytes: 0,
+            used: self.clock,
+            created: self.clock,
+        };
+        cached.bytes = cached.measure(into.len());
+        self.cached_bytes += cached.bytes;
+        if let Some(old) = self.cache.insert(into, cached) {
+            self.cached_bytes -= old.bytes;
+        }
+        Ok(())
+    }
+
+    /// The schema of state rows.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
     /// Whether the group of `key` has a stored state: every group does but those the current
     /// epoch made (an epoch stores the states of the groups it leaves open).
     pub fn stored(&self, key: &[u8]) -> bool {
@@ -409,7 +476,7 @@ impl GroupStates {
     }
 
     /// `batch` with columns cast to the state's types.
-    fn cast(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+    pub fn cast(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let columns = batch
             .columns()
             .iter()
@@ -477,7 +544,8 @@ pub fn group_keys(batch: &RecordBatch, groups: usize) -> Result<Vec<Vec<u8>>> {
     Ok(keys)
 }
 
-fn row_values(batch: &RecordBatch, row: usize) -> Result<Vec<ScalarValue>> {
+/// The values of one row of `batch`.
+pub fn row_values(batch: &RecordBatch, row: usize) -> Result<Vec<ScalarValue>> {
     batch
         .columns()
         .iter()

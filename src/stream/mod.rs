@@ -12,6 +12,7 @@ mod epoch_io;
 mod epoch_plan;
 mod group_state;
 mod runner;
+mod session;
 mod sketch;
 mod view;
 mod watermark;

@@ -13,10 +13,12 @@ use weir_catalog::{ColumnType, Connector, Emit, KAFKA_PARTITION_COLUMN, ViewDef}
 use weir_sql::plan::{Merge, ViewQuery};
 
 mod final_rows;
+mod sessions;
 
 use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::epoch_plan::{EpochInput, EpochQuery};
 use super::group_state::{GroupStates, LoadedGroup};
+use super::session::SessionIndex;
 use super::watermark::{ClockColumns, EventClock};
 use crate::storage::{ClockState, EpochWrite, SourceLog, ViewStore};
 
@@ -56,6 +58,10 @@ pub struct ViewRunner {
     writer: EpochWriter,
     /// For windowed views over a source with a watermark: what is late.
     clock: Option<EventClock>,
+    /// For SESSION views: the open sessions.
+    sessions: Option<SessionIndex>,
+    /// For SESSION views: each log row's partition (its other group keys).
+    partition_query: Option<EpochQuery>,
 }
 
 impl std::fmt::Debug for ViewRunner {
@@ -118,6 +124,8 @@ impl ViewRunner {
                 ctx,
                 position,
                 clock,
+                sessions: None,
+                partition_query: None,
             });
         }
         // Stored in Weir's row format, whose timestamps are microseconds (`date_bin` yields
@@ -170,8 +178,16 @@ impl ViewRunner {
             query.window_end,
             state_cache_bytes,
         );
+        let (mut sessions, partition_query) = match &query.session {
+            Some(keys) => (
+                Some(SessionIndex::new(keys.gap_ms)),
+                Some(EpochQuery::plan(&ctx, &keys.partition_sql, false).await?),
+            ),
+            None => (None, None),
+        };
         let (position, clock) = committed_position(&store).await?;
-        index_stored_groups(&mut states, &store, &state_schema, query.group_columns).await?;
+        index_stored_groups(&mut states, sessions.as_mut(), &store, &state_schema, &query)
+            .await?;
         let clock = event_clock(&def, &query, &log, clock);
         Ok(Self {
             reader: LogReader::new(log.clone()),
@@ -189,6 +205,8 @@ impl ViewRunner {
             finish,
             position,
             clock,
+            sessions,
+            partition_query,
         })
     }
 
@@ -289,9 +307,7 @@ impl ViewRunner {
         if entries.is_empty() {
             return Ok(0);
         }
-        let read = entries.len();
-        self.run_epoch(entries).await?;
-        Ok(read)
+        self.run_epoch(entries).await
     }
 
     /// Goes back to what is committed after an epoch failed part way: the watermark and the
@@ -311,20 +327,23 @@ impl ViewRunner {
         );
         self.clock = event_clock(&self.def, &self.query, &self.log, clock);
         self.states = self.states.emptied();
+        self.sessions = self.sessions.as_ref().map(SessionIndex::emptied);
         if !self.query.append_only {
             index_stored_groups(
                 &mut self.states,
+                self.sessions.as_mut(),
                 &self.store,
                 &self.state_schema,
-                self.query.group_columns,
+                &self.query,
             )
             .await?;
         }
         Ok(())
     }
 
-    /// Processes `entries` (none: only the watermark moved) and commits the epoch.
-    async fn run_epoch(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
+    /// Processes `entries` (none: only the watermark moved) and commits the epoch; returns
+    /// how many entries it took (a SESSION view may leave some for the next epoch).
+    async fn run_epoch(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<usize> {
         let span = tracing::debug_span!(
             "epoch",
             view = %self.def.name,
@@ -334,22 +353,53 @@ impl ViewRunner {
         self.run_epoch_in(entries).instrument(span).await
     }
 
-    async fn run_epoch_in(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<()> {
-        let (first, next_seq) = match (entries.first(), entries.last()) {
-            (Some(&(first, _)), Some(&(last, _))) => (first, last + 1),
-            _ => (self.position.next_seq, self.position.next_seq),
-        };
+    async fn run_epoch_in(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<usize> {
         self.states.begin_epoch();
-        let read = entries.len();
-        let events: u64 = entries.iter().map(|(_, e)| e.num_rows() as u64).sum();
-        let mut delta = Vec::with_capacity(read);
+        let (mut first, mut next_seq) = (self.position.next_seq, self.position.next_seq);
+        let (mut read, mut events) = (0, 0u64);
+        let mut delta = Vec::with_capacity(entries.len());
         let mut late = Vec::new();
-        for (seq, entry) in entries {
+        let mut entries = entries.into_iter();
+        while let Some((seq, entry)) = entries.next() {
+            // A SESSION view judges events behind the watermark against the sessions closed
+            // before their entry: the epoch ends before a later entry that has some, so the
+            // judgement does not depend on where epochs end.
+            if read > 0
+                && self.sessions.is_some()
+                && self
+                    .clock
+                    .as_ref()
+                    .is_some_and(|clock| clock.has_allowed_late(&entry))
+            {
+                self.reader
+                    .put_back(std::iter::once((seq, entry)).chain(entries).collect());
+                break;
+            }
+            if read == 0 {
+                first = seq;
+            }
+            next_seq = seq + 1;
+            read += 1;
+            events += entry.num_rows() as u64;
             match &mut self.clock {
                 Some(clock) => {
-                    let (on_time, late_rows) = clock.split(entry)?;
-                    delta.push(on_time);
+                    let before = clock.watermark();
+                    let (mut on_time, mut late_rows) = clock.split(entry)?;
+                    if read == 1 && self.sessions.is_some() {
+                        let (kept, aside) =
+                            self.set_aside_in_closed_sessions(on_time, before).await?;
+                        on_time = kept;
+                        // One batch per entry: late rows are keyed by entry and row index.
+                        late_rows = match (late_rows, aside) {
+                            (Some(a), Some(b)) => Some(datafusion::arrow::compute::concat_batches(
+                                &a.schema(),
+                                [&a, &b],
+                            )?),
+                            (a, b) => a.or(b),
+                        };
+                    }
                     late.extend(late_rows.map(|rows| (seq, rows)));
+                    delta.push(on_time);
                 }
                 None => delta.push(entry),
             }
@@ -388,8 +438,14 @@ impl ViewRunner {
                 }
             }
             write.published = self.published(&outputs)?;
-            return self.commit(write).await;
+            self.commit(write).await?;
+            return Ok(read);
         }
+        let partials = if self.sessions.is_some() {
+            self.place_in_sessions(partials, &mut write).await?
+        } else {
+            partials
+        };
         let mut changed = Vec::new();
         let mut seen = HashSet::new();
         let mut keyed = Vec::with_capacity(partials.len());
@@ -405,6 +461,7 @@ impl ViewRunner {
         }
         for (values, query) in self.query.distinct_sql.iter().zip(&self.distinct) {
             for pairs in query.run(&self.ctx).await? {
+                let pairs = self.pairs_in_sessions(&pairs)?;
                 self.states.add_distinct(values.merge, &pairs)?;
             }
         }
@@ -415,6 +472,11 @@ impl ViewRunner {
             Some(watermark) => self.states.closed(watermark),
             None => Vec::new(),
         };
+        if let (Some(sessions), Some(watermark)) = (&mut self.sessions, watermark) {
+            let closed_sessions = sessions.close(watermark);
+            debug_assert_eq!(closed_sessions.len(), closed.len());
+            write.closed_sessions = sessions.take_closed_changes();
+        }
         if self.def.emit == Emit::OnWindowClose || self.store.output().is_some() {
             self.load_missing(&closed).await?;
         }
@@ -451,11 +513,12 @@ impl ViewRunner {
             write.published = self.published(&kept)?;
         }
         // Closed groups this epoch made were never stored: there is nothing to delete.
-        write.state_deletes = closed
-            .iter()
-            .filter(|key| self.states.stored(key))
-            .cloned()
-            .collect();
+        write.state_deletes.extend(
+            closed
+                .iter()
+                .filter(|key| self.states.stored(key))
+                .cloned(),
+        );
         self.states.remove(&closed);
 
         write.state = open.into_iter().zip(state_rows).collect();
@@ -479,13 +542,13 @@ impl ViewRunner {
             at += batch.num_rows();
         }
         if self.query.partials.contains(&Merge::Distinct) {
-            write.set_deletes = closed;
+            write.set_deletes.extend(closed);
         }
         self.commit(write).await?;
         // Every state but this epoch's is stored now: the cache can shed what it holds beyond
         // its size.
         self.states.evict(true);
-        Ok(())
+        Ok(read)
     }
 
     /// Reads the stored states of `keys` that are not in memory back into the cache.
@@ -549,10 +612,12 @@ fn count_late(view: &str, late: &[(u64, RecordBatch)]) {
 /// memory; states load as epochs need them.
 async fn index_stored_groups(
     states: &mut GroupStates,
+    mut sessions: Option<&mut SessionIndex>,
     store: &Arc<ViewStore>,
     state_schema: &SchemaRef,
-    group_columns: usize,
+    query: &ViewQuery,
 ) -> Result<()> {
+    let group_columns = query.group_columns;
     let indexed = {
         let store = store.clone();
         let schema = state_schema.clone();
@@ -571,7 +636,16 @@ async fn index_stored_groups(
         .await?
     };
     for (keys, batch) in indexed {
+        if let (Some(sessions), Some(session_keys)) = (sessions.as_deref_mut(), &query.session) {
+            sessions::restore_sessions(sessions, session_keys, keys.clone(), &batch)?;
+        }
         states.index_stored(keys, &batch)?;
+    }
+    if let Some(sessions) = sessions {
+        let store = store.clone();
+        for (partition, end) in blocking(move || store.closed_sessions()).await? {
+            sessions.restore_closed(partition, end);
+        }
     }
     Ok(())
 }
@@ -627,6 +701,8 @@ fn event_clock(
                     })
                     .flatten(),
                 idle_timeout_ms: log.def().options.idle_timeout_ms,
+                allowed_lateness_ms: query.session.as_ref().map_or(0, |s| s.gap_ms),
+                reject_null_time: query.session.is_some(),
             },
             state,
             &def.name,

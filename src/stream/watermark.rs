@@ -29,14 +29,19 @@ use crate::storage::{ClockState, PartitionTime, late_events_schema};
 
 /// Why a late event was not counted.
 const BEHIND_WATERMARK: &str = "event time is behind the source watermark";
+/// Why an event of a SESSION view without a time was not counted.
+const NULL_TIME: &str = "event time is NULL";
+/// Why an event of a SESSION view that would change a session already closed was not counted.
+pub const IN_CLOSED_SESSION: &str = "event falls inside or before a closed session of its key";
 
 /// The `reason` label of `weir_view_late_events_total` for a row set aside with `reason` (the
 /// `weir.late_events` text, which for events too far ahead names the view's skew).
 pub fn reason_label(reason: &str) -> &'static str {
-    if reason == BEHIND_WATERMARK {
-        "behind_watermark"
-    } else {
-        "ahead_of_arrival"
+    match reason {
+        BEHIND_WATERMARK => "behind_watermark",
+        NULL_TIME => "null_time",
+        IN_CLOSED_SESSION => "closed_session",
+        _ => "ahead_of_arrival",
     }
 }
 
@@ -59,6 +64,10 @@ pub struct EventClock {
     idle_us: Option<i64>,
     /// Per partition: the newest event time and the latest arrival (µs).
     partitions: BTreeMap<i32, (i64, i64)>,
+    /// How far behind the watermark an event is still on time (µs): a SESSION view's gap.
+    allowance_us: i64,
+    /// Whether an event without a time is set aside (a SESSION view's) or passed on.
+    reject_null_time: bool,
     view: String,
     source: String,
 }
@@ -78,6 +87,11 @@ pub struct ClockColumns {
     pub partition: Option<usize>,
     /// The source's `idle_timeout`.
     pub idle_timeout_ms: Option<u64>,
+    /// An event is late when its time plus this is at or behind the watermark (a SESSION
+    /// view's gap); with 0, when its time is behind the watermark.
+    pub allowed_lateness_ms: u64,
+    /// Set events without a time aside (a SESSION view places none of them).
+    pub reject_null_time: bool,
 }
 
 impl EventClock {
@@ -107,6 +121,8 @@ impl EventClock {
                 columns.max_future_skew_ms
             ),
             watermark,
+            allowance_us: columns.allowed_lateness_ms as i64 * 1000,
+            reject_null_time: columns.reject_null_time,
             view: view.into(),
             source: source.into(),
         }
@@ -147,7 +163,8 @@ impl EventClock {
         };
         let (times, received) = (timestamps(self.column)?, timestamps(self.received)?);
         let watermark = self.watermark;
-        // A NULL time is never set aside.
+        let on_time_from = watermark.map(|w| self.on_time_from(w));
+        // A NULL time is set aside only where it cannot be placed (sessions).
         let reasons: Vec<Option<&str>> = times
             .iter()
             .zip(received.iter())
@@ -155,11 +172,12 @@ impl EventClock {
                 Some(t) if arrived.is_some_and(|a| t > a.saturating_add(self.max_future_us)) => {
                     Some(self.ahead.as_str())
                 }
-                Some(t) if watermark.is_some_and(|w| t < w) => Some(BEHIND_WATERMARK),
+                Some(t) if on_time_from.is_some_and(|from| t < from) => Some(BEHIND_WATERMARK),
+                None if self.reject_null_time => Some(NULL_TIME),
                 _ => None,
             })
             .collect();
-        let counted = |i: usize| reasons[i].is_none_or(|r| r == BEHIND_WATERMARK);
+        let counted = |i: usize| reasons[i].is_none_or(|r| r != self.ahead.as_str());
         let newest = match self.partition {
             None => (0..times.len())
                 .filter(|&i| counted(i))
@@ -198,6 +216,45 @@ impl EventClock {
             self.watermark = Some(self.watermark.map_or(candidate, |w| w.max(candidate)));
         }
         Ok(result)
+    }
+
+    /// The earliest time still on time against `watermark`.
+    fn on_time_from(&self, watermark: i64) -> i64 {
+        if self.allowance_us == 0 {
+            watermark
+        } else {
+            // `t + allowance > watermark`.
+            watermark.saturating_sub(self.allowance_us).saturating_add(1)
+        }
+    }
+
+    /// Whether `entry` has events behind the watermark that its allowance keeps on time: a
+    /// SESSION view judges those against the sessions closed before the entry, so it ends an
+    /// epoch before such an entry and the judgement does not depend on where epochs end.
+    pub fn has_allowed_late(&self, entry: &RecordBatch) -> bool {
+        let (Some(watermark), true) = (self.watermark, self.allowance_us > 0) else {
+            return false;
+        };
+        entry
+            .column(self.column)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .is_some_and(|times| times.iter().flatten().any(|t| t < watermark))
+    }
+
+    /// `rows` (of the log) as `weir.late_events` rows set aside for `reason`, against
+    /// `watermark`.
+    pub fn set_aside(
+        &self,
+        rows: &RecordBatch,
+        reason: &str,
+        watermark: Option<i64>,
+    ) -> Result<RecordBatch> {
+        self.records(rows, &vec![reason; rows.num_rows()], watermark)
+    }
+
+    /// The column of event times in the log's rows.
+    pub fn time_column(&self) -> usize {
+        self.column
     }
 
     /// After the source has been idle: the watermark follows the wall clock `now_us` less the
@@ -313,6 +370,8 @@ mod tests {
                 max_future_skew_ms: 3_600_000,
                 partition: Some(1),
                 idle_timeout_ms: Some(10_000),
+                allowed_lateness_ms: 0,
+                reject_null_time: false,
             },
             state,
             "v",

@@ -100,7 +100,41 @@ const VIEWS: &[(&str, &str, &str)] = &[
          WHERE kind = 'buy' AND date_bin(INTERVAL '10 seconds', ts) + INTERVAL '10 seconds' \
          <= {watermark} GROUP BY 1, 2",
     ),
+    // Sessions per (kind, region) of the big amounts, 2 s apart at most: keys come and go,
+    // late events bridge sessions. The oracle numbers sessions by gaps and islands: a running
+    // sum of the events that are the first of their key or 2 s or more after the previous one.
+    (
+        "session",
+        "SELECT kind, region, window_start, window_end, count(*) AS n, sum(amount) AS total, \
+         count(DISTINCT event_id) FILTER (WHERE amount > 90) AS big \
+         FROM SESSION(events, ts, INTERVAL '2 seconds') WHERE amount > 85 \
+         GROUP BY kind, region, window_start, window_end",
+        "SELECT kind, region, min(ts), max(ts) + INTERVAL '2 seconds', count(*), sum(amount), \
+         count(DISTINCT event_id) FILTER (WHERE amount > 90) FROM \
+         (SELECT *, sum(CASE WHEN previous IS NULL OR ts - previous >= INTERVAL '2 seconds' \
+          THEN 1 ELSE 0 END) OVER (PARTITION BY kind, region ORDER BY ts \
+          ROWS UNBOUNDED PRECEDING) AS session FROM \
+         (SELECT *, lag(ts) OVER (PARTITION BY kind, region ORDER BY ts) AS previous \
+          FROM events WHERE amount > 85)) GROUP BY kind, region, session",
+    ),
+    (
+        "session_closed",
+        "SELECT region, window_start, window_end, count(*) AS n, max(amount) AS top \
+         FROM SESSION(events, ts, INTERVAL '1 second') WHERE kind = 'buy' \
+         GROUP BY region, window_start, window_end EMIT ON WINDOW CLOSE",
+        "SELECT region, min(ts), max(ts) + INTERVAL '1 second', count(*), max(amount) FROM \
+         (SELECT *, sum(CASE WHEN previous IS NULL OR ts - previous >= INTERVAL '1 second' \
+          THEN 1 ELSE 0 END) OVER (PARTITION BY region ORDER BY ts \
+          ROWS UNBOUNDED PRECEDING) AS session FROM \
+         (SELECT *, lag(ts) OVER (PARTITION BY region ORDER BY ts) AS previous \
+          FROM events WHERE kind = 'buy')) GROUP BY region, session \
+         HAVING max(ts) + INTERVAL '1 second' <= {watermark}",
+    ),
 ];
+
+/// The SESSION views of [`VIEWS`] and their gaps (ms): late when a gap or more behind the
+/// watermark, or inside or before a closed session of their key.
+const SESSION_VIEWS: &[(&str, u64)] = &[("session", 2_000), ("session_closed", 1_000)];
 
 /// The view whose late events a view's oracle leaves out: its own, or its input's.
 fn late_set_of(view: &str) -> &str {
@@ -174,7 +208,10 @@ fn stream(seed: u64, requests: usize) -> Vec<Request> {
 /// The events that must be late, computed from the stream alone, and the final watermark (ms):
 /// the log holds each request's new events as one entry, in order; an event is late when its
 /// time is behind the watermark (largest time so far less 5 s) reached before its entry.
-fn expected_late(requests: &[Request]) -> (std::collections::BTreeSet<String>, u64) {
+fn expected_late(
+    requests: &[Request],
+    allowance_ms: u64,
+) -> (std::collections::BTreeSet<String>, u64) {
     let mut seen = std::collections::HashSet::new();
     let mut watermark: Option<u64> = None;
     let mut late = std::collections::BTreeSet::new();
@@ -185,7 +222,11 @@ fn expected_late(requests: &[Request]) -> (std::collections::BTreeSet<String>, u
             .filter(|(id, _)| seen.insert(id.clone()))
             .collect();
         for (id, ts) in &stored {
-            if watermark.is_some_and(|w| *ts < w) {
+            let behind = match allowance_ms {
+                0 => watermark.is_some_and(|w| *ts < w),
+                allowance => watermark.is_some_and(|w| *ts + allowance <= w),
+            };
+            if behind {
                 late.insert(id.clone());
             }
         }
@@ -270,7 +311,21 @@ async fn run_seed(seed: u64) {
         .get(0);
     assert!(evicted > 0, "seed {seed}: no view had states out of memory");
     let late = late_events(&client).await;
-    let (expected, watermark) = expected_late(&requests);
+    let (expected, watermark) = expected_late(&requests, 0);
+    // A SESSION view sets aside every event a gap behind the watermark, and of those behind
+    // it, the ones inside or before a closed session of their key.
+    let empty = std::collections::BTreeSet::new();
+    for &(name, gap_ms) in SESSION_VIEWS {
+        let (session_late, _) = expected_late(&requests, gap_ms);
+        let recorded = late.get(name).unwrap_or(&empty);
+        assert!(
+            recorded.is_superset(&session_late) && recorded.is_subset(&expected),
+            "seed {seed}: late events of {name}: {} recorded, {} a gap behind, {} behind",
+            recorded.len(),
+            session_late.len(),
+            expected.len()
+        );
+    }
     assert!(
         !expected.is_empty(),
         "seed {seed}: the stream has no late event to check"

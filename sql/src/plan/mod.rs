@@ -15,4 +15,6 @@ pub use create_source::{CreateSourcePlan, plan_create_source};
 pub use create_table::{CreateTablePlan, plan_create_table};
 pub use duration::parse_duration_ms;
 pub use names::{DEFAULT_SCHEMA, object_name};
-pub use view::{DistinctValues, Merge, Sketch, ViewQuery, WindowEnd, WindowSpec, plan_view_query};
+pub use view::{
+    DistinctValues, Merge, SessionKeys, Sketch, ViewQuery, WindowEnd, WindowSpec, plan_view_query,
+};

@@ -17,7 +17,9 @@
 //! server plans it to validate the view and name its columns, and the tests run it as the
 //! correctness oracle.
 
-use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, Ident, Query, SelectItem, SetExpr};
+use datafusion::sql::sqlparser::ast::{
+    Expr, GroupByExpr, Ident, Query, Select, SelectItem, SetExpr,
+};
 
 use super::aggregates::{AggregateCalls, Finisher};
 use super::window::{HopPanes, hop_by_panes, mentions_window, window_column, window_relation};
@@ -88,6 +90,30 @@ pub enum WindowSpec {
         /// Shift of window boundaries from the epoch.
         offset_ms: u64,
     },
+    /// Per group key, events less than `gap_ms` apart (DESIGN.md §7).
+    Session {
+        /// The gap that ends a session.
+        gap_ms: u64,
+        /// The longest a session may last, if bounded.
+        max_duration_ms: Option<u64>,
+    },
+}
+
+/// Where a SESSION view's sessions are in its group keys, and how to read an event's
+/// partition (its other group keys) on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionKeys {
+    /// The gap that ends a session.
+    pub gap_ms: u64,
+    /// The `g` column holding `window_start`.
+    pub start_column: usize,
+    /// The `g` column holding `window_end`.
+    pub end_column: usize,
+    /// The other `g` columns, in order: the partition sessions are formed within.
+    pub partition_columns: Vec<usize>,
+    /// The partition columns of each of the source's rows (no filter, row for row), to judge
+    /// events behind the watermark against the sessions of their partition.
+    pub partition_sql: String,
 }
 
 /// A view's query, split for incremental maintenance.
@@ -125,6 +151,9 @@ pub struct ViewQuery {
     pub tables: Vec<String>,
     /// For each `count(DISTINCT)`: the query of an epoch's (group, value) pairs.
     pub distinct_sql: Vec<DistinctValues>,
+    /// For a SESSION view: the partial query's `window_start` and `window_end` columns hold
+    /// each event's time, and the server places them in sessions.
+    pub session: Option<SessionKeys>,
 }
 
 /// The values of one `count(DISTINCT x)` in an epoch's events, with their groups: columns
@@ -188,8 +217,25 @@ pub fn plan_view_query(
     if let Some(having) = &select.having {
         calls.collect(having)?;
     }
-    let filter_sql = select
-        .selection
+    let session = match window {
+        Some(WindowSpec::Session { gap_ms, .. }) => Some(session_plan(
+            select,
+            groups,
+            &calls,
+            &relation,
+            gap_ms,
+        )?),
+        _ => None,
+    };
+    // A SESSION view's events without a time are in no session.
+    let selection = match (&session, &time_column) {
+        (Some(_), Some(time)) => Some(match &select.selection {
+            Some(w) => format!("\"{time}\" IS NOT NULL AND ({w})"),
+            None => format!("\"{time}\" IS NOT NULL"),
+        }),
+        _ => select.selection.as_ref().map(|w| w.to_string()),
+    };
+    let filter_sql = selection
         .as_ref()
         .map(|w| format!(" WHERE {w}"))
         .unwrap_or_default();
@@ -217,6 +263,7 @@ pub fn plan_view_query(
             append_only: true,
             tables: relation.tables,
             distinct_sql: Vec::new(),
+            session: None,
         });
     }
     let items: Vec<(Expr, Option<&Ident>)> = select
@@ -231,7 +278,16 @@ pub fn plan_view_query(
         })
         .collect::<Result<_, _>>()?;
 
-    let mut partial_items: Vec<String> = groups
+    // A SESSION view's events are aggregated per (partition, time): the server merges those
+    // into sessions, so the window columns hold the event's time.
+    let partial_groups: Vec<String> = groups
+        .iter()
+        .map(|g| match (&session, window_column(g), &time_column) {
+            (Some(_), Some(_), Some(time)) => format!("\"{time}\""),
+            _ => g.to_string(),
+        })
+        .collect();
+    let mut partial_items: Vec<String> = partial_groups
         .iter()
         .enumerate()
         .map(|(j, g)| format!("{g} AS \"g{j}\""))
@@ -309,6 +365,11 @@ pub fn plan_view_query(
                 .join(", ")
         )
     };
+    let partial_group_sql = if groups.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", partial_groups.join(", "))
+    };
     let aggregate_items = &partial_items[groups.len()..];
     let by_panes = relation.plain
         && !select.selection.as_ref().is_some_and(mentions_window)
@@ -336,7 +397,7 @@ pub fn plan_view_query(
             filter_sql: &filter_sql,
         }),
         _ => format!(
-            "SELECT {} FROM {from}{filter_sql}{group_sql}",
+            "SELECT {} FROM {from}{filter_sql}{partial_group_sql}",
             partial_items.join(", ")
         ),
     };
@@ -344,7 +405,7 @@ pub fn plan_view_query(
     let distinct_sql = distinct_values
         .into_iter()
         .map(|(p, argument, keep)| {
-            let filter = match &select.selection {
+            let filter = match &selection {
                 Some(w) => format!(" WHERE ({w}) AND ({keep})"),
                 None => format!(" WHERE {keep}"),
             };
@@ -385,31 +446,59 @@ pub fn plan_view_query(
         .as_ref()
         .map(|h| format!(" HAVING {h}"))
         .unwrap_or_default();
-    let batch_sql = format!(
-        "SELECT {} FROM {from}{filter_sql}{group_sql}{having_sql}",
-        batch_items.join(", ")
-    );
+    let batch_sql = match (&session, &time_column, window) {
+        (Some(keys), Some(time), Some(WindowSpec::Session { gap_ms, .. })) => {
+            let alias = relation
+                .alias
+                .clone()
+                .unwrap_or_else(|| format!("\"{}\"", source.replace('"', "\"\"")));
+            let partition: Vec<String> = keys
+                .partition_columns
+                .iter()
+                .map(|&j| groups[j].to_string())
+                .collect();
+            let from = super::window::session_batch_from(
+                &source,
+                time,
+                gap_ms,
+                &partition,
+                select.selection.as_ref().map(|w| w.to_string()),
+                &alias,
+            );
+            format!(
+                "SELECT {} FROM {from}{group_sql}{having_sql}",
+                batch_items.join(", ")
+            )
+        }
+        _ => format!(
+            "SELECT {} FROM {from}{filter_sql}{group_sql}{having_sql}",
+            batch_items.join(", ")
+        ),
+    };
     let size_ms = match window {
         Some(WindowSpec::Tumble { size_ms, .. } | WindowSpec::Hop { size_ms, .. }) => size_ms,
-        None => 0,
+        Some(WindowSpec::Session { .. }) | None => 0,
     };
-    let window_end =
-        window.and(
-            groups
-                .iter()
-                .enumerate()
-                .find_map(|(j, g)| match window_column(g) {
-                    Some("window_end") => Some(WindowEnd {
-                        group_column: j,
-                        plus_ms: 0,
-                    }),
-                    Some(_) => Some(WindowEnd {
-                        group_column: j,
-                        plus_ms: size_ms,
-                    }),
-                    None => None,
+    let window_end = match &session {
+        // A session's end is a group key of its own (a session's start says nothing of it).
+        Some(keys) => Some(WindowEnd {
+            group_column: keys.end_column,
+            plus_ms: 0,
+        }),
+        None => window.and(groups.iter().enumerate().find_map(|(j, g)| {
+            match window_column(g) {
+                Some("window_end") => Some(WindowEnd {
+                    group_column: j,
+                    plus_ms: 0,
                 }),
-        );
+                Some(_) => Some(WindowEnd {
+                    group_column: j,
+                    plus_ms: size_ms,
+                }),
+                None => None,
+            }
+        })),
+    };
     Ok(ViewQuery {
         source,
         time_column,
@@ -427,6 +516,68 @@ pub fn plan_view_query(
         append_only: false,
         tables: relation.tables,
         distinct_sql,
+        session,
+    })
+}
+
+/// Checks what a SESSION view may do and finds its sessions in the group keys: both window
+/// columns must be grouped on, as themselves (a session is known by its start and end), and
+/// nothing else may read them before the sessions exist (the filter, the aggregates' inputs).
+fn session_plan(
+    select: &Select,
+    groups: &[Expr],
+    calls: &AggregateCalls,
+    relation: &super::window::Relation,
+    gap_ms: u64,
+) -> Result<SessionKeys, SqlError> {
+    if !relation.tables.is_empty() {
+        return Err(SqlError::Unsupported(
+            "a join in a SESSION view (sessions form over the source's own rows)".into(),
+        ));
+    }
+    let position = |name: &str| groups.iter().position(|g| window_column(g) == Some(name));
+    let (Some(start_column), Some(end_column)) = (position("window_start"), position("window_end"))
+    else {
+        return Err(SqlError::InvalidOption(
+            "a SESSION view groups by window_start and window_end (and the keys sessions are \
+             formed per)"
+                .into(),
+        ));
+    };
+    if groups
+        .iter()
+        .any(|g| window_column(g).is_none() && mentions_window(g))
+        || select.selection.as_ref().is_some_and(mentions_window)
+        || calls.calls.iter().any(|c| mentions_window(&c.expr))
+    {
+        return Err(SqlError::Unsupported(
+            "window_start or window_end of a SESSION inside a filter, group expression or \
+             aggregate (sessions are known only once formed)"
+                .into(),
+        ));
+    }
+    let partition_columns: Vec<usize> = (0..groups.len())
+        .filter(|&j| window_column(&groups[j]).is_none())
+        .collect();
+    let items: Vec<String> = partition_columns
+        .iter()
+        .map(|&j| format!("{} AS \"g{j}\"", groups[j]))
+        .collect();
+    let partition_sql = format!(
+        "SELECT {} FROM {}",
+        if items.is_empty() {
+            "1 AS \"__none\"".to_string()
+        } else {
+            items.join(", ")
+        },
+        relation.from_sql
+    );
+    Ok(SessionKeys {
+        gap_ms,
+        start_column,
+        end_column,
+        partition_columns,
+        partition_sql,
     })
 }
 
@@ -617,6 +768,54 @@ mod tests {
     }
 
     #[test]
+    fn session_views_aggregate_per_partition_and_time() {
+        let view = plan(
+            "SELECT user_id, window_start, window_end, count(*) AS n, \
+             count(DISTINCT page) AS pages FROM SESSION(events, ts, INTERVAL '30 minutes') \
+             WHERE kind = 'view' GROUP BY user_id, window_start, window_end",
+        )
+        .unwrap();
+        assert_eq!(
+            view.window,
+            Some(WindowSpec::Session {
+                gap_ms: 1_800_000,
+                max_duration_ms: None
+            })
+        );
+        let keys = view.session.as_ref().unwrap();
+        assert_eq!(
+            (keys.start_column, keys.end_column, &keys.partition_columns[..]),
+            (1, 2, &[0][..])
+        );
+        assert_eq!(keys.partition_sql, "SELECT user_id AS \"g0\" FROM \"events\"");
+        assert!(
+            view.partial_sql.ends_with(
+                "WHERE \"ts\" IS NOT NULL AND (kind = 'view') GROUP BY user_id, \"ts\", \"ts\""
+            ),
+            "{}",
+            view.partial_sql
+        );
+        assert_eq!(
+            view.window_end,
+            Some(WindowEnd {
+                group_column: 2,
+                plus_ms: 0
+            })
+        );
+        assert!(
+            view.batch_sql.contains("PARTITION BY user_id ORDER BY")
+                && view.batch_sql.contains("(kind = 'view')"),
+            "{}",
+            view.batch_sql
+        );
+        assert!(
+            view.distinct_sql[0].sql.contains("\"ts\" IS NOT NULL"),
+            "{}",
+            view.distinct_sql[0].sql
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_maintain_by_name() {
         for (sql, named) in [
             ("SELECT sum(DISTINCT amount) FROM events", "DISTINCT"),
@@ -630,8 +829,13 @@ mod tests {
                 "multiple",
             ),
             (
-                "SELECT count(*) FROM SESSION(events, ts, INTERVAL '1 minute')",
-                "session",
+                "SELECT count(*) FROM SESSION(events, ts, INTERVAL '1 minute') GROUP BY window_start",
+                "window_end",
+            ),
+            (
+                "SELECT count(*) FROM SESSION(events, ts, INTERVAL '1 minute') \
+                 WHERE window_start > now() GROUP BY window_start, window_end",
+                "filter",
             ),
             ("SELECT * FROM events GROUP BY a", "*"),
         ] {

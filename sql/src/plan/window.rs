@@ -1,6 +1,9 @@
 //! Window table functions as SQL over the source: `TUMBLE(src, ts, size [, offset])` and
 //! `HOP(src, ts, slide, size [, offset])` in a view's `FROM` become `date_bin` expressions, and
 //! HOP views whose window columns appear only in `GROUP BY` aggregate per slide-sized pane.
+//! `SESSION(src, ts, gap [, max_duration])` depends on the view's other group keys, so its
+//! SQL is written by [`session_batch_from`] once those are known; the server forms sessions
+//! incrementally (`src/stream/session.rs`).
 
 use std::ops::ControlFlow;
 
@@ -26,6 +29,8 @@ pub(super) struct Relation {
     pub(super) tables: Vec<String>,
     /// The `FROM` is the source alone, under its own name (no alias, no joins).
     pub(super) plain: bool,
+    /// The name the `FROM` gave the source or window, if any.
+    pub(super) alias: Option<String>,
 }
 
 /// Reads a view's `FROM`. `columns_of` names the columns of a relation (for a view over a
@@ -68,6 +73,7 @@ pub(super) fn window_relation(
     let (source, time_column, window, relation) = windowed_source(&from.relation, columns_of)?;
     Ok(Relation {
         plain: joins.is_empty() && relation.alias().is_none(),
+        alias: relation.alias(),
         from_sql: match relation.alias() {
             Some(alias) => format!("{} AS {alias}{joins}", relation.sql()),
             None => format!("{}{joins}", relation.sql()),
@@ -83,22 +89,26 @@ pub(super) fn window_relation(
 enum Windowed<'a> {
     Source(String, Option<&'a TableAlias>),
     Window(String, &'static str, Option<&'a TableAlias>),
+    /// A session window: the source under the window's alias, sessions formed by the view.
+    Session(String, Option<&'a TableAlias>),
 }
 
 impl Windowed<'_> {
     fn alias(&self) -> Option<String> {
         match self {
             // The name alone: `AS` is written by the caller either way.
-            Windowed::Source(_, alias) | Windowed::Window(_, _, alias) => {
-                alias.map(|a| a.name.to_string())
-            }
+            Windowed::Source(_, alias)
+            | Windowed::Window(_, _, alias)
+            | Windowed::Session(_, alias) => alias.map(|a| a.name.to_string()),
         }
     }
 
     /// The relation without its alias (a window's subquery needs a name of its own).
     fn sql(&self) -> String {
         match self {
-            Windowed::Source(source, _) => format!("\"{source}\""),
+            Windowed::Source(source, _) | Windowed::Session(source, _) => {
+                format!("\"{source}\"")
+            }
             Windowed::Window(sql, name, alias) => match alias {
                 Some(_) => sql.clone(),
                 None => format!("{sql} AS {name}"),
@@ -117,7 +127,9 @@ fn windowed_source<'a>(
     } = relation
     else {
         return Err(SqlError::Unsupported(
-            "a materialized view over a subquery or table function other than TUMBLE/HOP".into(),
+            "a materialized view over a subquery or table function other than TUMBLE, HOP or \
+             SESSION"
+                .into(),
         ));
     };
     let alias = alias.as_ref();
@@ -252,6 +264,31 @@ fn windowed_source<'a>(
                 ),
             )
         }
+        ("session", [gap, rest @ ..]) if rest.len() <= 1 => {
+            let gap_ms = duration(gap, "gap")?;
+            let max_duration_ms = rest
+                .first()
+                .map(|m| duration(m, "max_duration"))
+                .transpose()?;
+            if max_duration_ms.is_some() {
+                return Err(SqlError::Unsupported(
+                    "SESSION with a max_duration in a materialized view (sessions by gap are)"
+                        .into(),
+                ));
+            }
+            (
+                WindowSpec::Session {
+                    gap_ms,
+                    max_duration_ms,
+                },
+                Windowed::Session(source.clone(), alias),
+            )
+        }
+        ("session", _) => {
+            return Err(SqlError::InvalidOption(
+                "SESSION takes (source, time column, gap [, max_duration])".into(),
+            ));
+        }
         ("tumble", _) => {
             return Err(SqlError::InvalidOption(
                 "TUMBLE takes (source, time column, size [, offset])".into(),
@@ -264,11 +301,51 @@ fn windowed_source<'a>(
         }
         (other, _) => {
             return Err(SqlError::Unsupported(format!(
-                "the table function {other} in a materialized view (TUMBLE and HOP are)"
+                "the table function {other} in a materialized view (TUMBLE, HOP and SESSION are)"
             )));
         }
     };
     Ok((source, Some(time), Some(window), windowed))
+}
+
+/// The `FROM` of a SESSION view's query over the whole source (DESIGN.md §7): per value of
+/// `partition` (the view's other group keys), events sorted by time start a session when they
+/// are the first or `gap` or more after the previous one (a running sum of those starts
+/// numbers the sessions: gaps and islands); `window_start` is a session's first event and
+/// `window_end` its last plus the gap. `filter` (the view's `WHERE`) applies before sessions
+/// form, and events without a time are in none. Every level carries `alias`, so the group
+/// keys read the same at each.
+pub(super) fn session_batch_from(
+    source: &str,
+    time: &str,
+    gap_ms: u64,
+    partition: &[String],
+    filter: Option<String>,
+    alias: &str,
+) -> String {
+    let time = format!("{alias}.\"{}\"", time.replace('"', "\"\""));
+    let by = if partition.is_empty() {
+        String::new()
+    } else {
+        format!("PARTITION BY {} ", partition.join(", "))
+    };
+    let session = if partition.is_empty() {
+        "PARTITION BY __session".to_string()
+    } else {
+        format!("PARTITION BY {}, __session", partition.join(", "))
+    };
+    let filter = filter.map(|f| format!(" AND ({f})")).unwrap_or_default();
+    format!(
+        "(SELECT {alias}.*, min(__time) OVER ({session}) AS window_start, \
+         max(__time) OVER ({session}) + {gap} AS window_end \
+         FROM (SELECT {alias}.*, sum(__starts) OVER ({by}ORDER BY __time \
+         ROWS UNBOUNDED PRECEDING) AS __session \
+         FROM (SELECT {alias}.*, {time} AS __time, CASE WHEN lag({time}) OVER ({by}ORDER BY \
+         {time}) + {gap} > {time} THEN 0 ELSE 1 END AS __starts \
+         FROM \"{source}\" AS {alias} WHERE {time} IS NOT NULL{filter}) AS {alias}) AS {alias}) \
+         AS {alias}",
+        gap = span(gap_ms),
+    )
 }
 
 /// What [`hop_by_panes`] needs.

@@ -1,0 +1,278 @@
+//! A SESSION view's epochs: the partial query aggregates events per (partition, time), and
+//! these atoms are placed in sessions (`stream/session.rs`). A session that grew or merged is
+//! a new group: the states of the sessions it replaces are merged into it, and their states,
+//! sets and rows are deleted in the same commit that writes its own.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, not};
+use datafusion::arrow::datatypes::{DataType, TimestampMicrosecondType};
+use datafusion::error::{DataFusionError, Result};
+use weir_sql::plan::{Merge, SessionKeys};
+
+use super::ViewRunner;
+use crate::storage::EpochWrite;
+use crate::storage::keys::append_nullable_column;
+use crate::stream::group_state::{group_keys, row_values};
+use crate::stream::session::SessionIndex;
+use crate::stream::watermark::IN_CLOSED_SESSION;
+
+impl ViewRunner {
+    fn session_keys(&self) -> Result<&SessionKeys> {
+        self.query
+            .session
+            .as_ref()
+            .ok_or_else(|| DataFusionError::Internal("sessions of a view without them".into()))
+    }
+
+    /// Places an epoch's atoms (the partial query's rows) in sessions; returns them with the
+    /// window columns holding their sessions' start and end. Sessions that grew or merged
+    /// take over the states of those they replace, whose stored state, sets and rows `write`
+    /// deletes.
+    pub(super) async fn place_in_sessions(
+        &mut self,
+        partials: Vec<RecordBatch>,
+        write: &mut EpochWrite,
+    ) -> Result<Vec<RecordBatch>> {
+        let Some(first) = partials.first() else {
+            return Ok(partials);
+        };
+        let atoms = self.states.cast(&concat_batches(&first.schema(), &partials)?)?;
+        let keys = self.session_keys()?.clone();
+        let partitions = partition_keys(&atoms, &keys.partition_columns)?;
+        let times = micros(atoms.column(keys.start_column))?;
+        let sessions = self.sessions.as_mut().ok_or_else(|| {
+            DataFusionError::Internal("a SESSION view without its sessions".into())
+        })?;
+        let placement = sessions.place(&partitions, times.values());
+        let placed = with_spans(
+            &atoms,
+            &keys,
+            placement.spans.iter().map(|&(start, _)| start),
+            placement.spans.iter().map(|&(_, end)| end),
+        )?;
+        let placed_keys = group_keys(&placed, self.query.group_columns)?;
+        let mut replaced = Vec::new();
+        for change in placement.changed {
+            let key = placed_keys[change.atom].clone();
+            sessions.set_key(&change.partition, change.start, key.clone());
+            let from: Vec<Vec<u8>> = change.replaces.into_iter().filter(|k| *k != key).collect();
+            if !from.is_empty() {
+                replaced.push((from, key, change.atom));
+            }
+        }
+        let all: Vec<Vec<u8>> = replaced.iter().flat_map(|(from, ..)| from.clone()).collect();
+        self.load_missing(&all).await?;
+        let sets = self.query.partials.contains(&Merge::Distinct);
+        for (from, key, atom) in replaced {
+            let values = row_values(&placed, atom)?;
+            self.states
+                .absorb(&from, key, &values[..self.query.group_columns])?;
+            for old in from {
+                write.state_deletes.push(old.clone());
+                if sets {
+                    write.set_deletes.push(old.clone());
+                }
+                write.rows.push((old, None));
+            }
+        }
+        Ok(vec![placed])
+    }
+
+    /// An epoch's `count(DISTINCT)` pairs (window columns holding event times) with the window
+    /// columns of the sessions the times were placed in.
+    pub(super) fn pairs_in_sessions(&self, pairs: &RecordBatch) -> Result<RecordBatch> {
+        let (Some(sessions), Some(keys)) = (&self.sessions, &self.query.session) else {
+            return Ok(pairs.clone());
+        };
+        let count = self.query.group_columns;
+        let fields = self.states.schema().fields()[..count].to_vec();
+        let columns = pairs.columns()[..count]
+            .iter()
+            .zip(&fields)
+            .map(|(column, field)| cast(column, field.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let groups = RecordBatch::try_new(
+            Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+            columns,
+        )?;
+        let partitions = partition_keys(&groups, &keys.partition_columns)?;
+        let times = micros(groups.column(keys.start_column))?;
+        let spans = partitions
+            .iter()
+            .zip(times.values())
+            .map(|(partition, &t)| {
+                sessions.span_of(partition, t).ok_or_else(|| {
+                    DataFusionError::Internal("a distinct value outside every session".into())
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let placed = with_spans(
+            &groups,
+            keys,
+            spans.iter().map(|&(start, _)| start),
+            spans.iter().map(|&(_, end)| end),
+        )?;
+        let mut columns = placed.columns().to_vec();
+        columns.extend(pairs.columns()[self.query.group_columns..].iter().cloned());
+        let mut fields: Vec<_> = placed.schema().fields().iter().cloned().collect();
+        fields.extend(
+            pairs.schema().fields()[self.query.group_columns..]
+                .iter()
+                .cloned(),
+        );
+        Ok(RecordBatch::try_new(
+            Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+            columns,
+        )?)
+    }
+
+    /// Sets aside the events of the first entry of an epoch (`on_time`, after the watermark
+    /// `before` judged them) that fall inside or before a closed session of their partition.
+    /// Only events behind the watermark can, and only the first entry of an epoch has them
+    /// (an epoch ends before any later entry that does), so this is rare and row-wise.
+    pub(super) async fn set_aside_in_closed_sessions(
+        &self,
+        on_time: RecordBatch,
+        before: Option<i64>,
+    ) -> Result<(RecordBatch, Option<RecordBatch>)> {
+        let (Some(sessions), Some(clock), Some(watermark)) = (&self.sessions, &self.clock, before)
+        else {
+            return Ok((on_time, None));
+        };
+        if !sessions.has_closed() {
+            return Ok((on_time, None));
+        }
+        let times = micros(on_time.column(clock.time_column()))?;
+        let behind: BooleanArray = times
+            .iter()
+            .map(|t| Some(t.is_some_and(|t| t < watermark)))
+            .collect();
+        if behind.true_count() == 0 {
+            return Ok((on_time, None));
+        }
+        let candidates = filter_record_batch(&on_time, &behind)?;
+        let partitions = self.partitions_of(&candidates).await?;
+        let candidate_times = micros(candidates.column(clock.time_column()))?;
+        let sessions = self.sessions.as_ref().expect("checked above");
+        let mut late = candidate_times
+            .values()
+            .iter()
+            .zip(&partitions)
+            .map(|(&t, partition)| sessions.falls_in_closed(partition, t));
+        let aside: BooleanArray = behind
+            .iter()
+            .map(|b| Some(b == Some(true) && late.next().unwrap_or(false)))
+            .collect();
+        if aside.true_count() == 0 {
+            return Ok((on_time, None));
+        }
+        let clock = self.clock.as_ref().expect("checked above");
+        let rows = clock.set_aside(
+            &filter_record_batch(&on_time, &aside)?,
+            IN_CLOSED_SESSION,
+            Some(watermark),
+        )?;
+        Ok((filter_record_batch(&on_time, &not(&aside)?)?, Some(rows)))
+    }
+
+    /// The partition keys of log rows, as the states encode them.
+    async fn partitions_of(&self, rows: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        let keys = self.session_keys()?;
+        let query = self.partition_query.as_ref().ok_or_else(|| {
+            DataFusionError::Internal("a SESSION view without its partition query".into())
+        })?;
+        if keys.partition_columns.is_empty() {
+            return Ok(vec![Vec::new(); rows.num_rows()]);
+        }
+        self.events.set(vec![rows.clone()]);
+        let batches = query.run(&self.ctx).await;
+        self.events.set(Vec::new());
+        let batches = batches?;
+        let schema = query.schema();
+        let batch = concat_batches(&schema, &batches)?;
+        let state = self.states.schema();
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(&keys.partition_columns)
+            .map(|(column, &g)| cast(column, state.field(g).data_type()))
+            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+        let mut partitions = vec![Vec::new(); batch.num_rows()];
+        for column in &columns {
+            append_nullable_column(&mut partitions, column)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        }
+        Ok(partitions)
+    }
+}
+
+/// Indexes stored session states (at start: `batch` holds their key columns).
+pub(super) fn restore_sessions(
+    sessions: &mut SessionIndex,
+    keys: &SessionKeys,
+    group_keys: Vec<Vec<u8>>,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let partitions = partition_keys(batch, &keys.partition_columns)?;
+    let starts = micros(batch.column(keys.start_column))?;
+    let ends = micros(batch.column(keys.end_column))?;
+    for (i, (partition, key)) in partitions.into_iter().zip(group_keys).enumerate() {
+        sessions.restore(partition, starts.value(i), ends.value(i), key);
+    }
+    Ok(())
+}
+
+/// The memcomparable key of each row's `columns`: the partition its sessions form in.
+fn partition_keys(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<Vec<u8>>> {
+    let mut keys = vec![Vec::new(); batch.num_rows()];
+    for &c in columns {
+        append_nullable_column(&mut keys, batch.column(c))
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    }
+    Ok(keys)
+}
+
+fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+    let column = match column.data_type() {
+        DataType::Timestamp(_, tz) => cast(
+            column,
+            &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, tz.clone()),
+        )?,
+        other => {
+            return Err(DataFusionError::Internal(format!(
+                "a session time of type {other}"
+            )));
+        }
+    };
+    Ok(column.as_primitive::<TimestampMicrosecondType>().clone())
+}
+
+/// `batch` with its window columns replaced by `starts` and `ends` (µs, in their types).
+fn with_spans(
+    batch: &RecordBatch,
+    keys: &SessionKeys,
+    starts: impl Iterator<Item = i64>,
+    ends: impl Iterator<Item = i64>,
+) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    for (column, values) in [
+        (keys.start_column, starts.collect::<Vec<_>>()),
+        (keys.end_column, ends.collect::<Vec<_>>()),
+    ] {
+        columns[column] = match batch.schema().field(column).data_type() {
+            DataType::Timestamp(_, tz) => Arc::new(
+                TimestampMicrosecondArray::from(values).with_timezone_opt(tz.clone()),
+            ),
+            other => {
+                return Err(DataFusionError::Internal(format!(
+                    "a session window column of type {other}"
+                )));
+            }
+        };
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
