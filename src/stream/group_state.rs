@@ -577,6 +577,16 @@ fn merge_value(merge: Merge, old: &ScalarValue, new: &ScalarValue) -> Result<Sca
                 old.clone()
             }
         }
+        Merge::BitOr => match (old, new) {
+            (ScalarValue::Int64(Some(old)), ScalarValue::Int64(Some(new))) => {
+                ScalarValue::Int64(Some(old | new))
+            }
+            _ => {
+                return Err(DataFusionError::Internal(format!(
+                    "bit masks {old:?} and {new:?}"
+                )));
+            }
+        },
         Merge::Sketch(sketch) => match (old, new) {
             (ScalarValue::Binary(Some(old)), ScalarValue::Binary(Some(new))) => {
                 ScalarValue::Binary(Some(super::sketch::merge(sketch, old, new)?))

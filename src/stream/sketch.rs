@@ -55,6 +55,9 @@ pub fn register(ctx: &SessionContext) {
 
 /// Merges two serialized sketches of one kind into one.
 pub fn merge(sketch: Sketch, a: &[u8], b: &[u8]) -> Result<Vec<u8>> {
+    if sketch == Sketch::Funnel {
+        return crate::functions::merge_funnel_states(a, b);
+    }
     let mut accumulator = accumulator(sketch, 0.5)?;
     accumulator.merge_batch(&decode(a)?)?;
     accumulator.merge_batch(&decode(b)?)?;
@@ -126,6 +129,7 @@ fn accumulator(sketch: Sketch, percentile: f64) -> Result<Box<dyn Accumulator>> 
             DataType::Float64,
             DataType::Float64,
         ),
+        Sketch::Funnel => return exec_err!("window_funnel states are not DataFusion's"),
     };
     let fields: Vec<FieldRef> = vec![
         Arc::new(Field::new("x", input, true)),

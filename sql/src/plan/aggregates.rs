@@ -19,6 +19,9 @@ const SKETCHES: &[&str] = &[
     "approx_percentile_cont",
     "approx_median",
 ];
+/// Product-analytics aggregates (ClickHouse's `windowFunnel` and `retention`), maintained as
+/// mergeable states: the funnel's (time, step) entries, retention's bit mask.
+const ANALYTICS: &[&str] = &["window_funnel", "retention"];
 const NOT_YET: &[&str] = &[
     "percentile_cont",
     "median",
@@ -47,6 +50,8 @@ pub(super) struct AggregateCall {
     pub(super) filter: Option<Expr>,
     /// For `approx_percentile_cont` and `approx_median`: the percentile, ascending.
     pub(super) percentile: Option<f64>,
+    /// The arguments one by one (`arguments` is them joined).
+    pub(super) args: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -65,7 +70,8 @@ impl AggregateCalls {
                 if NOT_YET.contains(&name.as_str()) {
                     error = Some(SqlError::Unsupported(format!(
                         "{name} in a materialized view (count, sum, min, max, avg, \
-                         approx_count_distinct and approx_percentile_cont are)"
+                         approx_count_distinct, approx_percentile_cont, window_funnel and \
+                         retention are)"
                     )));
                     return ControlFlow::Break(());
                 }
@@ -77,6 +83,28 @@ impl AggregateCalls {
                             return ControlFlow::Break(());
                         }
                     }
+                    return ControlFlow::Continue(());
+                }
+                if ANALYTICS.contains(&name.as_str()) {
+                    let FunctionArguments::List(list) = &f.args else {
+                        error = Some(SqlError::InvalidOption(format!("{name} needs arguments")));
+                        return ControlFlow::Break(());
+                    };
+                    if list.duplicate_treatment.is_some() || f.over.is_some() {
+                        error = Some(SqlError::Unsupported(format!(
+                            "{name} with DISTINCT or OVER in a materialized view"
+                        )));
+                        return ControlFlow::Break(());
+                    }
+                    let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
+                    found.push(AggregateCall {
+                        expr: e.clone(),
+                        name,
+                        arguments: args.join(", "),
+                        filter: f.filter.as_deref().cloned(),
+                        percentile: None,
+                        args,
+                    });
                     return ControlFlow::Continue(());
                 }
                 if INCREMENTAL.contains(&name.as_str()) {
@@ -101,18 +129,14 @@ impl AggregateCalls {
                     } else {
                         name
                     };
-                    let arguments = list
-                        .args
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
                     found.push(AggregateCall {
                         expr: e.clone(),
                         name,
-                        arguments,
+                        arguments: args.join(", "),
                         filter: f.filter.as_deref().cloned(),
                         percentile: None,
+                        args,
                     });
                 }
             }
@@ -198,6 +222,7 @@ fn sketch_call(
         arguments,
         filter: function.filter.as_deref().cloned(),
         percentile,
+        args,
     })
 }
 

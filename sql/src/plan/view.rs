@@ -34,6 +34,8 @@ pub enum Merge {
     Min,
     /// Keep the larger; NULL loses.
     Max,
+    /// Bitwise OR of 64-bit masks (`retention`'s conditions seen); NULL adds nothing.
+    BitOr,
     /// `count(DISTINCT x)`: the server keeps each group's set and its size, fed by the
     /// view's distinct-value queries; the partial column is NULL.
     Distinct,
@@ -50,6 +52,8 @@ pub enum Sketch {
     Hll,
     /// t-digest, for `approx_percentile_cont` and `approx_median`.
     TDigest,
+    /// `window_funnel`'s (time, step) entries, which merge by concatenation.
+    Funnel,
 }
 
 impl Sketch {
@@ -58,6 +62,7 @@ impl Sketch {
         match self {
             Sketch::Hll => "__weir_hll_state",
             Sketch::TDigest => "__weir_tdigest_state",
+            Sketch::Funnel => "__weir_funnel_events",
         }
     }
 
@@ -67,6 +72,7 @@ impl Sketch {
         match self {
             Sketch::Hll => "__weir_hll_estimate",
             Sketch::TDigest => "__weir_tdigest_quantile",
+            Sketch::Funnel => "__weir_funnel_level",
         }
     }
 }
@@ -328,6 +334,39 @@ pub fn plan_view_query(
                 partials.push(Merge::Sketch(sketch));
                 finished.push(format!("{}(\"p{p}\"{finish})", sketch.finish_function()));
             }
+            "window_funnel" => {
+                // The same arguments: the state records what the answer needs.
+                let sketch = Sketch::Funnel;
+                partial_items.push(format!(
+                    "{}({arguments}){filter} AS \"p{p}\"",
+                    sketch.state_function()
+                ));
+                partials.push(Merge::Sketch(sketch));
+                finished.push(format!("{}(\"p{p}\")", sketch.finish_function()));
+            }
+            "retention" => {
+                if call.args.is_empty() || call.args.len() > 32 {
+                    return Err(SqlError::InvalidOption(
+                        "retention takes 1 to 32 conditions".into(),
+                    ));
+                }
+                // Bit i: condition i+1 held for some event of the group.
+                let mask = call
+                    .args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        format!("CASE WHEN ({c}) THEN CAST({} AS BIGINT) ELSE CAST(0 AS BIGINT) END", 1u64 << i)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                partial_items.push(format!("bit_or({mask}){filter} AS \"p{p}\""));
+                partials.push(Merge::BitOr);
+                finished.push(format!(
+                    "__weir_retention_of(\"p{p}\", {})",
+                    call.args.len()
+                ));
+            }
             "avg" => {
                 partial_items.push(format!("sum({arguments}){filter} AS \"p{p}\""));
                 partial_items.push(format!("count({arguments}){filter} AS \"p{}\"", p + 1));
@@ -376,7 +415,7 @@ pub fn plan_view_query(
         && calls.calls.iter().all(|c| !mentions_window(&c.expr))
         && partials
             .iter()
-            .all(|m| matches!(m, Merge::Sum | Merge::Min | Merge::Max));
+            .all(|m| matches!(m, Merge::Sum | Merge::Min | Merge::Max | Merge::BitOr));
     let partial_sql = match (window, &time_column) {
         (
             Some(WindowSpec::Hop {

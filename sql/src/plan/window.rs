@@ -393,6 +393,7 @@ pub(super) fn hop_by_panes(hop: HopPanes<'_>) -> String {
             Merge::Sum => "sum",
             Merge::Min => "min",
             Merge::Max => "max",
+            Merge::BitOr => "bit_or",
             Merge::Distinct | Merge::Sketch(_) => {
                 unreachable!("distinct counts and sketches do not take the pane path")
             }

@@ -1,6 +1,11 @@
 //! Postgres functions that neither DataFusion nor `datafusion-pg-catalog` provide, registered
 //! for queries and views alike (a view's query may call them too).
 
+mod retention;
+mod window_funnel;
+
+pub use window_funnel::merge as merge_funnel_states;
+
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -26,6 +31,13 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_impl(ToJson::new(kind)));
     }
     ctx.register_udaf(approx_count_distinct());
+    // Product analytics: in queries, and finished from the states views keep.
+    for funnel in window_funnel::aggregates() {
+        ctx.register_udaf(funnel);
+    }
+    ctx.register_udf(window_funnel::finish());
+    ctx.register_udaf(retention::aggregate());
+    ctx.register_udf(retention::finish());
 }
 
 fn scalars() -> Vec<ScalarUDF> {
