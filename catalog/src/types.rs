@@ -58,6 +58,8 @@ pub enum ColumnType {
     Json,
     /// `jsonb`: text holding a JSON document.
     Jsonb,
+    /// `boolean[]`: a list of booleans (`retention`'s answer).
+    BooleanArray,
 }
 
 impl ColumnType {
@@ -87,6 +89,7 @@ impl ColumnType {
             "TIMESTAMP" | "TIMESTAMP WITHOUT TIME ZONE" => Self::Timestamp,
             "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => Self::TimestampTz,
             "INTERVAL" => Self::Interval,
+            "BOOLEAN[]" | "BOOL[]" => Self::BooleanArray,
             "JSON" => Self::Json,
             "JSONB" => Self::Jsonb,
             _ => return Err(CatalogError::UnsupportedType(name.to_string())),
@@ -130,6 +133,9 @@ impl ColumnType {
             Self::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Self::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from(UTC))),
             Self::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            Self::BooleanArray => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Boolean, true)))
+            }
         }
     }
 
@@ -174,6 +180,7 @@ impl ColumnType {
             DataType::Timestamp(_, None) => Self::Timestamp,
             DataType::Timestamp(_, Some(_)) => Self::TimestampTz,
             DataType::Interval(_) | DataType::Duration(_) => Self::Interval,
+            DataType::List(item) if item.data_type() == &DataType::Boolean => Self::BooleanArray,
             other => return Err(CatalogError::UnsupportedType(other.to_string())),
         };
         Ok(ty)
@@ -197,6 +204,7 @@ impl ColumnType {
             Self::Interval => "interval".into(),
             Self::Json => "json".into(),
             Self::Jsonb => "jsonb".into(),
+            Self::BooleanArray => "boolean[]".into(),
         }
     }
 }
@@ -223,6 +231,7 @@ mod tests {
             "interval",
             "json",
             "jsonb",
+            "boolean[]",
         ] {
             let ty = ColumnType::from_sql_name(name).unwrap();
             assert_eq!(ty.sql_name(), name);

@@ -87,6 +87,25 @@ fn encode_column(rows: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), StorageE
         }),
         DataType::Utf8 => var!(column.as_string::<i32>()),
         DataType::Binary => var!(column.as_binary::<i32>()),
+        // A list of booleans: its length, then a byte per element (0 false, 1 true, 2 NULL).
+        DataType::List(item) if item.data_type() == &DataType::Boolean => {
+            let lists = column.as_list::<i32>();
+            for (i, row) in rows.iter_mut().enumerate() {
+                if lists.is_null(i) {
+                    row.push(0);
+                    continue;
+                }
+                let list = lists.value(i);
+                let values = list.as_boolean();
+                row.push(1);
+                row.extend((values.len() as u32).to_le_bytes());
+                row.extend(values.iter().map(|v| match v {
+                    Some(false) => 0u8,
+                    Some(true) => 1,
+                    None => 2,
+                }));
+            }
+        }
         other => {
             return Err(StorageError::InvalidValue(format!(
                 "type {other} cannot be stored"
@@ -238,6 +257,25 @@ fn decode_column(
             }
             Arc::new(builder.finish())
         }
+        DataType::List(item) if item.data_type() == &DataType::Boolean => {
+            let mut builder = datafusion::arrow::array::ListBuilder::new(BooleanBuilder::new())
+                .with_field(item.clone());
+            for cursor in cursors {
+                if !cursor.present()? {
+                    builder.append_null();
+                    continue;
+                }
+                for byte in cursor.var()? {
+                    match byte {
+                        0 => builder.values().append_value(false),
+                        1 => builder.values().append_value(true),
+                        _ => builder.values().append_null(),
+                    }
+                }
+                builder.append(true);
+            }
+            Arc::new(builder.finish())
+        }
         other => {
             return Err(StorageError::Corrupt(format!(
                 "type {other} cannot be stored"
@@ -278,6 +316,7 @@ mod tests {
             ColumnType::TimestampTz,
             ColumnType::Interval,
             ColumnType::Jsonb,
+            ColumnType::BooleanArray,
         ];
         let columns = types
             .iter()
@@ -317,6 +356,15 @@ mod tests {
                 None,
             ])),
             Arc::new(StringArray::from(vec![Some("{\"a\":1}"), None])),
+            {
+                let mut lists = datafusion::arrow::array::ListBuilder::new(BooleanBuilder::new());
+                lists.values().append_value(true);
+                lists.values().append_null();
+                lists.values().append_value(false);
+                lists.append(true);
+                lists.append_null();
+                Arc::new(lists.finish())
+            },
         ];
         let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
         let rows = encode_rows(&batch).unwrap();

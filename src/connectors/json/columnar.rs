@@ -79,7 +79,8 @@ impl ColumnarDecoder {
                 | ColumnType::Jsonb
                 | ColumnType::Bytea
                 | ColumnType::Date
-                | ColumnType::Interval => Plan::AbsentOnly,
+                | ColumnType::Interval
+                | ColumnType::BooleanArray => Plan::AbsentOnly,
             })
             .collect();
         let reading = Arc::new(Schema::new(

@@ -364,6 +364,9 @@ fn convert(ty: ColumnType, value: Value) -> Result<Cell, String> {
         ColumnType::Interval => {
             return Err("interval fields are not accepted in JSON events".into());
         }
+        ColumnType::BooleanArray => {
+            return Err("array fields are not accepted in JSON events".into());
+        }
     })
 }
 
@@ -478,6 +481,10 @@ fn build<'a>(ty: ColumnType, cells: impl Iterator<Item = &'a Cell>) -> ArrayRef 
             cells
                 .map(|_| None::<datafusion::arrow::datatypes::IntervalMonthDayNano>)
                 .collect::<datafusion::arrow::array::IntervalMonthDayNanoArray>(),
+        ),
+        ColumnType::BooleanArray => datafusion::arrow::array::new_null_array(
+            &ColumnType::BooleanArray.arrow_type(),
+            cells.count(),
         ),
     }
 }
