@@ -8,7 +8,7 @@
 //! Then freshness: p50/p99 time from a POST's 202 to its event being visible in a view while
 //! 100,000 events a second arrive.
 //!
-//! `cargo bench --bench views -- [--events N] [--events-file F]`
+//! `cargo bench --bench views -- [--events N] [--events-file F] [--queries a,b]`
 
 mod support;
 
@@ -66,22 +66,48 @@ const QUERIES: &[(&str, &str, &str)] = &[
          (SELECT user_id, amount, ts, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS previous \
           FROM events)) GROUP BY 1, 2",
     ),
+    // The funnel step each session reached: page view, add to cart, checkout, purchase.
+    (
+        "session_funnel",
+        "SELECT window_start, window_end, user_id, window_funnel(INTERVAL '30 minutes', ts, \
+         event_name = 'page_view', event_name = 'add_to_cart', event_name = 'checkout_start', \
+         event_name = 'purchase') AS step \
+         FROM SESSION(events, ts, INTERVAL '30 minutes') GROUP BY window_start, window_end, user_id",
+        "SELECT user_id, session, window_funnel(INTERVAL '30 minutes', ts, \
+         event_name = 'page_view', event_name = 'add_to_cart', event_name = 'checkout_start', \
+         event_name = 'purchase') FROM \
+         (SELECT user_id, ts, event_name, sum(CASE WHEN previous IS NULL \
+          OR ts - previous >= INTERVAL '30 minutes' THEN 1 ELSE 0 END) \
+          OVER (PARTITION BY user_id ORDER BY ts ROWS UNBOUNDED PRECEDING) AS session FROM \
+         (SELECT user_id, ts, event_name, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) \
+          AS previous FROM events)) GROUP BY 1, 2",
+    ),
 ];
 
 fn main() {
     let mut events_count = 1_000_000;
     let mut events_file = None;
     let mut cache_mb: u64 = 64;
+    let mut only: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => events_count = support::flag_value(&mut args, "--events N"),
             "--events-file" => events_file = args.next(),
             "--state-cache-mb" => cache_mb = support::flag_value(&mut args, "--state-cache-mb N"),
+            "--queries" => {
+                only = args
+                    .next()
+                    .map(|list| list.split(',').map(str::to_string).collect());
+            }
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
     }
+    let queries: Vec<&(&str, &str, &str)> = QUERIES
+        .iter()
+        .filter(|(name, _, _)| only.as_ref().is_none_or(|only| only.iter().any(|o| o == name)))
+        .collect();
     let lines = match &events_file {
         Some(path) => events::read(path.as_ref()),
         None => events::generate(events_count, 42, false),
@@ -124,7 +150,7 @@ fn main() {
             }
         }
         let mut batch = Vec::new();
-        for (name, _, query) in QUERIES {
+        for (name, _, query) in &queries {
             eprintln!("{name}: the batch query ...");
             let started = Instant::now();
             let rows = sql
@@ -146,7 +172,7 @@ fn main() {
         println!("\n## View maintenance: {total} events, 2 cores, state cache {cache_mb} MB a view");
         println!("| view | events/s through the view | server cores busy | events/s per core | DataFusion batch, s | streaming/batch time | view rows |");
         println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-        for ((name, view, _), (batch_time, batch_rows)) in QUERIES.iter().zip(batch) {
+        for ((name, view, _), (batch_time, batch_rows)) in queries.iter().zip(batch) {
             eprintln!("{name}: the view ...");
             let cpu = server.cpu_time();
             let started = Instant::now();
@@ -174,7 +200,7 @@ fn main() {
             "\nserver RSS: {:.0} MB idle after start, {:.0} MB peak through the {} views",
             idle_rss as f64 / 1e6,
             server.peak_rss() as f64 / 1e6,
-            QUERIES.len()
+            queries.len()
         );
         freshness(&server, total).await;
     });
