@@ -403,7 +403,10 @@ async fn idle_source_watermark_follows_the_clock_and_closes_windows() {
              WITH (connector = 'http', idle_timeout = '300 milliseconds'); \
              CREATE MATERIALIZED VIEW per_second AS SELECT window_start, count(*) AS n \
              FROM TUMBLE(quiet, ts, INTERVAL '1 second') GROUP BY window_start \
-             EMIT ON WINDOW CLOSE",
+             EMIT ON WINDOW CLOSE; \
+             CREATE MATERIALIZED VIEW quiet_sessions AS SELECT window_start, window_end, \
+             count(*) AS n FROM SESSION(quiet, ts, INTERVAL '1 second') \
+             GROUP BY window_start, window_end EMIT ON WINDOW CLOSE",
         )
         .await
         .unwrap();
@@ -414,17 +417,23 @@ async fn idle_source_watermark_follows_the_clock_and_closes_windows() {
         .unwrap();
     client.batch_execute("FLUSH").await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let rows = client.query("SELECT n FROM per_second", &[]).await.unwrap();
-        if let Some(row) = rows.first() {
-            assert_eq!(row.get::<_, i64>(0), 2);
-            break;
+    // Tumble windows and sessions alike.
+    for view in ["per_second", "quiet_sessions"] {
+        loop {
+            let rows = client
+                .query(&format!("SELECT n FROM {view}"), &[])
+                .await
+                .unwrap();
+            if let Some(row) = rows.first() {
+                assert_eq!(row.get::<_, i64>(0), 2, "{view}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{view}: the window never closed on the idle source"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the window never closed on the idle source"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let watermark: Option<chrono::DateTime<chrono::Utc>> = client
         .query_one(
