@@ -106,7 +106,10 @@ fn main() {
     }
     let queries: Vec<&(&str, &str, &str)> = QUERIES
         .iter()
-        .filter(|(name, _, _)| only.as_ref().is_none_or(|only| only.iter().any(|o| o == name)))
+        .filter(|(name, _, _)| {
+            only.as_ref()
+                .is_none_or(|only| only.iter().any(|o| o == name))
+        })
         .collect();
     let lines = match &events_file {
         Some(path) => events::read(path.as_ref()),

@@ -18,9 +18,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, Int32Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType,
-};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -159,9 +157,8 @@ impl Funnel {
     /// Reads the window (a constant `INTERVAL`) and the modes (trailing constant strings) off
     /// the call's arguments; the rest after the time are the steps.
     fn from_arguments(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self> {
-        let constant = |e: &Arc<dyn PhysicalExpr>| {
-            e.downcast_ref::<Literal>().map(|l| l.value().clone())
-        };
+        let constant =
+            |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Literal>().map(|l| l.value().clone());
         let window_us = match exprs.first().and_then(constant) {
             Some(ScalarValue::IntervalMonthDayNano(Some(i))) if i.months == 0 => {
                 i.days as i64 * 86_400_000_000 + i.nanoseconds / 1_000
@@ -227,7 +224,10 @@ impl Funnel {
         }
         entries.sort_unstable();
         let deepest = |reached: &[Option<(i64, i64)>]| {
-            reached.iter().rposition(Option::is_some).map_or(0, |i| i + 1)
+            reached
+                .iter()
+                .rposition(Option::is_some)
+                .map_or(0, |i| i + 1)
         };
         // Per step: (start of the chain that reached it, time it was reached).
         let mut reached: Vec<Option<(i64, i64)>> = vec![None; self.steps];
@@ -247,7 +247,10 @@ impl Funnel {
             } else if self.has(STRICT_DEDUPLICATION) && reached[step].is_some() {
                 return deepest(&reached);
             } else if strict_order && started && reached[step - 1].is_none() {
-                return reached.iter().position(Option::is_none).unwrap_or(self.steps);
+                return reached
+                    .iter()
+                    .position(Option::is_none)
+                    .unwrap_or(self.steps);
             } else if let Some((start, previous)) = reached[step - 1] {
                 let in_window = time <= start.saturating_add(self.window_us);
                 if in_window && (!self.has(STRICT_INCREASE) || previous < time) {

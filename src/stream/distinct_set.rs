@@ -152,7 +152,11 @@ mod tests {
         merged.insert(b"a");
         merged.take_unstored();
         let (added, _) = merged.union(&loaded);
-        assert_eq!((added, merged.len()), (2, 3), "bc and the empty value are new");
+        assert_eq!(
+            (added, merged.len()),
+            (2, 3),
+            "bc and the empty value are new"
+        );
         assert_eq!(
             merged.take_unstored(),
             [&[0, 0, 0, 2][..], b"bc", &[0, 0, 0, 0]].concat()

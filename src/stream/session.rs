@@ -152,7 +152,9 @@ impl SessionIndex {
                     let stored = sessions.range(start + 1..).next().map(|(&k, _)| k);
                     let made = forming.range(start + 1..).next().map(|(&k, _)| k);
                     match [stored, made].into_iter().flatten().min() {
-                        Some(k) if k < session.end => absorb(sessions, &mut forming, k, &mut session),
+                        Some(k) if k < session.end => {
+                            absorb(sessions, &mut forming, k, &mut session)
+                        }
                         _ => break,
                     }
                 }
@@ -278,7 +280,10 @@ mod tests {
     /// Places atoms of one partition at `times` (seconds), keys each changed session by its
     /// start and end, and returns the spans (seconds) and what each change replaced.
     fn place(index: &mut SessionIndex, times: &[f64]) -> (Vec<(f64, f64)>, Vec<Vec<String>>) {
-        let micros: Vec<i64> = times.iter().map(|t| (t * S as f64).round() as i64).collect();
+        let micros: Vec<i64> = times
+            .iter()
+            .map(|t| (t * S as f64).round() as i64)
+            .collect();
         let placement = index.place(&vec![b"u".to_vec(); times.len()], &micros);
         let mut replaced = Vec::new();
         for change in &placement.changed {
@@ -313,10 +318,18 @@ mod tests {
         assert_eq!(spans, [(1.0, 7.5)], "4.5 extends the session");
         assert_eq!(replaced, [vec!["1000000-5000000".to_string()]]);
         let (spans, replaced) = place(&mut index, &[8.5]);
-        assert_eq!(spans, [(8.5, 11.5)], "more than a gap after 4.5: a session of its own");
+        assert_eq!(
+            spans,
+            [(8.5, 11.5)],
+            "more than a gap after 4.5: a session of its own"
+        );
         assert!(replaced[0].is_empty());
         let (spans, replaced) = place(&mut index, &[7.0]);
-        assert_eq!(spans, [(1.0, 11.5)], "7.0 is within a gap of 4.5 and of 8.5");
+        assert_eq!(
+            spans,
+            [(1.0, 11.5)],
+            "7.0 is within a gap of 4.5 and of 8.5"
+        );
         assert_eq!(
             replaced,
             [vec![
@@ -337,7 +350,13 @@ mod tests {
         let (spans, _) = place(&mut index, &[12.0, 1.0, 7.0, 3.5, 9.5]);
         assert_eq!(
             spans,
-            [(7.0, 15.0), (1.0, 6.5), (7.0, 15.0), (1.0, 6.5), (7.0, 15.0)]
+            [
+                (7.0, 15.0),
+                (1.0, 6.5),
+                (7.0, 15.0),
+                (1.0, 6.5),
+                (7.0, 15.0)
+            ]
         );
         let mut one_by_one = SessionIndex::new(3_000);
         for t in [12.0, 1.0, 7.0, 3.5] {
@@ -364,7 +383,10 @@ mod tests {
             [(b"u".to_vec(), Some(4_000_000))]
         );
         index.close(7 * S);
-        assert!(!index.has_closed(), "a gap past its end, nothing can fall in it");
+        assert!(
+            !index.has_closed(),
+            "a gap past its end, nothing can fall in it"
+        );
         assert_eq!(index.take_closed_changes(), [(b"u".to_vec(), None)]);
         assert_eq!(index.counts(), (1, 0));
     }

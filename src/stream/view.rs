@@ -186,8 +186,14 @@ impl ViewRunner {
             None => (None, None),
         };
         let (position, clock) = committed_position(&store).await?;
-        index_stored_groups(&mut states, sessions.as_mut(), &store, &state_schema, &query)
-            .await?;
+        index_stored_groups(
+            &mut states,
+            sessions.as_mut(),
+            &store,
+            &state_schema,
+            &query,
+        )
+        .await?;
         let clock = event_clock(&def, &query, &log, clock);
         Ok(Self {
             reader: LogReader::new(log.clone()),
@@ -513,12 +519,9 @@ impl ViewRunner {
             write.published = self.published(&kept)?;
         }
         // Closed groups this epoch made were never stored: there is nothing to delete.
-        write.state_deletes.extend(
-            closed
-                .iter()
-                .filter(|key| self.states.stored(key))
-                .cloned(),
-        );
+        write
+            .state_deletes
+            .extend(closed.iter().filter(|key| self.states.stored(key)).cloned());
         self.states.remove(&closed);
 
         write.state = open.into_iter().zip(state_rows).collect();

@@ -224,7 +224,9 @@ impl EventClock {
             watermark
         } else {
             // `t + allowance > watermark`.
-            watermark.saturating_sub(self.allowance_us).saturating_add(1)
+            watermark
+                .saturating_sub(self.allowance_us)
+                .saturating_add(1)
         }
     }
 

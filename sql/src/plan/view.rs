@@ -224,13 +224,9 @@ pub fn plan_view_query(
         calls.collect(having)?;
     }
     let session = match window {
-        Some(WindowSpec::Session { gap_ms, .. }) => Some(session_plan(
-            select,
-            groups,
-            &calls,
-            &relation,
-            gap_ms,
-        )?),
+        Some(WindowSpec::Session { gap_ms, .. }) => {
+            Some(session_plan(select, groups, &calls, &relation, gap_ms)?)
+        }
         _ => None,
     };
     // A SESSION view's events without a time are in no session.
@@ -356,7 +352,10 @@ pub fn plan_view_query(
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
-                        format!("CASE WHEN ({c}) THEN CAST({} AS BIGINT) ELSE CAST(0 AS BIGINT) END", 1u64 << i)
+                        format!(
+                            "CASE WHEN ({c}) THEN CAST({} AS BIGINT) ELSE CAST(0 AS BIGINT) END",
+                            1u64 << i
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join(" | ");
@@ -524,19 +523,22 @@ pub fn plan_view_query(
             group_column: keys.end_column,
             plus_ms: 0,
         }),
-        None => window.and(groups.iter().enumerate().find_map(|(j, g)| {
-            match window_column(g) {
-                Some("window_end") => Some(WindowEnd {
-                    group_column: j,
-                    plus_ms: 0,
+        None => window.and(
+            groups
+                .iter()
+                .enumerate()
+                .find_map(|(j, g)| match window_column(g) {
+                    Some("window_end") => Some(WindowEnd {
+                        group_column: j,
+                        plus_ms: 0,
+                    }),
+                    Some(_) => Some(WindowEnd {
+                        group_column: j,
+                        plus_ms: size_ms,
+                    }),
+                    None => None,
                 }),
-                Some(_) => Some(WindowEnd {
-                    group_column: j,
-                    plus_ms: size_ms,
-                }),
-                None => None,
-            }
-        })),
+        ),
     };
     Ok(ViewQuery {
         source,
@@ -823,10 +825,17 @@ mod tests {
         );
         let keys = view.session.as_ref().unwrap();
         assert_eq!(
-            (keys.start_column, keys.end_column, &keys.partition_columns[..]),
+            (
+                keys.start_column,
+                keys.end_column,
+                &keys.partition_columns[..]
+            ),
             (1, 2, &[0][..])
         );
-        assert_eq!(keys.partition_sql, "SELECT user_id AS \"g0\" FROM \"events\"");
+        assert_eq!(
+            keys.partition_sql,
+            "SELECT user_id AS \"g0\" FROM \"events\""
+        );
         assert!(
             view.partial_sql.ends_with(
                 "WHERE \"ts\" IS NOT NULL AND (kind = 'view') GROUP BY user_id, \"ts\", \"ts\""

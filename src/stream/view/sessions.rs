@@ -40,7 +40,9 @@ impl ViewRunner {
         let Some(first) = partials.first() else {
             return Ok(partials);
         };
-        let atoms = self.states.cast(&concat_batches(&first.schema(), &partials)?)?;
+        let atoms = self
+            .states
+            .cast(&concat_batches(&first.schema(), &partials)?)?;
         let keys = self.session_keys()?.clone();
         let partitions = partition_keys(&atoms, &keys.partition_columns)?;
         let times = micros(atoms.column(keys.start_column))?;
@@ -64,7 +66,10 @@ impl ViewRunner {
                 replaced.push((from, key, change.atom));
             }
         }
-        let all: Vec<Vec<u8>> = replaced.iter().flat_map(|(from, ..)| from.clone()).collect();
+        let all: Vec<Vec<u8>> = replaced
+            .iter()
+            .flat_map(|(from, ..)| from.clone())
+            .collect();
         self.load_missing(&all).await?;
         let sets = self.query.partials.contains(&Merge::Distinct);
         for (from, key, atom) in replaced {
@@ -240,7 +245,10 @@ fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     let column = match column.data_type() {
         DataType::Timestamp(_, tz) => cast(
             column,
-            &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, tz.clone()),
+            &DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Microsecond,
+                tz.clone(),
+            ),
         )?,
         other => {
             return Err(DataFusionError::Internal(format!(
@@ -264,9 +272,9 @@ fn with_spans(
         (keys.end_column, ends.collect::<Vec<_>>()),
     ] {
         columns[column] = match batch.schema().field(column).data_type() {
-            DataType::Timestamp(_, tz) => Arc::new(
-                TimestampMicrosecondArray::from(values).with_timezone_opt(tz.clone()),
-            ),
+            DataType::Timestamp(_, tz) => {
+                Arc::new(TimestampMicrosecondArray::from(values).with_timezone_opt(tz.clone()))
+            }
             other => {
                 return Err(DataFusionError::Internal(format!(
                     "a session window column of type {other}"
