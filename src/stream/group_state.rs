@@ -147,19 +147,8 @@ impl GroupStates {
                     .insert_stored(&chunk)
                     .map_err(|e| DataFusionError::Internal(format!("view state: {e}")))?;
             }
-            let mut cached = Cached {
-                values,
-                distinct,
-                set_bytes,
-                bytes: 0,
-                used: self.clock,
-                created: 0,
-            };
-            cached.bytes = cached.measure(group.key.len());
-            self.cached_bytes += cached.bytes;
-            if let Some(old) = self.cache.insert(group.key, cached) {
-                self.cached_bytes -= old.bytes;
-            }
+            // Read back: made before this process read it.
+            self.cache_insert(group.key, values, distinct, set_bytes, 0);
         }
         Ok(())
     }
@@ -352,19 +341,7 @@ impl GroupStates {
         }
         let end = self.end_of(&values);
         self.add_to_index(into.clone(), end);
-        let mut cached = Cached {
-            values,
-            distinct,
-            set_bytes,
-            bytes: 0,
-            used: self.clock,
-            created: self.clock,
-        };
-        cached.bytes = cached.measure(into.len());
-        self.cached_bytes += cached.bytes;
-        if let Some(old) = self.cache.insert(into, cached) {
-            self.cached_bytes -= old.bytes;
-        }
+        self.cache_insert(into, values, distinct, set_bytes, self.clock);
         Ok(())
     }
 
@@ -453,6 +430,30 @@ impl GroupStates {
     /// Groups with state, and how many of their states are in memory.
     pub fn counts(&self) -> (usize, usize) {
         (self.index.len(), self.cache.len())
+    }
+
+    /// Caches a group's state, used now, made in epoch `created`.
+    fn cache_insert(
+        &mut self,
+        key: Vec<u8>,
+        values: Vec<ScalarValue>,
+        distinct: HashMap<usize, DistinctSet>,
+        set_bytes: usize,
+        created: u64,
+    ) {
+        let mut cached = Cached {
+            values,
+            distinct,
+            set_bytes,
+            bytes: 0,
+            used: self.clock,
+            created,
+        };
+        cached.bytes = cached.measure(key.len());
+        self.cached_bytes += cached.bytes;
+        if let Some(old) = self.cache.insert(key, cached) {
+            self.cached_bytes -= old.bytes;
+        }
     }
 
     fn add_to_index(&mut self, key: Vec<u8>, end: i64) {

@@ -54,6 +54,26 @@ pub(super) struct AggregateCall {
     pub(super) args: Vec<String>,
 }
 
+impl AggregateCall {
+    /// A call whose arguments are taken as written.
+    fn plain(
+        expr: &Expr,
+        function: &datafusion::sql::sqlparser::ast::Function,
+        name: String,
+        list: &datafusion::sql::sqlparser::ast::FunctionArgumentList,
+    ) -> Self {
+        let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
+        AggregateCall {
+            expr: expr.clone(),
+            name,
+            arguments: args.join(", "),
+            filter: function.filter.as_deref().cloned(),
+            percentile: None,
+            args,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct AggregateCalls {
     pub(super) calls: Vec<AggregateCall>,
@@ -96,15 +116,7 @@ impl AggregateCalls {
                         )));
                         return ControlFlow::Break(());
                     }
-                    let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
-                    found.push(AggregateCall {
-                        expr: e.clone(),
-                        name,
-                        arguments: args.join(", "),
-                        filter: f.filter.as_deref().cloned(),
-                        percentile: None,
-                        args,
-                    });
+                    found.push(AggregateCall::plain(e, f, name, list));
                     return ControlFlow::Continue(());
                 }
                 if INCREMENTAL.contains(&name.as_str()) {
@@ -129,15 +141,7 @@ impl AggregateCalls {
                     } else {
                         name
                     };
-                    let args: Vec<String> = list.args.iter().map(|a| a.to_string()).collect();
-                    found.push(AggregateCall {
-                        expr: e.clone(),
-                        name,
-                        arguments: args.join(", "),
-                        filter: f.filter.as_deref().cloned(),
-                        percentile: None,
-                        args,
-                    });
+                    found.push(AggregateCall::plain(e, f, name, list));
                 }
             }
             ControlFlow::Continue(())
