@@ -8,7 +8,9 @@
 //! Then freshness: p50/p99 time from a POST's 202 to its event being visible in a view while
 //! 100,000 events a second arrive.
 //!
-//! `cargo bench --bench views -- [--events N] [--events-file F] [--queries a,b]`
+//! `cargo bench --bench views -- [--events N] [--events-file F] [--queries a,b] [--users N]`
+//! (`--users`: user ids drawn from N users instead of the workload's 100,000, for many
+//! concurrent sessions)
 
 mod support;
 
@@ -89,12 +91,14 @@ fn main() {
     let mut events_file = None;
     let mut cache_mb: u64 = 64;
     let mut only: Option<Vec<String>> = None;
+    let mut users: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => events_count = support::flag_value(&mut args, "--events N"),
             "--events-file" => events_file = args.next(),
             "--state-cache-mb" => cache_mb = support::flag_value(&mut args, "--state-cache-mb N"),
+            "--users" => users = Some(support::flag_value(&mut args, "--users N")),
             "--queries" => {
                 only = args
                     .next()
@@ -113,7 +117,10 @@ fn main() {
         .collect();
     let lines = match &events_file {
         Some(path) => events::read(path.as_ref()),
-        None => events::generate(events_count, 42, false),
+        None => match users {
+            Some(users) => events::generate_among(0, events_count, 42, false, users),
+            None => events::generate(events_count, 42, false),
+        },
     };
     let total = lines.len();
     let bodies: Vec<Bytes> = lines

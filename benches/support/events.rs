@@ -58,6 +58,17 @@ pub fn generate(events: usize, seed: u64, epoch_ms: bool) -> Vec<String> {
 /// Like [`generate`], for the stream's events from the `first`-th on: their times continue
 /// those of the events before them.
 pub fn generate_from(first: usize, events: usize, seed: u64, epoch_ms: bool) -> Vec<String> {
+    generate_among(first, events, seed, epoch_ms, USERS)
+}
+
+/// Like [`generate_from`], with user ids drawn from `users` users instead of 100,000.
+pub fn generate_among(
+    first: usize,
+    events: usize,
+    seed: u64,
+    epoch_ms: bool,
+    users: u64,
+) -> Vec<String> {
     let mut rng = SplitMix64(seed);
     (first..first + events)
         .map(|i| {
@@ -79,7 +90,7 @@ pub fn generate_from(first: usize, events: usize, seed: u64, epoch_ms: bool) -> 
                 &x[16..20],
                 &x[20..32],
                 EVENT_NAMES[rng.below(20) as usize],
-                rng.below(USERS),
+                rng.below(users),
                 if epoch_ms {
                     (START_MS + ts).to_string()
                 } else {
