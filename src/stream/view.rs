@@ -3,27 +3,26 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::{HashSet, TableReference};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tracing::Instrument;
-use weir_catalog::{ColumnType, Connector, Emit, KAFKA_PARTITION_COLUMN, ViewDef};
+use weir_catalog::{ColumnType, Emit, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
+mod entries;
 mod final_rows;
 mod sessions;
 
+use self::entries::{Taken, count_late, event_clock};
 use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::epoch_plan::{EpochInput, EpochQuery};
 use super::group_state::{GroupStates, LoadedGroup};
 use super::session::SessionIndex;
-use super::watermark::{ClockColumns, EventClock};
+use super::watermark::EventClock;
 use crate::storage::{ClockState, EpochWrite, SourceLog, ViewStore};
-
-/// How far ahead of its arrival an event may be when the source does not say.
-const DEFAULT_MAX_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// A group key and its new encoded row, or `None` to remove it.
 type RowChange = (Vec<u8>, Option<Vec<u8>>);
@@ -361,55 +360,14 @@ impl ViewRunner {
 
     async fn run_epoch_in(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<usize> {
         self.states.begin_epoch();
-        let (mut first, mut next_seq) = (self.position.next_seq, self.position.next_seq);
-        let (mut read, mut events) = (0, 0u64);
-        let mut delta = Vec::with_capacity(entries.len());
-        let mut late = Vec::new();
-        let mut entries = entries.into_iter();
-        while let Some((seq, entry)) = entries.next() {
-            // A SESSION view judges events behind the watermark against the sessions closed
-            // before their entry: the epoch ends before a later entry that has some, so the
-            // judgement does not depend on where epochs end.
-            if read > 0
-                && self.sessions.is_some()
-                && self
-                    .clock
-                    .as_ref()
-                    .is_some_and(|clock| clock.has_allowed_late(&entry))
-            {
-                self.reader
-                    .put_back(std::iter::once((seq, entry)).chain(entries).collect());
-                break;
-            }
-            if read == 0 {
-                first = seq;
-            }
-            next_seq = seq + 1;
-            read += 1;
-            events += entry.num_rows() as u64;
-            match &mut self.clock {
-                Some(clock) => {
-                    let before = clock.watermark();
-                    let (mut on_time, mut late_rows) = clock.split(entry)?;
-                    if read == 1 && self.sessions.is_some() {
-                        let (kept, aside) =
-                            self.set_aside_in_closed_sessions(on_time, before).await?;
-                        on_time = kept;
-                        // One batch per entry: late rows are keyed by entry and row index.
-                        late_rows = match (late_rows, aside) {
-                            (Some(a), Some(b)) => Some(datafusion::arrow::compute::concat_batches(
-                                &a.schema(),
-                                [&a, &b],
-                            )?),
-                            (a, b) => a.or(b),
-                        };
-                    }
-                    late.extend(late_rows.map(|rows| (seq, rows)));
-                    delta.push(on_time);
-                }
-                None => delta.push(entry),
-            }
-        }
+        let Taken {
+            first,
+            next_seq,
+            read,
+            events,
+            delta,
+            late,
+        } = self.take_entries(entries).await?;
         self.events.set(delta);
         count_late(&self.def.name, &late);
         let partials = self.partial.run(&self.ctx).await?;
@@ -594,23 +552,6 @@ impl ViewRunner {
     }
 }
 
-/// Counts the rows `late` set aside in `weir_view_late_events_total`, by reason.
-fn count_late(view: &str, late: &[(u64, RecordBatch)]) {
-    let reasons = late
-        .iter()
-        .filter_map(|(_, rows)| rows.column_by_name("reason")?.as_string_opt::<i32>())
-        .flat_map(|reasons| reasons.iter().flatten())
-        .map(super::watermark::reason_label);
-    for (reason, n) in crate::telemetry::tally(reasons) {
-        metrics::counter!(
-            crate::telemetry::VIEW_LATE_EVENTS,
-            "view" => view.to_string(),
-            "reason" => reason
-        )
-        .increment(n);
-    }
-}
-
 /// Indexes the groups `store` holds state for: only their keys and window ends stay in
 /// memory; states load as epochs need them.
 async fn index_stored_groups(
@@ -674,43 +615,4 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?
         .map_err(|e| DataFusionError::External(Box::new(e)))
-}
-
-/// The watermark a windowed view over a source with one follows.
-fn event_clock(
-    def: &ViewDef,
-    query: &ViewQuery,
-    log: &SourceLog,
-    state: Option<ClockState>,
-) -> Option<EventClock> {
-    match (&query.window, &log.def().watermark, log.event_time_column()) {
-        (Some(_), Some(w), Some(column)) => Some(EventClock::new(
-            ClockColumns {
-                event_time: column,
-                // `_received_at` follows the declared columns.
-                received_at: log.def().columns.len(),
-                delay_ms: w.delay_ms,
-                max_future_skew_ms: log
-                    .def()
-                    .options
-                    .max_future_skew_ms
-                    .unwrap_or(DEFAULT_MAX_FUTURE_SKEW_MS),
-                partition: (log.def().options.connector == Connector::Kafka)
-                    .then(|| {
-                        log.def()
-                            .columns
-                            .iter()
-                            .position(|c| c.name == KAFKA_PARTITION_COLUMN)
-                    })
-                    .flatten(),
-                idle_timeout_ms: log.def().options.idle_timeout_ms,
-                allowed_lateness_ms: query.session.as_ref().map_or(0, |s| s.gap_ms),
-                reject_null_time: query.session.is_some(),
-            },
-            state,
-            &def.name,
-            &log.def().name,
-        )),
-        _ => None,
-    }
 }

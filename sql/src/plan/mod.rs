@@ -8,6 +8,7 @@ mod create_table;
 mod duration;
 mod names;
 mod nexmark_options;
+mod session;
 mod view;
 mod window;
 
