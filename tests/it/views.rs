@@ -130,11 +130,40 @@ const VIEWS: &[(&str, &str, &str)] = &[
           FROM events WHERE kind = 'buy')) GROUP BY region, session \
          HAVING max(ts) + INTERVAL '1 second' <= {watermark}",
     ),
+    // The funnel step each session reached, and retention per window: product-analytics
+    // states (entries, masks) merged across epochs and restarts.
+    (
+        "session_funnel",
+        "SELECT region, window_start, window_end, window_funnel(INTERVAL '3 seconds', ts, \
+         kind = 'view', kind = 'click', kind = 'buy', 'strict_increase') AS step \
+         FROM SESSION(events, ts, INTERVAL '2 seconds') GROUP BY region, window_start, window_end",
+        "SELECT region, min(ts), max(ts) + INTERVAL '2 seconds', window_funnel(INTERVAL '3 seconds', \
+         ts, kind = 'view', kind = 'click', kind = 'buy', 'strict_increase') FROM \
+         (SELECT *, sum(CASE WHEN previous IS NULL OR ts - previous >= INTERVAL '2 seconds' \
+          THEN 1 ELSE 0 END) OVER (PARTITION BY region ORDER BY ts \
+          ROWS UNBOUNDED PRECEDING) AS session FROM \
+         (SELECT *, lag(ts) OVER (PARTITION BY region ORDER BY ts) AS previous \
+          FROM events)) GROUP BY region, session",
+    ),
+    (
+        "retention",
+        "SELECT window_start, retention(kind = 'view', kind = 'click', kind = 'buy') AS r, \
+         window_funnel(INTERVAL '4 seconds', ts, kind = 'view', kind = 'buy') AS step \
+         FROM TUMBLE(events, ts, INTERVAL '10 seconds') GROUP BY window_start",
+        "SELECT date_bin(INTERVAL '10 seconds', ts), \
+         retention(kind = 'view', kind = 'click', kind = 'buy'), \
+         window_funnel(INTERVAL '4 seconds', ts, kind = 'view', kind = 'buy') \
+         FROM events GROUP BY 1",
+    ),
 ];
 
 /// The SESSION views of [`VIEWS`] and their gaps (ms): late when a gap or more behind the
 /// watermark, or inside or before a closed session of their key.
-const SESSION_VIEWS: &[(&str, u64)] = &[("session", 2_000), ("session_closed", 1_000)];
+const SESSION_VIEWS: &[(&str, u64)] = &[
+    ("session", 2_000),
+    ("session_closed", 1_000),
+    ("session_funnel", 2_000),
+];
 
 /// The view whose late events a view's oracle leaves out: its own, or its input's.
 fn late_set_of(view: &str) -> &str {
@@ -342,6 +371,7 @@ async fn run_seed(seed: u64) {
         "closed",
         "distinct",
         "approx",
+        "retention",
     ] {
         assert_eq!(
             late.get(name),
