@@ -405,18 +405,19 @@ impl ViewRunner {
             self.commit(write).await?;
             return Ok(read);
         }
-        let partials = if self.sessions.is_some() {
+        // A SESSION view's rows come keyed by their sessions.
+        let keyed = if self.sessions.is_some() {
             self.place_in_sessions(partials, &mut write).await?
         } else {
             partials
+                .iter()
+                .map(|partial| self.states.keyed(partial))
+                .collect::<Result<Vec<_>>>()?
         };
         let mut changed = Vec::new();
         let mut seen = HashSet::new();
-        let mut keyed = Vec::with_capacity(partials.len());
-        for partial in &partials {
-            let (partial, keys) = self.states.keyed(partial)?;
+        for (_, keys) in &keyed {
             changed.extend(keys.iter().filter(|k| seen.insert((*k).clone())).cloned());
-            keyed.push((partial, keys));
         }
         // States the epoch merges into that are not in memory are read back first.
         self.load_missing(&changed).await?;

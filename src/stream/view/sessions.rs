@@ -29,16 +29,17 @@ impl ViewRunner {
     }
 
     /// Places an epoch's atoms (the partial query's rows) in sessions; returns them with the
-    /// window columns holding their sessions' start and end. Sessions that grew or merged
+    /// window columns holding their sessions' start and end, in the state's types, and their
+    /// group keys. Sessions that grew or merged
     /// take over the states of those they replace, whose stored state, sets and rows `write`
     /// deletes.
     pub(super) async fn place_in_sessions(
         &mut self,
         partials: Vec<RecordBatch>,
         write: &mut EpochWrite,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<Vec<(RecordBatch, Vec<Vec<u8>>)>> {
         let Some(first) = partials.first() else {
-            return Ok(partials);
+            return Ok(Vec::new());
         };
         let atoms = self
             .states
@@ -84,7 +85,7 @@ impl ViewRunner {
                 write.rows.push((old, None));
             }
         }
-        Ok(vec![placed])
+        Ok(vec![(placed, placed_keys)])
     }
 
     /// An epoch's `count(DISTINCT)` pairs (window columns holding event times) with the window
