@@ -95,6 +95,20 @@ impl Engine {
                 }
             }
         }
+        // Windows close by the input's watermark, and lateness is judged on the column it
+        // follows: a window over another column could close before its rows arrive (over a
+        // SESSION view, rows arrive in the order of window_end, not window_start).
+        if let (Some(_), Some(time), Some(w)) =
+            (&query.window, &query.time_column, &input.def().watermark)
+            && w.column != *time
+        {
+            return Err(SqlError::InvalidOption(format!(
+                "a window over \"{}\" must be on \"{}\", the column its watermark follows, \
+                 not \"{time}\"",
+                query.source, w.column
+            ))
+            .into());
+        }
         // Planning the whole query over the source checks it and names its columns.
         let plan = self
             .ctx
