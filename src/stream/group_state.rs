@@ -31,6 +31,11 @@ pub struct GroupStates {
     merges: Vec<Merge>,
     /// Where a group's window ends, read off its key columns, for windowed views.
     window_end: Option<WindowEnd>,
+    /// The `g` columns a group's key encodes: all of them, but a SESSION view's end.
+    key_columns: Vec<usize>,
+    /// A SESSION view's `window_end` column: a group column outside the key, which moves to
+    /// the incoming value as the session grows (its key, from its start, stays).
+    moving_end: Option<usize>,
     /// Every group with state, and its window end (µs; `i64::MAX` without a window).
     index: HashMap<Vec<u8>, i64>,
     /// The same, ordered by window end, to find closed windows without a scan.
@@ -90,6 +95,8 @@ impl GroupStates {
         debug_assert_eq!(schema.fields().len(), groups + merges.len());
         Self {
             schema,
+            key_columns: (0..groups).collect(),
+            moving_end: None,
             groups,
             merges,
             window_end,
@@ -103,15 +110,31 @@ impl GroupStates {
         }
     }
 
+    /// States of a SESSION view: `end_column` is left out of group keys and follows each
+    /// session's growth, so a session keeps its key (and its row) while it grows forward.
+    pub fn with_moving_end(mut self, end_column: usize) -> Self {
+        self.key_columns.retain(|&c| c != end_column);
+        self.moving_end = Some(end_column);
+        self
+    }
+
     /// The same kind of states with none in them: what a view starts from before indexing.
     pub fn emptied(&self) -> Self {
-        Self::new(
+        let mut emptied = Self::new(
             self.schema.clone(),
             self.groups,
             self.merges.clone(),
             self.window_end,
             self.capacity_bytes,
-        )
+        );
+        emptied.key_columns = self.key_columns.clone();
+        emptied.moving_end = self.moving_end;
+        emptied
+    }
+
+    /// The group keys of the rows of `batch` (in the state's types).
+    pub fn keys_of(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
+        keys_of(batch, &self.key_columns)
     }
 
     /// Indexes stored state rows (at start; `batch` holds at least their key columns): their
@@ -170,7 +193,7 @@ impl GroupStates {
     /// A partial batch with its columns cast to the state's types, and its rows' group keys.
     pub fn keyed(&self, partial: &RecordBatch) -> Result<(RecordBatch, Vec<Vec<u8>>)> {
         let partial = self.cast(partial)?;
-        let keys = group_keys(&partial, self.groups)?;
+        let keys = self.keys_of(&partial)?;
         Ok((partial, keys))
     }
 
@@ -182,6 +205,16 @@ impl GroupStates {
             let incoming = row_values(partial, row)?;
             let state = match self.cache.get_mut(key) {
                 Some(state) => {
+                    if let Some(end) = self.moving_end
+                        && state.values[end] != incoming[end]
+                    {
+                        state.values[end] = incoming[end].clone();
+                        let moved = end_of(self.window_end, &state.values);
+                        if let Some(old) = self.index.insert(key.clone(), moved) {
+                            self.by_end.remove(&(old, key.clone()));
+                        }
+                        self.by_end.insert((moved, key.clone()));
+                    }
                     for (i, merge) in self.merges.iter().enumerate() {
                         let at = self.groups + i;
                         // Distinct counts grow as values arrive through `add_distinct`.
@@ -272,11 +305,11 @@ impl GroupStates {
     /// state's types.
     fn group_key(&self, batch: &RecordBatch, row: usize) -> Result<Vec<u8>> {
         let mut key = vec![Vec::new()];
-        for (column, field) in batch.columns()[..self.groups]
-            .iter()
-            .zip(self.schema.fields())
-        {
-            let value = datafusion::arrow::compute::cast(&column.slice(row, 1), field.data_type())?;
+        for &c in &self.key_columns {
+            let value = datafusion::arrow::compute::cast(
+                &batch.column(c).slice(row, 1),
+                self.schema.field(c).data_type(),
+            )?;
             append_nullable_column(&mut key, &value)
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
         }
@@ -295,10 +328,11 @@ impl GroupStates {
             .collect()
     }
 
-    /// Merges the states of the groups `from` (all in the cache) into a new group `into` whose
-    /// key columns hold `key_values`, and forgets them: a session that grew or swallowed
-    /// others is a group of its own. Its `count(DISTINCT)` sets are the union of theirs, none
-    /// of it stored under the new key yet.
+    /// Merges the states of the groups `from` (all in the cache) into the group `into` whose
+    /// group columns hold `key_values`, and forgets them: a session that grew backward or
+    /// swallowed others is a group of its own, or keeps the key of one of them (`into` may be
+    /// among `from`). Its `count(DISTINCT)` sets are the union of theirs, all written again
+    /// under its key.
     pub fn absorb(
         &mut self,
         from: &[Vec<u8>],
@@ -313,7 +347,12 @@ impl GroupStates {
             });
         }
         let mut distinct: HashMap<usize, DistinctSet> = HashMap::new();
+        // A group kept under its key keeps its stored state's standing.
+        let mut created = self.clock;
         for key in from {
+            if *key == into {
+                created = self.cache.get(key).map_or(0, |cached| cached.created);
+            }
             let old = self.cache.remove(key).ok_or_else(|| {
                 DataFusionError::Internal("a session was merged before it was loaded".into())
             })?;
@@ -341,7 +380,7 @@ impl GroupStates {
         }
         let end = self.end_of(&values);
         self.add_to_index(into.clone(), end);
-        self.cache_insert(into, values, distinct, set_bytes, self.clock);
+        self.cache_insert(into, values, distinct, set_bytes, created);
         Ok(())
     }
 
@@ -464,16 +503,7 @@ impl GroupStates {
 
     /// Where the window of a group with these state values ends.
     fn end_of(&self, values: &[ScalarValue]) -> i64 {
-        let Some(end) = self.window_end else {
-            return i64::MAX;
-        };
-        match &values[end.group_column] {
-            ScalarValue::TimestampMicrosecond(Some(t), _) => {
-                t.saturating_add(end.plus_ms as i64 * 1000)
-            }
-            // A group without a window start never closes.
-            _ => i64::MAX,
-        }
+        end_of(self.window_end, values)
     }
 
     /// `batch` with columns cast to the state's types.
@@ -535,11 +565,31 @@ fn encode_values(values: &ArrayRef) -> Result<Vec<Vec<u8>>> {
     Ok(rows)
 }
 
+/// Where the window of a group with these state values ends (µs; `i64::MAX`: never).
+fn end_of(window_end: Option<WindowEnd>, values: &[ScalarValue]) -> i64 {
+    let Some(end) = window_end else {
+        return i64::MAX;
+    };
+    match &values[end.group_column] {
+        ScalarValue::TimestampMicrosecond(Some(t), _) => {
+            t.saturating_add(end.plus_ms as i64 * 1000)
+        }
+        // A group without a window start never closes.
+        _ => i64::MAX,
+    }
+}
+
 /// The memcomparable key of each row's first `groups` columns.
+#[cfg(test)]
 pub fn group_keys(batch: &RecordBatch, groups: usize) -> Result<Vec<Vec<u8>>> {
+    keys_of(batch, &(0..groups).collect::<Vec<_>>())
+}
+
+/// The memcomparable key of each row's `columns`.
+fn keys_of(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<Vec<u8>>> {
     let mut keys = vec![Vec::new(); batch.num_rows()];
-    for column in &batch.columns()[..groups] {
-        append_nullable_column(&mut keys, column)
+    for &c in columns {
+        append_nullable_column(&mut keys, batch.column(c))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
     }
     Ok(keys)

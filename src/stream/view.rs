@@ -177,6 +177,9 @@ impl ViewRunner {
             query.window_end,
             state_cache_bytes,
         );
+        if let Some(keys) = &query.session {
+            states = states.with_moving_end(keys.end_column);
+        }
         let (mut sessions, partition_query) = match &query.session {
             Some(keys) => (
                 Some(SessionIndex::new(keys.gap_ms)),

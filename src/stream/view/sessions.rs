@@ -16,7 +16,7 @@ use weir_sql::plan::{Merge, SessionKeys};
 use super::ViewRunner;
 use crate::storage::EpochWrite;
 use crate::storage::keys::append_nullable_column;
-use crate::stream::group_state::{group_keys, row_values};
+use crate::stream::group_state::row_values;
 use crate::stream::session::SessionIndex;
 use crate::stream::watermark::IN_CLOSED_SESSION;
 
@@ -57,14 +57,14 @@ impl ViewRunner {
             placement.spans.iter().map(|&(start, _)| start),
             placement.spans.iter().map(|&(_, end)| end),
         )?;
-        let placed_keys = group_keys(&placed, self.query.group_columns)?;
+        let placed_keys = self.states.keys_of(&placed)?;
         let mut replaced = Vec::new();
         for change in placement.changed {
             let key = placed_keys[change.atom].clone();
             sessions.set_key(&change.partition, change.start, key.clone());
-            let from: Vec<Vec<u8>> = change.replaces.into_iter().filter(|k| *k != key).collect();
-            if !from.is_empty() {
-                replaced.push((from, key, change.atom));
+            // A session that only grew forward keeps its key (its start) and merges in place.
+            if change.replaces.iter().any(|k| *k != key) {
+                replaced.push((change.replaces, key, change.atom));
             }
         }
         let all: Vec<Vec<u8>> = replaced
@@ -76,8 +76,8 @@ impl ViewRunner {
         for (from, key, atom) in replaced {
             let values = row_values(&placed, atom)?;
             self.states
-                .absorb(&from, key, &values[..self.query.group_columns])?;
-            for old in from {
+                .absorb(&from, key.clone(), &values[..self.query.group_columns])?;
+            for old in from.into_iter().filter(|old| *old != key) {
                 write.state_deletes.push(old.clone());
                 if sets {
                     write.set_deletes.push(old.clone());
