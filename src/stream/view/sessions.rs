@@ -1,7 +1,8 @@
 //! A SESSION view's epochs: the partial query aggregates events per (partition, time), and
-//! these atoms are placed in sessions (`stream/session.rs`). A session that grew or merged is
-//! a new group: the states of the sessions it replaces are merged into it, and their states,
-//! sets and rows are deleted in the same commit that writes its own.
+//! these atoms are placed in sessions (`stream/session.rs`). A session is keyed by its
+//! partition and start: growing forward it keeps its key and is merged in place. One that grew
+//! backward or swallowed others takes over their states, and their states, sets and rows are
+//! deleted in the same commit that writes its own.
 
 use std::sync::Arc;
 
@@ -30,9 +31,8 @@ impl ViewRunner {
 
     /// Places an epoch's atoms (the partial query's rows) in sessions; returns them with the
     /// window columns holding their sessions' start and end, in the state's types, and their
-    /// group keys. Sessions that grew or merged
-    /// take over the states of those they replace, whose stored state, sets and rows `write`
-    /// deletes.
+    /// group keys. Sessions that grew backward or merged take over the states of those they
+    /// replace, whose stored states, sets and rows `write` deletes.
     pub(super) async fn place_in_sessions(
         &mut self,
         partials: Vec<RecordBatch>,
