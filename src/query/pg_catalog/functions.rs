@@ -418,6 +418,31 @@ fn json_value(value: &ScalarValue) -> serde_json::Value {
     }
 }
 
+/// `pg_encoding_to_char(n)`: Postgres' name of an encoding number (psql's `\l`). Weir's one
+/// encoding is UTF8, number 6; `datafusion-pg-catalog`'s says `UTF-8`, which Postgres never
+/// prints.
+fn encoding_to_char() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "pg_encoding_to_char",
+        vec![DataType::Int32],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names: StringArray = arrays[0]
+                .as_primitive::<Int32Type>()
+                .iter()
+                .map(|n| match n {
+                    Some(6) => Some("UTF8"),
+                    Some(_) => Some(""),
+                    None => None,
+                })
+                .collect();
+            Ok(scalar_if_scalar(args, Arc::new(names)))
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,29 +468,4 @@ mod tests {
         assert_eq!(quote_ident("1st"), "\"1st\"");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
-}
-
-/// `pg_encoding_to_char(n)`: Postgres' name of an encoding number (psql's `\l`). Weir's one
-/// encoding is UTF8, number 6; `datafusion-pg-catalog`'s says `UTF-8`, which Postgres never
-/// prints.
-fn encoding_to_char() -> ScalarUDF {
-    datafusion::logical_expr::create_udf(
-        "pg_encoding_to_char",
-        vec![DataType::Int32],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let names: StringArray = arrays[0]
-                .as_primitive::<Int32Type>()
-                .iter()
-                .map(|n| match n {
-                    Some(6) => Some("UTF8"),
-                    Some(_) => Some(""),
-                    None => None,
-                })
-                .collect();
-            Ok(scalar_if_scalar(args, Arc::new(names)))
-        }),
-    )
 }

@@ -207,9 +207,9 @@ fn push_offset(out: &mut String, offset_seconds: i32) {
     out.push(if offset_seconds < 0 { '-' } else { '+' });
     let offset = offset_seconds.unsigned_abs();
     out.push_str(&format!("{:02}", offset / 3600));
-    if offset % 3600 != 0 {
+    if !offset.is_multiple_of(3600) {
         out.push_str(&format!(":{:02}", offset / 60 % 60));
-        if offset % 60 != 0 {
+        if !offset.is_multiple_of(60) {
             out.push_str(&format!(":{:02}", offset % 60));
         }
     }
