@@ -203,28 +203,20 @@ impl ViewStore {
             .transpose()
     }
 
-    /// A SESSION view's partitions with a recently closed session, and its end (µs).
+    /// A SESSION view's partitions with a recently closed session, and its end (µs). Few: an
+    /// end is kept only until the watermark is a gap past it.
     pub fn closed_sessions(&self) -> Result<Vec<(Vec<u8>, i64)>, StorageError> {
         let prefix = self.key(CLOSED_SESSION_TAG, &[]);
-        let mut closed = Vec::new();
-        let mut start = prefix.clone();
-        loop {
-            let entries = self.db.scan_from(Cf::ViewState, &prefix, &start, 4096)?;
-            let Some((last, _)) = entries.last() else {
-                return Ok(closed);
-            };
-            start = last.to_vec();
-            start.push(0);
-            for (key, value) in &entries {
+        self.db
+            .scan_prefix(Cf::ViewState, &prefix)?
+            .iter()
+            .map(|(key, value)| {
                 let end: [u8; 8] = value.as_ref().try_into().map_err(|_| {
                     StorageError::Corrupt(format!("closed session end of {} bytes", value.len()))
                 })?;
-                closed.push((key[prefix.len()..].to_vec(), i64::from_be_bytes(end)));
-            }
-            if entries.len() < 4096 {
-                return Ok(closed);
-            }
-        }
+                Ok((key[prefix.len()..].to_vec(), i64::from_be_bytes(end)))
+            })
+            .collect()
     }
 
     /// Every group's stored state row, decoded with `state_schema`, with the group keys, in

@@ -215,14 +215,7 @@ impl GroupStates {
                         }
                         self.by_end.insert((moved, key.clone()));
                     }
-                    for (i, merge) in self.merges.iter().enumerate() {
-                        let at = self.groups + i;
-                        // Distinct counts grow as values arrive through `add_distinct`.
-                        if *merge != Merge::Distinct {
-                            state.values[at] =
-                                merge_value(*merge, &state.values[at], &incoming[at])?;
-                        }
-                    }
+                    merge_states(&self.merges, self.groups, &mut state.values, &incoming)?;
                     state
                 }
                 None => {
@@ -360,12 +353,7 @@ impl GroupStates {
             if let Some(end) = self.index.remove(key) {
                 self.by_end.remove(&(end, key.clone()));
             }
-            for (i, merge) in self.merges.iter().enumerate() {
-                let at = self.groups + i;
-                if *merge != Merge::Distinct {
-                    values[at] = merge_value(*merge, &values[at], &old.values[at])?;
-                }
-            }
+            merge_states(&self.merges, self.groups, &mut values, &old.values)?;
             for (merge, set) in &old.distinct {
                 distinct.entry(*merge).or_default().union(set);
             }
@@ -586,10 +574,18 @@ pub fn group_keys(batch: &RecordBatch, groups: usize) -> Result<Vec<Vec<u8>>> {
 }
 
 /// The memcomparable key of each row's `columns`.
-fn keys_of(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<Vec<u8>>> {
-    let mut keys = vec![Vec::new(); batch.num_rows()];
-    for &c in columns {
-        append_nullable_column(&mut keys, batch.column(c))
+pub fn keys_of(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<Vec<u8>>> {
+    memcomparable_keys(columns.iter().map(|&c| batch.column(c)), batch.num_rows())
+}
+
+/// The memcomparable key of each of `rows` rows of `columns`, as group keys encode them.
+pub fn memcomparable_keys<'a>(
+    columns: impl IntoIterator<Item = &'a ArrayRef>,
+    rows: usize,
+) -> Result<Vec<Vec<u8>>> {
+    let mut keys = vec![Vec::new(); rows];
+    for column in columns {
+        append_nullable_column(&mut keys, column)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
     }
     Ok(keys)
@@ -602,6 +598,23 @@ pub fn row_values(batch: &RecordBatch, row: usize) -> Result<Vec<ScalarValue>> {
         .iter()
         .map(|c| ScalarValue::try_from_array(c, row))
         .collect()
+}
+
+/// Merges the partial states of `from` into those of `into` (rows of `groups` key columns,
+/// then one column per merge). Distinct counts are left alone: they grow with their sets.
+fn merge_states(
+    merges: &[Merge],
+    groups: usize,
+    into: &mut [ScalarValue],
+    from: &[ScalarValue],
+) -> Result<()> {
+    for (i, merge) in merges.iter().enumerate() {
+        let at = groups + i;
+        if *merge != Merge::Distinct {
+            into[at] = merge_value(*merge, &into[at], &from[at])?;
+        }
+    }
+    Ok(())
 }
 
 /// Combines two partial states of one aggregate. NULL is "no value yet" for every merge.

@@ -16,8 +16,7 @@ use weir_sql::plan::{Merge, SessionKeys};
 
 use super::ViewRunner;
 use crate::storage::EpochWrite;
-use crate::storage::keys::append_nullable_column;
-use crate::stream::group_state::row_values;
+use crate::stream::group_state::{keys_of, memcomparable_keys, row_values};
 use crate::stream::session::SessionIndex;
 use crate::stream::watermark::IN_CLOSED_SESSION;
 
@@ -45,7 +44,7 @@ impl ViewRunner {
             .states
             .cast(&concat_batches(&first.schema(), &partials)?)?;
         let keys = self.session_keys()?.clone();
-        let partitions = partition_keys(&atoms, &keys.partition_columns)?;
+        let partitions = keys_of(&atoms, &keys.partition_columns)?;
         let times = micros(atoms.column(keys.start_column))?;
         let sessions = self.sessions.as_mut().ok_or_else(|| {
             DataFusionError::Internal("a SESSION view without its sessions".into())
@@ -105,7 +104,7 @@ impl ViewRunner {
             Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
             columns,
         )?;
-        let partitions = partition_keys(&groups, &keys.partition_columns)?;
+        let partitions = keys_of(&groups, &keys.partition_columns)?;
         let times = micros(groups.column(keys.start_column))?;
         let spans = partitions
             .iter()
@@ -207,12 +206,7 @@ impl ViewRunner {
             .zip(&keys.partition_columns)
             .map(|(column, &g)| cast(column, state.field(g).data_type()))
             .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
-        let mut partitions = vec![Vec::new(); batch.num_rows()];
-        for column in &columns {
-            append_nullable_column(&mut partitions, column)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        }
-        Ok(partitions)
+        memcomparable_keys(&columns, batch.num_rows())
     }
 }
 
@@ -223,23 +217,13 @@ pub(super) fn restore_sessions(
     group_keys: Vec<Vec<u8>>,
     batch: &RecordBatch,
 ) -> Result<()> {
-    let partitions = partition_keys(batch, &keys.partition_columns)?;
+    let partitions = keys_of(batch, &keys.partition_columns)?;
     let starts = micros(batch.column(keys.start_column))?;
     let ends = micros(batch.column(keys.end_column))?;
     for (i, (partition, key)) in partitions.into_iter().zip(group_keys).enumerate() {
         sessions.restore(partition, starts.value(i), ends.value(i), key);
     }
     Ok(())
-}
-
-/// The memcomparable key of each row's `columns`: the partition its sessions form in.
-fn partition_keys(batch: &RecordBatch, columns: &[usize]) -> Result<Vec<Vec<u8>>> {
-    let mut keys = vec![Vec::new(); batch.num_rows()];
-    for &c in columns {
-        append_nullable_column(&mut keys, batch.column(c))
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    }
-    Ok(keys)
 }
 
 fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
