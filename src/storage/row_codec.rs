@@ -11,9 +11,9 @@ use datafusion::arrow::array::{
     StringBuilder,
 };
 use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType, IntervalUnit, SchemaRef,
-    TimeUnit, TimestampMicrosecondType,
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, DurationMicrosecondType, Float32Type,
+    Float64Type, Int16Type, Int32Type, Int64Type, IntervalMonthDayNano, IntervalMonthDayNanoType,
+    IntervalUnit, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 
 use super::StorageError;
@@ -77,6 +77,9 @@ fn encode_column(rows: &mut [Vec<u8>], column: &ArrayRef) -> Result<(), StorageE
         DataType::Date32 => fixed!(Date32Type, |v| v.to_le_bytes()),
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             fixed!(TimestampMicrosecondType, |v| v.to_le_bytes())
+        }
+        DataType::Duration(TimeUnit::Microsecond) => {
+            fixed!(DurationMicrosecondType, |v| v.to_le_bytes())
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => fixed!(IntervalMonthDayNanoType, |v| {
             let mut b = [0u8; 16];
@@ -222,6 +225,9 @@ fn decode_column(
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             decode_primitive::<TimestampMicrosecondType, 8>(data_type, cursors, i64::from_le_bytes)?
+        }
+        DataType::Duration(TimeUnit::Microsecond) => {
+            decode_primitive::<DurationMicrosecondType, 8>(data_type, cursors, i64::from_le_bytes)?
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             decode_primitive::<IntervalMonthDayNanoType, 16>(data_type, cursors, |b| {

@@ -36,6 +36,9 @@ pub struct GroupStates {
     /// A SESSION view's `window_end` column: a group column outside the key, which moves to
     /// the incoming value as the session grows (its key, from its start, stays).
     moving_end: Option<usize>,
+    /// Bytes every key starts with: a bounded SESSION view's atoms share its state's
+    /// keyspace with its sessions, told apart by this.
+    key_prefix: Vec<u8>,
     /// Every group with state, and its window end (µs; `i64::MAX` without a window).
     index: HashMap<Vec<u8>, i64>,
     /// The same, ordered by window end, to find closed windows without a scan.
@@ -97,6 +100,7 @@ impl GroupStates {
             schema,
             key_columns: (0..groups).collect(),
             moving_end: None,
+            key_prefix: Vec::new(),
             groups,
             merges,
             window_end,
@@ -118,6 +122,12 @@ impl GroupStates {
         self
     }
 
+    /// States whose keys all start with `prefix`.
+    pub fn with_key_prefix(mut self, prefix: &[u8]) -> Self {
+        self.key_prefix = prefix.to_vec();
+        self
+    }
+
     /// The same kind of states with none in them: what a view starts from before indexing.
     pub fn emptied(&self) -> Self {
         let mut emptied = Self::new(
@@ -129,12 +139,19 @@ impl GroupStates {
         );
         emptied.key_columns = self.key_columns.clone();
         emptied.moving_end = self.moving_end;
+        emptied.key_prefix = self.key_prefix.clone();
         emptied
     }
 
     /// The group keys of the rows of `batch` (in the state's types).
     pub fn keys_of(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>> {
-        keys_of(batch, &self.key_columns)
+        let mut keys = keys_of(batch, &self.key_columns)?;
+        if !self.key_prefix.is_empty() {
+            for key in &mut keys {
+                key.splice(0..0, self.key_prefix.iter().copied());
+            }
+        }
+        Ok(keys)
     }
 
     /// Indexes stored state rows (at start; `batch` holds at least their key columns): their
@@ -297,7 +314,7 @@ impl GroupStates {
     /// The group key of `row` of a batch whose first columns are group columns, in the
     /// state's types.
     fn group_key(&self, batch: &RecordBatch, row: usize) -> Result<Vec<u8>> {
-        let mut key = vec![Vec::new()];
+        let mut key = vec![self.key_prefix.clone()];
         for &c in &self.key_columns {
             let value = datafusion::arrow::compute::cast(
                 &batch.column(c).slice(row, 1),
@@ -332,6 +349,38 @@ impl GroupStates {
         into: Vec<u8>,
         key_values: &[ScalarValue],
     ) -> Result<()> {
+        let (values, distinct) = self.combined(from, key_values)?;
+        let created = self.created_of(&into);
+        self.remove(from);
+        self.put(into, values, distinct, created);
+        Ok(())
+    }
+
+    /// Makes the state of the group `into` (group columns `key_values`) the merge of the
+    /// states of `parts` in `from` (all in its cache), whatever it was: a bounded session
+    /// formed again from its atoms. Its sets are written again under its key; it only ever
+    /// gains values, so the chunks it has stored stay true.
+    pub fn rebuild(
+        &mut self,
+        into: Vec<u8>,
+        key_values: &[ScalarValue],
+        from: &GroupStates,
+        parts: &[Vec<u8>],
+    ) -> Result<()> {
+        let (values, distinct) = from.combined(parts, key_values)?;
+        let created = self.created_of(&into);
+        self.remove(std::slice::from_ref(&into));
+        self.put(into, values, distinct, created);
+        Ok(())
+    }
+
+    /// The merge of the cached states of `keys`, with `key_values` for group columns, and the
+    /// union of their sets.
+    fn combined(
+        &self,
+        keys: &[Vec<u8>],
+        key_values: &[ScalarValue],
+    ) -> Result<(Vec<ScalarValue>, HashMap<usize, DistinctSet>)> {
         let mut values = key_values.to_vec();
         for (i, merge) in self.merges.iter().enumerate() {
             values.push(match merge {
@@ -340,24 +389,36 @@ impl GroupStates {
             });
         }
         let mut distinct: HashMap<usize, DistinctSet> = HashMap::new();
-        // A group kept under its key keeps its stored state's standing.
-        let mut created = self.clock;
-        for key in from {
-            if *key == into {
-                created = self.cache.get(key).map_or(0, |cached| cached.created);
-            }
-            let old = self.cache.remove(key).ok_or_else(|| {
-                DataFusionError::Internal("a session was merged before it was loaded".into())
+        for key in keys {
+            let cached = self.cache.get(key).ok_or_else(|| {
+                DataFusionError::Internal("a group was merged before it was loaded".into())
             })?;
-            self.cached_bytes -= old.bytes;
-            if let Some(end) = self.index.remove(key) {
-                self.by_end.remove(&(end, key.clone()));
-            }
-            merge_states(&self.merges, self.groups, &mut values, &old.values)?;
-            for (merge, set) in &old.distinct {
+            merge_states(&self.merges, self.groups, &mut values, &cached.values)?;
+            for (merge, set) in &cached.distinct {
                 distinct.entry(*merge).or_default().union(set);
             }
         }
+        Ok((values, distinct))
+    }
+
+    /// The epoch a group was made in, for a group about to be made again under its key: a
+    /// stored group keeps its standing (its stored state is still there to replace).
+    fn created_of(&self, key: &[u8]) -> u64 {
+        if self.index.contains_key(key) {
+            self.cache.get(key).map_or(0, |cached| cached.created)
+        } else {
+            self.clock
+        }
+    }
+
+    /// Caches and indexes a group made whole (its sets all unstored).
+    fn put(
+        &mut self,
+        into: Vec<u8>,
+        mut values: Vec<ScalarValue>,
+        distinct: HashMap<usize, DistinctSet>,
+        created: u64,
+    ) {
         let mut set_bytes = 0;
         for (merge, set) in &distinct {
             values[self.groups + merge] = ScalarValue::Int64(Some(set.len() as i64));
@@ -369,7 +430,6 @@ impl GroupStates {
         let end = self.end_of(&values);
         self.add_to_index(into.clone(), end);
         self.cache_insert(into, values, distinct, set_bytes, created);
-        Ok(())
     }
 
     /// The schema of state rows.

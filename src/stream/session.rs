@@ -4,8 +4,9 @@
 //! An epoch's events arrive aggregated per (partition, time): *atoms*. Placing an atom at `t`
 //! joins it to a session that ends after it (`t < end`, end = last event + gap) and to a
 //! session that starts less than a gap after it; joining both is a bridge, and the two become
-//! one. Sessions only grow and merge as events arrive, never split, so each session's state is
-//! the merge of its atoms' partial states and of the sessions it swallowed.
+//! one. Bounded only by the gap, sessions only grow and merge as events arrive, never split,
+//! so each session's state is the merge of its atoms' partial states and of the sessions it
+//! swallowed. With a max_duration they can split, and are formed from atoms (`bounded`).
 //!
 //! A session is closed when the watermark reaches its end: no accepted event can change it
 //! any more (events are accepted while `t + gap > watermark`, and an event inside or before a
@@ -16,10 +17,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::common::HashMap;
 
+mod bounded;
+
+pub use bounded::Reshaped;
+
 /// The open sessions of one view, and the recently closed ends of their partitions.
 #[derive(Debug)]
 pub struct SessionIndex {
     gap_us: i64,
+    /// The max_duration (µs), if sessions are bounded: they then split as well as grow, and
+    /// are formed from their atoms (`bounded`).
+    max_us: Option<i64>,
     /// Partition -> start -> the open session starting there.
     open: HashMap<Vec<u8>, BTreeMap<i64, Open>>,
     /// Every open session by end: which the watermark closes.
@@ -29,6 +37,10 @@ pub struct SessionIndex {
     closed_by_end: BTreeSet<(i64, Vec<u8>)>,
     /// Changes to `closed` since they were last taken (to store): `None` removes.
     closed_changes: Vec<(Vec<u8>, Option<i64>)>,
+    /// With a max_duration: partition -> time -> key of each atom of its open sessions.
+    atoms: HashMap<Vec<u8>, BTreeMap<i64, Vec<u8>>>,
+    /// Keys of the atoms of sessions closed since they were last taken.
+    dropped_atoms: Vec<Vec<u8>>,
 }
 
 /// An open session.
@@ -70,21 +82,28 @@ struct Forming {
 }
 
 impl SessionIndex {
-    /// No sessions, for a gap of `gap_ms`.
-    pub fn new(gap_ms: u64) -> Self {
+    /// No sessions, for a gap of `gap_ms` and, if bounded, a max_duration of `max_ms`.
+    pub fn new(gap_ms: u64, max_ms: Option<u64>) -> Self {
         Self {
             gap_us: gap_ms as i64 * 1000,
+            max_us: max_ms.map(|ms| ms as i64 * 1000),
             open: HashMap::new(),
             by_end: BTreeSet::new(),
             closed: HashMap::new(),
             closed_by_end: BTreeSet::new(),
             closed_changes: Vec::new(),
+            atoms: HashMap::new(),
+            dropped_atoms: Vec::new(),
         }
     }
 
     /// The same with no sessions (what a view starts from before reading storage back).
     pub fn emptied(&self) -> Self {
-        Self::new((self.gap_us / 1000) as u64)
+        Self {
+            gap_us: self.gap_us,
+            max_us: self.max_us,
+            ..Self::new(0, None)
+        }
     }
 
     /// Adds an open session read back from storage.
@@ -222,6 +241,7 @@ impl SessionIndex {
                     self.open.remove(&partition);
                 }
             }
+            self.drop_atoms(&partition, start, end);
             if self.closed.get(&partition).is_none_or(|&e| e < end) {
                 if let Some(old) = self.closed.insert(partition.clone(), end) {
                     self.closed_by_end.remove(&(old, partition.clone()));
@@ -310,7 +330,7 @@ mod tests {
 
     #[test]
     fn a_late_event_bridges_two_sessions_into_one() {
-        let mut index = SessionIndex::new(3_000);
+        let mut index = SessionIndex::new(3_000, None);
         // The golden walk of docs/views.md: gap 3 s.
         let (spans, _) = place(&mut index, &[1.0, 2.0]);
         assert_eq!(spans, [(1.0, 5.0), (1.0, 5.0)]);
@@ -342,11 +362,11 @@ mod tests {
 
     #[test]
     fn events_exactly_a_gap_apart_are_two_sessions() {
-        let mut index = SessionIndex::new(3_000);
+        let mut index = SessionIndex::new(3_000, None);
         let (spans, _) = place(&mut index, &[10.0, 7.0, 13.0]);
         assert_eq!(spans, [(10.0, 13.0), (7.0, 10.0), (13.0, 16.0)]);
         // One epoch's atoms in any order form the same sessions as one at a time.
-        let mut index = SessionIndex::new(3_000);
+        let mut index = SessionIndex::new(3_000, None);
         let (spans, _) = place(&mut index, &[12.0, 1.0, 7.0, 3.5, 9.5]);
         assert_eq!(
             spans,
@@ -358,7 +378,7 @@ mod tests {
                 (7.0, 15.0)
             ]
         );
-        let mut one_by_one = SessionIndex::new(3_000);
+        let mut one_by_one = SessionIndex::new(3_000, None);
         for t in [12.0, 1.0, 7.0, 3.5] {
             place(&mut one_by_one, &[t]);
         }
@@ -367,7 +387,7 @@ mod tests {
 
     #[test]
     fn closing_keeps_the_closed_end_while_it_can_make_an_event_late() {
-        let mut index = SessionIndex::new(3_000);
+        let mut index = SessionIndex::new(3_000, None);
         place(&mut index, &[1.0, 20.0]);
         assert_eq!(index.close(3_900_000), Vec::<Vec<u8>>::new());
         assert_eq!(

@@ -12,14 +12,17 @@ use tracing::Instrument;
 use weir_catalog::{ColumnType, Emit, ViewDef};
 use weir_sql::plan::{Merge, ViewQuery};
 
+mod bounded;
 mod entries;
 mod final_rows;
 mod sessions;
+mod stored_groups;
 
 use self::entries::{Taken, count_late, event_clock};
+use self::stored_groups::{ATOM_KEY_PREFIX, Indexes, index_stored_groups};
 use super::epoch_io::{EpochWriter, LogReader, Position};
 use super::epoch_plan::{EpochInput, EpochQuery};
-use super::group_state::{GroupStates, LoadedGroup};
+use super::group_state::GroupStates;
 use super::session::SessionIndex;
 use super::watermark::EventClock;
 use crate::storage::{ClockState, EpochWrite, SourceLog, ViewStore};
@@ -59,6 +62,10 @@ pub struct ViewRunner {
     clock: Option<EventClock>,
     /// For SESSION views: the open sessions.
     sessions: Option<SessionIndex>,
+    /// For SESSION views with a max_duration: the states of their sessions' atoms (events
+    /// aggregated per partition and time), which sessions are formed from again when they
+    /// split.
+    atoms: Option<GroupStates>,
     /// For SESSION views: each log row's partition (its other group keys).
     partition_query: Option<EpochQuery>,
 }
@@ -124,6 +131,7 @@ impl ViewRunner {
                 position,
                 clock,
                 sessions: None,
+                atoms: None,
                 partition_query: None,
             });
         }
@@ -146,6 +154,8 @@ impl ViewRunner {
                         DataType::Timestamp(_, tz) => {
                             DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
                         }
+                        // Session lengths (`max(window_end - window_start)`) and the like.
+                        DataType::Duration(_) => DataType::Duration(TimeUnit::Microsecond),
                         other => other.clone(),
                     };
                     Field::new(f.name(), ty, true)
@@ -182,15 +192,23 @@ impl ViewRunner {
         }
         let (mut sessions, partition_query) = match &query.session {
             Some(keys) => (
-                Some(SessionIndex::new(keys.gap_ms)),
+                Some(SessionIndex::new(keys.gap_ms, keys.max_duration_ms)),
                 Some(EpochQuery::plan(&ctx, &keys.partition_sql, false).await?),
             ),
             None => (None, None),
         };
+        let mut atoms = query
+            .session
+            .as_ref()
+            .filter(|keys| keys.max_duration_ms.is_some())
+            .map(|_| states.emptied().with_key_prefix(&[ATOM_KEY_PREFIX]));
         let (position, clock) = committed_position(&store).await?;
         index_stored_groups(
-            &mut states,
-            sessions.as_mut(),
+            Indexes {
+                states: &mut states,
+                sessions: sessions.as_mut(),
+                atoms: atoms.as_mut(),
+            },
             &store,
             &state_schema,
             &query,
@@ -214,6 +232,7 @@ impl ViewRunner {
             position,
             clock,
             sessions,
+            atoms,
             partition_query,
         })
     }
@@ -256,6 +275,9 @@ impl ViewRunner {
     pub async fn settle(&mut self) -> Result<()> {
         self.writer.settle().await?;
         self.states.evict(false);
+        if let Some(atoms) = &mut self.atoms {
+            atoms.evict(false);
+        }
         Ok(())
     }
 
@@ -336,10 +358,14 @@ impl ViewRunner {
         self.clock = event_clock(&self.def, &self.query, &self.log, clock);
         self.states = self.states.emptied();
         self.sessions = self.sessions.as_ref().map(SessionIndex::emptied);
+        self.atoms = self.atoms.as_ref().map(GroupStates::emptied);
         if !self.query.append_only {
             index_stored_groups(
-                &mut self.states,
-                self.sessions.as_mut(),
+                Indexes {
+                    states: &mut self.states,
+                    sessions: self.sessions.as_mut(),
+                    atoms: self.atoms.as_mut(),
+                },
                 &self.store,
                 &self.state_schema,
                 &self.query,
@@ -363,6 +389,9 @@ impl ViewRunner {
 
     async fn run_epoch_in(&mut self, entries: Vec<(u64, RecordBatch)>) -> Result<usize> {
         self.states.begin_epoch();
+        if let Some(atoms) = &mut self.atoms {
+            atoms.begin_epoch();
+        }
         let Taken {
             first,
             next_seq,
@@ -409,7 +438,12 @@ impl ViewRunner {
             return Ok(read);
         }
         // A SESSION view's rows come keyed by their sessions.
-        let keyed = if self.sessions.is_some() {
+        let mut bounded = None;
+        let keyed = if self.atoms.is_some() {
+            let (keyed, epoch) = self.place_in_bounded_sessions(partials).await?;
+            bounded = Some(epoch);
+            keyed
+        } else if self.sessions.is_some() {
             self.place_in_sessions(partials, &mut write).await?
         } else {
             partials
@@ -429,11 +463,18 @@ impl ViewRunner {
         }
         for (values, query) in self.query.distinct_sql.iter().zip(&self.distinct) {
             for pairs in query.run(&self.ctx).await? {
-                let pairs = self.pairs_in_sessions(&pairs)?;
+                if let Some(atoms) = &mut self.atoms {
+                    atoms.add_distinct(values.merge, &pairs)?;
+                }
+                let pairs = self.pairs_in_sessions(&pairs, bounded.as_ref())?;
                 self.states.add_distinct(values.merge, &pairs)?;
             }
         }
         self.events.set(Vec::new());
+        if let Some(epoch) = &bounded {
+            let rebuilt = self.rebuild_sessions(epoch, &mut write).await?;
+            changed.extend(rebuilt);
+        }
         // Windows the watermark has passed can change no more: their state goes, and with
         // EMIT ON WINDOW CLOSE this is when their rows appear, once (read back if need be).
         let closed = match watermark {
@@ -444,6 +485,9 @@ impl ViewRunner {
             let closed_sessions = sessions.close(watermark);
             debug_assert_eq!(closed_sessions.len(), closed.len());
             write.closed_sessions = sessions.take_closed_changes();
+        }
+        if let Some(epoch) = bounded {
+            self.store_atoms(epoch, &mut write)?;
         }
         if self.def.emit == Emit::OnWindowClose || self.store.output().is_some() {
             self.load_missing(&closed).await?;
@@ -486,13 +530,13 @@ impl ViewRunner {
             .extend(closed.iter().filter(|key| self.states.stored(key)).cloned());
         self.states.remove(&closed);
 
-        write.state = open.into_iter().zip(state_rows).collect();
-        write.distinct = self
-            .states
-            .take_new_distinct()
-            .into_iter()
-            .map(|(group, column, values)| (group, column as u16, values))
-            .collect();
+        write.state.extend(open.into_iter().zip(state_rows));
+        write.distinct.extend(
+            self.states
+                .take_new_distinct()
+                .into_iter()
+                .map(|(group, column, values)| (group, column as u16, values)),
+        );
         // Final rows come a row per group, in the order of the groups asked for.
         let emitted = match self.def.emit {
             Emit::OnUpdate => &changed,
@@ -513,35 +557,10 @@ impl ViewRunner {
         // Every state but this epoch's is stored now: the cache can shed what it holds beyond
         // its size.
         self.states.evict(true);
-        Ok(read)
-    }
-
-    /// Reads the stored states of `keys` that are not in memory back into the cache.
-    async fn load_missing(&mut self, keys: &[Vec<u8>]) -> Result<()> {
-        let missing = self.states.missing(keys);
-        let view = self.def.name.clone();
-        metrics::counter!(crate::telemetry::VIEW_CACHE_MISSES, "view" => view.clone())
-            .increment(missing.len() as u64);
-        metrics::counter!(crate::telemetry::VIEW_CACHE_LOOKUPS, "view" => view)
-            .increment(keys.len() as u64);
-        if missing.is_empty() {
-            return Ok(());
+        if let Some(atoms) = &mut self.atoms {
+            atoms.evict(true);
         }
-        let (store, schema) = (self.store.clone(), self.state_schema.clone());
-        let stored = blocking(move || store.load_groups(&missing, &schema)).await?;
-        let groups = stored
-            .into_iter()
-            .map(|group| LoadedGroup {
-                key: group.key,
-                row: group.row,
-                distinct: group
-                    .distinct
-                    .into_iter()
-                    .map(|(column, chunk)| (column as usize, chunk))
-                    .collect(),
-            })
-            .collect();
-        self.states.insert_loaded(groups)
+        Ok(read)
     }
 
     /// Starts committing an epoch (once the one before has landed) and moves past it.
@@ -554,48 +573,6 @@ impl ViewRunner {
         self.position = position;
         Ok(())
     }
-}
-
-/// Indexes the groups `store` holds state for: only their keys and window ends stay in
-/// memory; states load as epochs need them.
-async fn index_stored_groups(
-    states: &mut GroupStates,
-    mut sessions: Option<&mut SessionIndex>,
-    store: &Arc<ViewStore>,
-    state_schema: &SchemaRef,
-    query: &ViewQuery,
-) -> Result<()> {
-    let group_columns = query.group_columns;
-    let indexed = {
-        let store = store.clone();
-        let schema = state_schema.clone();
-        let key_columns: Vec<usize> = (0..group_columns).collect();
-        blocking(move || {
-            let mut indexed = Vec::new();
-            store.for_each_state(&schema, 4096, |keys, batch| {
-                let batch = batch.project(&key_columns).map_err(|e| {
-                    crate::storage::StorageError::Corrupt(format!("view state: {e}"))
-                })?;
-                indexed.push((keys, batch));
-                Ok(())
-            })?;
-            Ok(indexed)
-        })
-        .await?
-    };
-    for (keys, batch) in indexed {
-        if let (Some(sessions), Some(session_keys)) = (sessions.as_deref_mut(), &query.session) {
-            sessions::restore_sessions(sessions, session_keys, keys.clone(), &batch)?;
-        }
-        states.index_stored(keys, &batch)?;
-    }
-    if let Some(sessions) = sessions {
-        let store = store.clone();
-        for (partition, end) in blocking(move || store.closed_sessions()).await? {
-            sessions.restore_closed(partition, end);
-        }
-    }
-    Ok(())
 }
 
 /// The position and watermark `store` has committed.

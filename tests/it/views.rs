@@ -145,6 +145,52 @@ const VIEWS: &[(&str, &str, &str)] = &[
          (SELECT *, lag(ts) OVER (PARTITION BY region ORDER BY ts) AS previous \
           FROM events)) GROUP BY region, session",
     ),
+    // Sessions with a max_duration split as well as grow: an out-of-order event moves the
+    // start of every later session of its run (events less than a gap apart). The oracle
+    // numbers runs by gaps and islands, then walks each run's session starts recursively: the
+    // first event, then the first event max_duration or more after the last start.
+    (
+        "session_bounded",
+        "SELECT region, window_start, window_end, count(*) AS n, sum(amount) AS total, \
+         count(DISTINCT kind) FILTER (WHERE amount > 50) AS kinds \
+         FROM SESSION(events, ts, INTERVAL '2 seconds', INTERVAL '5 seconds') \
+         GROUP BY region, window_start, window_end",
+        "WITH RECURSIVE runs AS (SELECT *, sum(CASE WHEN previous IS NULL OR \
+          ts - previous >= INTERVAL '2 seconds' THEN 1 ELSE 0 END) OVER (PARTITION BY region \
+          ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run FROM \
+          (SELECT *, lag(ts) OVER (PARTITION BY region ORDER BY ts) AS previous FROM events)), \
+         starts AS (SELECT region, run, min(ts) AS start FROM runs GROUP BY region, run \
+          UNION ALL SELECT s.region, s.run, min(r.ts) FROM starts s JOIN runs r \
+          ON r.run = s.run AND (r.region IS NOT DISTINCT FROM s.region) \
+          AND r.ts >= s.start + INTERVAL '5 seconds' GROUP BY s.region, s.run), \
+         placed AS (SELECT r.event_id, max(s.start) AS start FROM runs r JOIN starts s \
+          ON r.run = s.run AND (r.region IS NOT DISTINCT FROM s.region) AND s.start <= r.ts \
+          GROUP BY r.event_id) \
+         SELECT region, start, least(max(ts) + INTERVAL '2 seconds', start + INTERVAL '5 seconds'), \
+         count(*), sum(amount), count(DISTINCT kind) FILTER (WHERE amount > 50) \
+         FROM runs JOIN placed USING (event_id) GROUP BY region, start",
+    ),
+    (
+        "session_bounded_closed",
+        "SELECT kind, window_start, window_end, count(*) FILTER (WHERE amount > 20) AS n, \
+         max(amount) AS top FROM SESSION(events, ts, INTERVAL '1 second', INTERVAL '3 seconds') \
+         WHERE region IS NOT NULL GROUP BY kind, window_start, window_end EMIT ON WINDOW CLOSE",
+        "WITH RECURSIVE runs AS (SELECT *, sum(CASE WHEN previous IS NULL OR \
+          ts - previous >= INTERVAL '1 second' THEN 1 ELSE 0 END) OVER (PARTITION BY kind \
+          ORDER BY ts ROWS UNBOUNDED PRECEDING) AS run FROM \
+          (SELECT *, lag(ts) OVER (PARTITION BY kind ORDER BY ts) AS previous FROM events \
+          WHERE region IS NOT NULL)), \
+         starts AS (SELECT kind, run, min(ts) AS start FROM runs GROUP BY kind, run \
+          UNION ALL SELECT s.kind, s.run, min(r.ts) FROM starts s JOIN runs r \
+          ON r.run = s.run AND r.kind = s.kind AND r.ts >= s.start + INTERVAL '3 seconds' \
+          GROUP BY s.kind, s.run), \
+         placed AS (SELECT r.event_id, max(s.start) AS start FROM runs r JOIN starts s \
+          ON r.run = s.run AND r.kind = s.kind AND s.start <= r.ts GROUP BY r.event_id) \
+         SELECT kind, start, least(max(ts) + INTERVAL '1 second', start + INTERVAL '3 seconds'), \
+         count(*) FILTER (WHERE amount > 20), max(amount) \
+         FROM runs JOIN placed USING (event_id) GROUP BY kind, start \
+         HAVING least(max(ts) + INTERVAL '1 second', start + INTERVAL '3 seconds') <= {watermark}",
+    ),
     (
         "retention",
         "SELECT window_start, retention(kind = 'view', kind = 'click', kind = 'buy') AS r, \
@@ -163,6 +209,8 @@ const SESSION_VIEWS: &[(&str, u64)] = &[
     ("session", 2_000),
     ("session_closed", 1_000),
     ("session_funnel", 2_000),
+    ("session_bounded", 2_000),
+    ("session_bounded_closed", 1_000),
 ];
 
 /// The view whose late events a view's oracle leaves out: its own, or its input's.

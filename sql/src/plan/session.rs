@@ -14,6 +14,9 @@ use crate::SqlError;
 pub struct SessionKeys {
     /// The gap that ends a session.
     pub gap_ms: u64,
+    /// The longest a session lasts, if bounded: an event this long after its session's start
+    /// starts the next.
+    pub max_duration_ms: Option<u64>,
     /// The `g` column holding `window_start`.
     pub start_column: usize,
     /// The `g` column holding `window_end`.
@@ -34,6 +37,7 @@ pub(super) fn session_plan(
     calls: &AggregateCalls,
     relation: &Relation,
     gap_ms: u64,
+    max_duration_ms: Option<u64>,
 ) -> Result<SessionKeys, SqlError> {
     if !relation.tables.is_empty() {
         return Err(SqlError::Unsupported(
@@ -79,6 +83,7 @@ pub(super) fn session_plan(
     );
     Ok(SessionKeys {
         gap_ms,
+        max_duration_ms,
         start_column,
         end_column,
         partition_columns,

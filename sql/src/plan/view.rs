@@ -207,9 +207,17 @@ pub fn plan_view_query(
         calls.collect(having)?;
     }
     let session = match window {
-        Some(WindowSpec::Session { gap_ms, .. }) => {
-            Some(session_plan(select, groups, &calls, &relation, gap_ms)?)
-        }
+        Some(WindowSpec::Session {
+            gap_ms,
+            max_duration_ms,
+        }) => Some(session_plan(
+            select,
+            groups,
+            &calls,
+            &relation,
+            gap_ms,
+            max_duration_ms,
+        )?),
         _ => None,
     };
     // A SESSION view's events without a time are in no session.

@@ -270,12 +270,6 @@ fn windowed_source<'a>(
                 .first()
                 .map(|m| duration(m, "max_duration"))
                 .transpose()?;
-            if max_duration_ms.is_some() {
-                return Err(SqlError::Unsupported(
-                    "SESSION with a max_duration in a materialized view (sessions by gap are)"
-                        .into(),
-                ));
-            }
             (
                 WindowSpec::Session {
                     gap_ms,

@@ -15,13 +15,14 @@ use datafusion::error::{DataFusionError, Result};
 use weir_sql::plan::{Merge, SessionKeys};
 
 use super::ViewRunner;
+use super::bounded::BoundedEpoch;
 use crate::storage::EpochWrite;
 use crate::stream::group_state::{keys_of, memcomparable_keys, row_values};
 use crate::stream::session::SessionIndex;
 use crate::stream::watermark::IN_CLOSED_SESSION;
 
 impl ViewRunner {
-    fn session_keys(&self) -> Result<&SessionKeys> {
+    pub(super) fn session_keys(&self) -> Result<&SessionKeys> {
         self.query
             .session
             .as_ref()
@@ -89,7 +90,13 @@ impl ViewRunner {
 
     /// An epoch's `count(DISTINCT)` pairs (window columns holding event times) with the window
     /// columns of the sessions the times were placed in.
-    pub(super) fn pairs_in_sessions(&self, pairs: &RecordBatch) -> Result<RecordBatch> {
+    /// In a bounded view, pairs of sessions formed again this epoch are left out: their
+    /// sets are formed from their atoms'.
+    pub(super) fn pairs_in_sessions(
+        &self,
+        pairs: &RecordBatch,
+        bounded: Option<&BoundedEpoch>,
+    ) -> Result<RecordBatch> {
         let (Some(sessions), Some(keys)) = (&self.sessions, &self.query.session) else {
             return Ok(pairs.clone());
         };
@@ -129,10 +136,23 @@ impl ViewRunner {
                 .iter()
                 .cloned(),
         );
-        Ok(RecordBatch::try_new(
+        let placed = RecordBatch::try_new(
             Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
             columns,
-        )?)
+        )?;
+        match bounded {
+            Some(epoch) => {
+                let grown: BooleanArray = partitions
+                    .iter()
+                    .zip(&spans)
+                    .map(|(partition, &(start, _))| {
+                        Some(!epoch.reshaped.is_rebuilt(partition, start))
+                    })
+                    .collect();
+                Ok(filter_record_batch(&placed, &grown)?)
+            }
+            None => Ok(placed),
+        }
     }
 
     /// Sets aside the events of the first entry of an epoch (`on_time`, after the watermark
@@ -226,7 +246,22 @@ pub(super) fn restore_sessions(
     Ok(())
 }
 
-fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+/// Indexes stored atoms of a bounded view (at start: `batch` holds their key columns).
+pub(super) fn restore_atoms(
+    sessions: &mut SessionIndex,
+    keys: &SessionKeys,
+    atom_keys: &[Vec<u8>],
+    batch: &RecordBatch,
+) -> Result<()> {
+    let partitions = keys_of(batch, &keys.partition_columns)?;
+    let times = micros(batch.column(keys.start_column))?;
+    for (i, (partition, key)) in partitions.into_iter().zip(atom_keys).enumerate() {
+        sessions.restore_atom(partition, times.value(i), key.clone());
+    }
+    Ok(())
+}
+
+pub(super) fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     let column = match column.data_type() {
         DataType::Timestamp(_, tz) => cast(
             column,
@@ -245,7 +280,7 @@ fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
 }
 
 /// `batch` with its window columns replaced by `starts` and `ends` (µs, in their types).
-fn with_spans(
+pub(super) fn with_spans(
     batch: &RecordBatch,
     keys: &SessionKeys,
     starts: impl Iterator<Item = i64>,
