@@ -37,6 +37,9 @@ pub fn register(ctx: &SessionContext) {
             inner,
         }));
     }
+    ctx.register_udaf(AggregateUDF::new_from_impl(SketchMerge {
+        signature: Signature::exact(vec![DataType::Binary], Volatility::Immutable),
+    }));
     ctx.register_udf(create_udf(
         Sketch::Hll.finish_function(),
         vec![DataType::Binary],
@@ -253,6 +256,66 @@ impl Accumulator for StateAccumulator {
     }
 }
 
+/// `__weir_hll_merge`: serialized HyperLogLogs merged into one (the pane path of HOP views).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SketchMerge {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for SketchMerge {
+    fn name(&self) -> &str {
+        Sketch::Hll
+            .merge_function()
+            .expect("HyperLogLogs merge in SQL")
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new("sketch", DataType::Binary, true))])
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(MergeAccumulator(accumulator(Sketch::Hll, 0.0)?)))
+    }
+}
+
+/// Merges serialized sketches (its input and its state alike) into DataFusion's accumulator.
+#[derive(Debug)]
+struct MergeAccumulator(Box<dyn Accumulator>);
+
+impl Accumulator for MergeAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let sketches = values[0].as_binary::<i32>();
+        for sketch in sketches.iter().flatten() {
+            self.0.merge_batch(&decode(sketch)?)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Binary(Some(encode(self.0.state()?)?)))
+    }
+
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +351,17 @@ mod tests {
         ))
         .await;
         let merged = merge(Sketch::Hll, &low, &high).unwrap();
+        let in_sql = sketch(format!(
+            "SELECT __weir_hll_merge(s) FROM (SELECT __weir_hll_state(v) AS s FROM ({}) \
+             GROUP BY v < 300)",
+            values(0, 9000)
+        ))
+        .await;
+        assert_eq!(
+            estimate(&in_sql).unwrap(),
+            estimate(&merged).unwrap(),
+            "merged by the aggregate as by `merge`"
+        );
         let whole = one(
             &ctx,
             &format!("SELECT approx_distinct(v) FROM ({})", values(0, 9000)),

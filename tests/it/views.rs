@@ -50,6 +50,18 @@ const VIEWS: &[(&str, &str, &str)] = &[
          CROSS JOIN (VALUES (INTERVAL '0 seconds'), (INTERVAL '10 seconds')) AS shifts(d) \
          GROUP BY 1, 2",
     ),
+    // Distinct users per sliding window, as WAU/MAU views are: each pane's HyperLogLog is
+    // merged into its windows (merging loses nothing, so the estimates equal the batch's).
+    (
+        "hop_approx",
+        "SELECT window_start, region, approx_count_distinct(event_id) AS ids, count(*) AS n \
+         FROM HOP(events, ts, INTERVAL '10 seconds', INTERVAL '30 seconds') \
+         GROUP BY window_start, region",
+        "SELECT s - d, region, approx_distinct(event_id), count(*) FROM \
+         (SELECT date_bin(INTERVAL '10 seconds', ts) AS s, region, event_id FROM events) \
+         CROSS JOIN (VALUES (INTERVAL '0 seconds'), (INTERVAL '10 seconds'), \
+         (INTERVAL '20 seconds')) AS shifts(d) GROUP BY 1, 2",
+    ),
     (
         "closed",
         "SELECT window_start, count(*) AS n, sum(amount) AS total \
@@ -416,6 +428,7 @@ async fn run_seed(seed: u64) {
         "tumble",
         "hop",
         "hop_region",
+        "hop_approx",
         "closed",
         "distinct",
         "approx",

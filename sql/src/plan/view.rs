@@ -66,6 +66,16 @@ impl Sketch {
         }
     }
 
+    /// The aggregate that merges serialized sketches into one (registered by the server), for
+    /// those merged in SQL: a HOP view's panes merge into each window once per pane, not
+    /// once per event.
+    pub fn merge_function(self) -> Option<&'static str> {
+        match self {
+            Sketch::Hll => Some("__weir_hll_merge"),
+            Sketch::TDigest | Sketch::Funnel => None,
+        }
+    }
+
     /// The function that reads the answer off a merged sketch (registered by the server):
     /// `(sketch)` for HLL, `(sketch, percentile)` for t-digest.
     pub fn finish_function(self) -> &'static str {
@@ -403,9 +413,11 @@ pub fn plan_view_query(
     let by_panes = relation.plain
         && !select.selection.as_ref().is_some_and(mentions_window)
         && calls.calls.iter().all(|c| !mentions_window(&c.expr))
-        && partials
-            .iter()
-            .all(|m| matches!(m, Merge::Sum | Merge::Min | Merge::Max | Merge::BitOr));
+        && partials.iter().all(|m| match m {
+            Merge::Sum | Merge::Min | Merge::Max | Merge::BitOr => true,
+            Merge::Sketch(sketch) => sketch.merge_function().is_some(),
+            Merge::Distinct => false,
+        });
     let partial_sql = match (window, &time_column) {
         (
             Some(WindowSpec::Hop {

@@ -388,9 +388,10 @@ pub(super) fn hop_by_panes(hop: HopPanes<'_>) -> String {
             Merge::Min => "min",
             Merge::Max => "max",
             Merge::BitOr => "bit_or",
-            Merge::Distinct | Merge::Sketch(_) => {
-                unreachable!("distinct counts and sketches do not take the pane path")
-            }
+            Merge::Sketch(sketch) => sketch
+                .merge_function()
+                .expect("only sketches merged in SQL take the pane path"),
+            Merge::Distinct => unreachable!("distinct counts do not take the pane path"),
         };
         outer_items.push(format!("{function}(\"p{k}\") AS \"p{k}\""));
     }

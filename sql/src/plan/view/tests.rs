@@ -119,6 +119,28 @@ fn hop_joins_each_event_with_its_windows() {
 }
 
 #[test]
+fn distinct_users_per_sliding_window_merge_one_sketch_per_pane() {
+    // WAU per day: each event is hashed into its day's HyperLogLog once, and the 7 days'
+    // sketches are merged into each window, not the event into 7 sketches.
+    let view = plan(
+        "SELECT window_start, approx_count_distinct(user_id) AS wau, count(*) AS events \
+         FROM HOP(events, ts, INTERVAL '1 day', INTERVAL '7 days') GROUP BY window_start",
+    )
+    .unwrap();
+    assert!(
+        view.partial_sql.contains("AS __panes"),
+        "{}",
+        view.partial_sql
+    );
+    assert!(
+        view.partial_sql
+            .contains("__weir_hll_merge(\"p0\") AS \"p0\""),
+        "{}",
+        view.partial_sql
+    );
+}
+
+#[test]
 fn approximate_aggregates_become_sketches() {
     let view = plan(
         "SELECT window_start, approx_count_distinct(user_id) AS users, \
@@ -137,7 +159,7 @@ fn approximate_aggregates_become_sketches() {
     );
     assert!(
         !view.partial_sql.contains("__panes"),
-        "sketches are merged by the server, not per pane: {}",
+        "t-digests are merged by the server, not per pane: {}",
         view.partial_sql
     );
     for part in [
