@@ -5,18 +5,19 @@
 //! are no more deleted in the same commit.
 
 use datafusion::arrow::array::{BooleanArray, RecordBatch};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::common::HashSet;
 use datafusion::error::{DataFusionError, Result};
 use weir_sql::plan::Merge;
 
 use super::ViewRunner;
-use super::sessions::{micros, with_spans};
+use super::sessions::{Atoms, with_spans};
 use crate::storage::{EpochWrite, ViewStore};
-use crate::stream::group_state::{keys_of, row_values};
+use crate::stream::group_state::row_values;
 use crate::stream::session::Reshaped;
 
 /// What an epoch of a bounded view placed, for the steps after its partial rows merged.
+#[derive(Default)]
 pub(super) struct BoundedEpoch {
     pub reshaped: Reshaped,
     /// The keys of the atoms the epoch's events touched.
@@ -31,34 +32,21 @@ impl ViewRunner {
         &mut self,
         partials: Vec<RecordBatch>,
     ) -> Result<(Vec<(RecordBatch, Vec<Vec<u8>>)>, BoundedEpoch)> {
-        let Some(first) = partials.first() else {
-            return Ok((
-                Vec::new(),
-                BoundedEpoch {
-                    reshaped: Reshaped::default(),
-                    atoms: Vec::new(),
-                },
-            ));
+        let Some(Atoms {
+            batch,
+            partitions,
+            times,
+        }) = self.atoms_of(&partials)?
+        else {
+            return Ok((Vec::new(), BoundedEpoch::default()));
         };
-        let batch = self
-            .states
-            .cast(&concat_batches(&first.schema(), &partials)?)?;
-        let keys = self.session_keys()?.clone();
-        let partitions = keys_of(&batch, &keys.partition_columns)?;
-        let times = micros(batch.column(keys.start_column))?;
         let atom_keys = self.atoms()?.keys_of(&batch)?;
         self.load_missing_atoms(&atom_keys).await?;
         self.atoms_mut()?.merge(&batch, &atom_keys)?;
-        let sessions = self.sessions.as_mut().ok_or_else(|| {
-            DataFusionError::Internal("a SESSION view without its sessions".into())
-        })?;
-        let reshaped = sessions.reshape(&partitions, times.values(), &atom_keys);
-        let placed = with_spans(
-            &batch,
-            &keys,
-            reshaped.spans.iter().map(|&(start, _)| start),
-            reshaped.spans.iter().map(|&(_, end)| end),
-        )?;
+        let reshaped = self
+            .sessions_mut()?
+            .reshape(&partitions, times.values(), &atom_keys);
+        let placed = with_spans(&batch, self.session_keys()?, &reshaped.spans)?;
         let grown: BooleanArray = reshaped.rebuilt_atom.iter().map(|r| Some(!r)).collect();
         let placed = filter_record_batch(&placed, &grown)?;
         let placed_keys = self.states.keys_of(&placed)?;
@@ -103,8 +91,7 @@ impl ViewRunner {
             let row = with_spans(
                 &atoms.batch(&session.atoms[..1])?,
                 &keys,
-                std::iter::once(session.start),
-                std::iter::once(session.end),
+                &[(session.start, session.end)],
             )?;
             let key = self
                 .states

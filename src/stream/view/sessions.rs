@@ -29,6 +29,30 @@ impl ViewRunner {
             .ok_or_else(|| DataFusionError::Internal("sessions of a view without them".into()))
     }
 
+    /// The session index (a SESSION view has one).
+    pub(super) fn sessions_mut(&mut self) -> Result<&mut SessionIndex> {
+        self.sessions
+            .as_mut()
+            .ok_or_else(|| DataFusionError::Internal("a SESSION view without its sessions".into()))
+    }
+
+    /// An epoch's atoms (the partial query's rows) in the state's types, with each one's
+    /// partition and time; `None` if the epoch has none.
+    pub(super) fn atoms_of(&self, partials: &[RecordBatch]) -> Result<Option<Atoms>> {
+        let Some(first) = partials.first() else {
+            return Ok(None);
+        };
+        let batch = self
+            .states
+            .cast(&concat_batches(&first.schema(), partials)?)?;
+        let (partitions, times) = partitions_and_times(&batch, self.session_keys()?)?;
+        Ok(Some(Atoms {
+            batch,
+            partitions,
+            times,
+        }))
+    }
+
     /// Places an epoch's atoms (the partial query's rows) in sessions; returns them with the
     /// window columns holding their sessions' start and end, in the state's types, and their
     /// group keys. Sessions that grew backward or merged take over the states of those they
@@ -38,26 +62,18 @@ impl ViewRunner {
         partials: Vec<RecordBatch>,
         write: &mut EpochWrite,
     ) -> Result<Vec<(RecordBatch, Vec<Vec<u8>>)>> {
-        let Some(first) = partials.first() else {
+        let Some(Atoms {
+            batch: atoms,
+            partitions,
+            times,
+        }) = self.atoms_of(&partials)?
+        else {
             return Ok(Vec::new());
         };
-        let atoms = self
-            .states
-            .cast(&concat_batches(&first.schema(), &partials)?)?;
-        let keys = self.session_keys()?.clone();
-        let partitions = keys_of(&atoms, &keys.partition_columns)?;
-        let times = micros(atoms.column(keys.start_column))?;
-        let sessions = self.sessions.as_mut().ok_or_else(|| {
-            DataFusionError::Internal("a SESSION view without its sessions".into())
-        })?;
-        let placement = sessions.place(&partitions, times.values());
-        let placed = with_spans(
-            &atoms,
-            &keys,
-            placement.spans.iter().map(|&(start, _)| start),
-            placement.spans.iter().map(|&(_, end)| end),
-        )?;
+        let placement = self.sessions_mut()?.place(&partitions, times.values());
+        let placed = with_spans(&atoms, self.session_keys()?, &placement.spans)?;
         let placed_keys = self.states.keys_of(&placed)?;
+        let sessions = self.sessions_mut()?;
         let mut replaced = Vec::new();
         for change in placement.changed {
             let key = placed_keys[change.atom].clone();
@@ -111,8 +127,7 @@ impl ViewRunner {
             Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
             columns,
         )?;
-        let partitions = keys_of(&groups, &keys.partition_columns)?;
-        let times = micros(groups.column(keys.start_column))?;
+        let (partitions, times) = partitions_and_times(&groups, keys)?;
         let spans = partitions
             .iter()
             .zip(times.values())
@@ -122,12 +137,7 @@ impl ViewRunner {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let placed = with_spans(
-            &groups,
-            keys,
-            spans.iter().map(|&(start, _)| start),
-            spans.iter().map(|&(_, end)| end),
-        )?;
+        let placed = with_spans(&groups, keys, &spans)?;
         let mut columns = placed.columns().to_vec();
         columns.extend(pairs.columns()[self.query.group_columns..].iter().cloned());
         let mut fields: Vec<_> = placed.schema().fields().iter().cloned().collect();
@@ -237,8 +247,7 @@ pub(super) fn restore_sessions(
     group_keys: Vec<Vec<u8>>,
     batch: &RecordBatch,
 ) -> Result<()> {
-    let partitions = keys_of(batch, &keys.partition_columns)?;
-    let starts = micros(batch.column(keys.start_column))?;
+    let (partitions, starts) = partitions_and_times(batch, keys)?;
     let ends = micros(batch.column(keys.end_column))?;
     for (i, (partition, key)) in partitions.into_iter().zip(group_keys).enumerate() {
         sessions.restore(partition, starts.value(i), ends.value(i), key);
@@ -253,12 +262,32 @@ pub(super) fn restore_atoms(
     atom_keys: &[Vec<u8>],
     batch: &RecordBatch,
 ) -> Result<()> {
-    let partitions = keys_of(batch, &keys.partition_columns)?;
-    let times = micros(batch.column(keys.start_column))?;
+    let (partitions, times) = partitions_and_times(batch, keys)?;
     for (i, (partition, key)) in partitions.into_iter().zip(atom_keys).enumerate() {
         sessions.restore_atom(partition, times.value(i), key.clone());
     }
     Ok(())
+}
+
+/// An epoch's atoms: rows of the partial query, in the state's types.
+pub(super) struct Atoms {
+    pub batch: RecordBatch,
+    /// Each row's partition key.
+    pub partitions: Vec<Vec<u8>>,
+    /// Each row's time (µs), from its window_start column.
+    pub times: TimestampMicrosecondArray,
+}
+
+/// The partition keys and times (window_start, µs) of rows holding a SESSION view's group
+/// columns.
+fn partitions_and_times(
+    batch: &RecordBatch,
+    keys: &SessionKeys,
+) -> Result<(Vec<Vec<u8>>, TimestampMicrosecondArray)> {
+    Ok((
+        keys_of(batch, &keys.partition_columns)?,
+        micros(batch.column(keys.start_column))?,
+    ))
 }
 
 pub(super) fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
@@ -279,13 +308,15 @@ pub(super) fn micros(column: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     Ok(column.as_primitive::<TimestampMicrosecondType>().clone())
 }
 
-/// `batch` with its window columns replaced by `starts` and `ends` (µs, in their types).
+/// `batch` with its window columns replaced by each row's span: its session's start and end
+/// (µs, in their types).
 pub(super) fn with_spans(
     batch: &RecordBatch,
     keys: &SessionKeys,
-    starts: impl Iterator<Item = i64>,
-    ends: impl Iterator<Item = i64>,
+    spans: &[(i64, i64)],
 ) -> Result<RecordBatch> {
+    let starts = spans.iter().map(|&(start, _)| start);
+    let ends = spans.iter().map(|&(_, end)| end);
     let mut columns = batch.columns().to_vec();
     for (column, values) in [
         (keys.start_column, starts.collect::<Vec<_>>()),
